@@ -1,0 +1,72 @@
+"""Saved artefacts: JSON manifests, sha256 identities, library versions; shared by encoder and classifier."""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from pathlib import Path
+
+from .errors import ArtifactError
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def library_versions() -> dict:
+    """Versions of the libraries a saved artefact depends on."""
+    import numpy, pandas, pyarrow, sklearn, torch, xgboost
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        seqae = version("seqae")
+    except PackageNotFoundError:
+        seqae = "unknown"
+    return {"seqae": seqae, "python": platform.python_version(), "torch": torch.__version__,
+            "numpy": numpy.__version__, "pandas": pandas.__version__, "pyarrow": pyarrow.__version__,
+            "scikit-learn": sklearn.__version__, "xgboost": xgboost.__version__}
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    Path(path).write_text(json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n")
+
+
+def _jsonable(value):
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def read_manifest(directory: str | Path, kind: str, format_version: int) -> dict:
+    """Read ``directory/manifest.json`` of the given ``kind``; refuse newer formats with a clear error."""
+    directory = Path(directory)
+    path = directory / "manifest.json"
+    if not path.exists():
+        raise ArtifactError(f"'{directory}' is not a {kind} directory: no manifest.json")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"manifest '{path}' is not valid JSON: {exc}") from None
+    if manifest.get("format") != f"seqae-{kind}":
+        raise ArtifactError(f"'{directory}' is not a {kind} directory (format {manifest.get('format')!r})")
+    found = manifest.get("format_version")
+    if not isinstance(found, int) or found > format_version:
+        raise ArtifactError(f"{kind} '{directory}' has manifest format version {found}, newer than this "
+                            f"seqae reads ({format_version}); upgrade seqae")
+    return manifest
+
+
+def verify_hash(path: Path, expected: str, what: str) -> None:
+    """Refuse a weights/model file whose sha256 is not the one its manifest recorded."""
+    if not path.exists():
+        raise ArtifactError(f"{what} file '{path}' is missing")
+    actual = sha256_file(path)
+    if actual != expected:
+        raise ArtifactError(f"{what} file '{path}' does not match its manifest (sha256 {actual[:12]}…, "
+                            f"expected {expected[:12]}…): it was changed or corrupted")

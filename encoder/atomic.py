@@ -1,0 +1,59 @@
+"""Atomic outputs: everything is written under a temporary name and renamed when complete."""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from .errors import InputError
+
+
+def check_output(path: str | os.PathLike, overwrite: bool) -> Path:
+    """Refuse an existing output unless ``overwrite``; return the path as a ``Path``."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise InputError(f"output '{path}' exists already; pass --overwrite to replace it")
+    if not path.parent.exists():
+        raise InputError(f"output '{path}': directory '{path.parent}' does not exist")
+    return path
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def replace(tmp: Path, final: Path) -> None:
+    """Move a finished ``tmp`` (file or directory) onto ``final``, replacing what was there."""
+    if final.is_dir() and not final.is_symlink():
+        trash = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(final, trash)
+        os.replace(tmp, final)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, overwrite: bool = False, directory: bool = False):
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    Examples
+    --------
+    >>> with atomic_output("out.parquet", overwrite=True) as tmp:  # doctest: +SKIP
+    ...     table.to_parquet(tmp)
+    """
+    final = check_output(path, overwrite)
+    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
+    if directory:
+        tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        _remove(tmp)
+        raise
+    replace(tmp, final)

@@ -1,0 +1,135 @@
+"""``seqae encoder``: train an autoencoder, encode events to latent parquet, inspect an encoder."""
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import click
+
+from .clitools import names_option, overwrite_option
+from .config import UNITS, EncoderConfig
+from .errors import InputError
+from .estimator import ENCODE_BATCH, SequenceEncoder
+
+COLUMN_KEYS = ("id", "time", "label", "numeric", "categorical", "drop")
+
+
+def _config_file(path: str | None) -> tuple[EncoderConfig, dict]:
+    """Options from a TOML file: encoder options plus the column roles (id, time, label, ...)."""
+    if path is None:
+        return EncoderConfig(), {}
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InputError(f"config file '{path}' does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"config file '{path}' is not valid TOML: {exc}") from None
+    data = dict(data.get("encoder", data))
+    columns = {k: data.pop(k) for k in COLUMN_KEYS if k in data}
+    return EncoderConfig.from_dict(data, source=f"config file '{path}'"), columns
+
+
+def _as_tuple(value) -> tuple:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+@click.group("encoder")
+def encoder_group():
+    """Train the sequence autoencoder and turn event tables into latent codes."""
+
+
+@encoder_group.command("train")
+@click.argument("events", type=click.Path())
+@click.option("--id", "id_col", help="Entity key column (account, card, machine, series).")
+@click.option("--time", "time_col", help="Event time column (timestamp or number).")
+@click.option("--label", "label_col", help="Target column: never a feature; carried into the latents.")
+@click.option("--unit", type=click.Choice(UNITS), help="One sequence per entity or per event [entity].")
+@click.option("--max-len", type=click.IntRange(min=1), help="Events per sequence [95th percentile, at most 256].")
+@click.option("--latent-dim", type=click.IntRange(min=1), help="Size of the latent code [32].")
+@click.option("--epochs", type=click.IntRange(min=1), help="Maximum training epochs [200; early stopping].")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Training batch size [64].")
+@click.option("--seed", type=int, help="Random seed: same seed, same machine, same weights [0].")
+@click.option("--config", "config_path", type=click.Path(), help="TOML file with any of these options.")
+@names_option("--numeric", "Columns to treat as numeric")
+@names_option("--categorical", "Columns to treat as categorical")
+@names_option("--drop", "Columns to ignore")
+@click.option("--out", required=True, type=click.Path(), help="Encoder directory to write.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from OUT.partial/checkpoint.pt.")
+@overwrite_option
+def train(events, id_col, time_col, label_col, unit, max_len, latent_dim, epochs, batch_size, seed,
+          config_path, numeric, categorical, drop, out, resume, overwrite):
+    """Train an encoder on EVENTS (Parquet file or directory, or CSV) and write it to --out."""
+    cfg, columns = _config_file(config_path)
+    cfg = cfg.replace(unit=unit, max_len=max_len, latent_dim=latent_dim, epochs=epochs,
+                      batch_size=batch_size, seed=seed)
+    id_col = id_col or columns.get("id")
+    time_col = time_col or columns.get("time")
+    if not id_col or not time_col:
+        raise click.UsageError("Missing option '--id' and/or '--time' (on the command line or in --config).")
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise InputError(f"output '{out}' exists already; pass --overwrite to replace it")
+    partial = out.with_name(out.name + ".partial")
+    if not resume and partial.exists():
+        for f in partial.iterdir():
+            f.unlink()
+    partial.mkdir(exist_ok=True)
+    enc = SequenceEncoder(id_col, time_col, label_col or columns.get("label"), cfg,
+                          numeric=numeric or _as_tuple(columns.get("numeric")),
+                          categorical=categorical or _as_tuple(columns.get("categorical")),
+                          drop=drop or _as_tuple(columns.get("drop")))
+    enc.fit(events, checkpoint=partial / "checkpoint.pt", resume=resume)
+    enc.save(out, overwrite=overwrite)
+    for f in partial.iterdir():
+        f.unlink()
+    partial.rmdir()
+    t = enc.training_
+    click.echo(f"encoder {enc.encoder_id[:12]} written to {out}: {t['epochs_run']} epochs, best validation "
+               f"loss {t['best_val_loss']:.4f} at epoch {t['best_epoch']}, max_len {enc.max_len_}")
+
+
+@encoder_group.command("encode")
+@click.argument("encoder_dir", type=click.Path())
+@click.argument("events", type=click.Path())
+@click.option("--out", required=True, type=click.Path(), help="Latent parquet file to write.")
+@click.option("--unit", type=click.Choice(UNITS), help="Override the unit the encoder was trained with.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=ENCODE_BATCH, show_default=True,
+              help="Sequences encoded at once (memory is bounded by it).")
+@overwrite_option
+def encode(encoder_dir, events, out, unit, batch_size, overwrite):
+    """Write the latent codes of EVENTS under ENCODER_DIR's encoder to a parquet file."""
+    enc = SequenceEncoder.load(encoder_dir)
+    rows = enc.encode_to_parquet(events, out, unit=unit, batch_size=batch_size, overwrite=overwrite)
+    click.echo(f"{rows} latent rows ({unit or enc.config_.unit}) written to {out}")
+
+
+@encoder_group.command("inspect")
+@click.argument("encoder_dir", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the raw manifest as JSON.")
+def inspect(encoder_dir, as_json):
+    """Print what ENCODER_DIR holds: schema, preprocessing, architecture, training, versions."""
+    SequenceEncoder.load(encoder_dir)  # validates the manifest and the weights' hash
+    m = json.loads((Path(encoder_dir) / "manifest.json").read_text())
+    if as_json:
+        click.echo(json.dumps(m, indent=2))
+        return
+    s, t, mc = m["schema"], m["training"], m["model_config"]
+    lines = [
+        f"encoder_id   {m['encoder_id']}",
+        f"created      {m['created']}   format {m['format_version']}",
+        f"keys         id={s['id_col']}  time={s['time_col']}  label={s['label_col']}",
+        f"unit         {m['unit']}   max_len {m['max_len']}   latent_dim {m['latent_dim']}",
+        f"numeric      {', '.join(s['numeric']) or '-'}",
+        f"categorical  " + (", ".join(f"{c} ({len(v)} values)" for c, v in m["preprocessing"]["vocab"].items()) or "-"),
+        f"channels     {len(m['numeric_channels'])} numeric, embeddings {list(mc['embedding_dims'])}",
+        f"model        LSTM {mc['num_layers']}x{mc['hidden_size']}{' bidirectional' if mc['bidirectional'] else ''}, "
+        f"merge {mc['merge']}, pooling {'+'.join(mc['pooling'])}",
+        f"training     {t['epochs_run']} epochs, best val loss {t['best_val_loss']:.5f} at epoch {t['best_epoch']}, "
+        f"{t['n_entities']} entities ({t['n_val_entities']} validation), {t['n_events']} events, {t['seconds']} s",
+        "versions     " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
+        "config       " + ", ".join(f"{k}={v}" for k, v in m["config"].items()),
+    ]
+    click.echo("\n".join(lines))

@@ -1,0 +1,44 @@
+"""What every seqae command shares: one-line errors with exit 1, and common option helpers."""
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from .errors import SeqaeError
+
+
+class SeqaeGroup(click.Group):
+    """A click group that turns project errors into ``error: <message>`` and exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("error: interrupted", err=True)
+            ctx.exit(130)
+        except SeqaeError as exc:
+            self._fail(ctx, str(exc))
+        except OSError as exc:
+            self._fail(ctx, f"{exc.strerror or exc}: '{exc.filename}'" if exc.filename else str(exc))
+        except Exception as exc:  # a bug, not bad input: still one line unless --verbose
+            self._fail(ctx, f"internal error: {type(exc).__name__}: {exc} (run with --verbose for details)")
+
+    @staticmethod
+    def _fail(ctx: click.Context, message: str) -> None:
+        root = ctx.find_root()
+        if (root.obj or {}).get("verbose"):
+            traceback.print_exc(file=sys.stderr)
+        click.echo(f"error: {message.splitlines()[0] if message else 'failed'}", err=True)
+        ctx.exit(1)
+
+
+def names_option(flag: str, help_text: str):
+    """A repeatable, comma-separated list of column names."""
+    return click.option(flag, multiple=True, metavar="COLS", help=help_text + " (repeatable or comma-separated)")
+
+
+overwrite_option = click.option("--overwrite", is_flag=True, help="Replace an existing output.")

@@ -1,0 +1,123 @@
+"""EncoderConfig: every option of ``seqae encoder train``, frozen, loadable from TOML, saved resolved."""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+UNITS = ("entity", "event")
+SCALERS = ("robust", "standard", "minmax")
+LOG_TRANSFORMS = ("auto", "none", "all")
+MERGES = ("concat", "branches")
+POOLINGS = ("last", "mean", "max", "attention")
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderConfig:
+    """All choices behind one encoder: preprocessing, architecture, denoising and training.
+
+    ``max_len=None`` means "the 95th percentile of training sequence lengths, at most
+    ``max_len_cap``"; the resolved value is what the encoder directory records.
+    """
+
+    # sequences
+    unit: str = "entity"
+    max_len: int | None = None
+    max_len_cap: int = 256
+    # preprocessing
+    scaler: str = "robust"
+    log_transform: str = "auto"
+    min_freq: int = 2
+    embedding_dims: dict = dataclasses.field(default_factory=dict)
+    time_gap: bool = True
+    diffs: bool = False
+    lags: tuple[int, ...] = ()
+    rolling: tuple[int, ...] = ()
+    # architecture
+    latent_dim: int = 32
+    hidden_size: int = 64
+    num_layers: int = 1
+    bidirectional: bool = True
+    merge: str = "concat"
+    branch_size: int = 32
+    pooling: tuple[str, ...] = ("last", "mean", "max")
+    dropout: float = 0.0
+    # denoising (training only)
+    noise_std: float = 0.1
+    step_dropout: float = 0.05
+    feature_dropout: float = 0.05
+    unknown_rate: float = 0.05
+    # training
+    epochs: int = 200
+    batch_size: int = 64
+    min_batches_per_epoch: int = 8
+    max_sequences_per_epoch: int = 20000
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    lr_patience: int = 5
+    patience: int = 20
+    val_fraction: float = 0.2
+    categorical_weight: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("unit", UNITS), ("scaler", SCALERS),
+                              ("log_transform", LOG_TRANSFORMS), ("merge", MERGES)):
+            if getattr(self, name) not in allowed:
+                raise InputError(f"config '{name}' is '{getattr(self, name)}'; "
+                                 f"expected one of {', '.join(allowed)}")
+        if not self.pooling or any(p not in POOLINGS for p in self.pooling):
+            raise InputError(f"config 'pooling' is {list(self.pooling)}; "
+                             f"expected a list of {', '.join(POOLINGS)}")
+        for name in ("max_len_cap", "latent_dim", "hidden_size", "num_layers", "epochs",
+                     "batch_size", "min_freq", "branch_size", "patience", "max_sequences_per_epoch"):
+            if getattr(self, name) < 1:
+                raise InputError(f"config '{name}' must be positive, got {getattr(self, name)}")
+        if self.max_len is not None and self.max_len < 1:
+            raise InputError(f"config 'max_len' must be positive, got {self.max_len}")
+        for name in ("noise_std", "step_dropout", "feature_dropout", "unknown_rate", "dropout"):
+            if getattr(self, name) < 0:
+                raise InputError(f"config '{name}' must not be negative, got {getattr(self, name)}")
+        if not 0 <= self.val_fraction < 1:
+            raise InputError(f"config 'val_fraction' must be in [0, 1), got {self.val_fraction}")
+
+    def replace(self, **changes: Any) -> "EncoderConfig":
+        """A copy with ``changes`` applied; ``None`` values are ignored (an option not given)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "config") -> "EncoderConfig":
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - set(fields))
+        if unknown:
+            raise InputError(f"{source}: unknown option '{unknown[0]}'")
+        clean = {}
+        for k, v in d.items():
+            clean[k] = tuple(v) if isinstance(v, list) else v
+            if k == "pooling" and isinstance(v, str):
+                clean[k] = tuple(p.strip() for p in v.split(",") if p.strip())
+        try:
+            return cls(**clean)
+        except TypeError as exc:
+            raise InputError(f"{source}: {exc}") from None
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "EncoderConfig":
+        """Read a TOML file whose keys are option names (top level or under ``[encoder]``)."""
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise InputError(f"config file '{path}' does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError(f"config file '{path}' is not valid TOML: {exc}") from None
+        data = data.get("encoder", data)
+        return cls.from_dict(data, source=f"config file '{path}'")

@@ -1,0 +1,18 @@
+"""The project's exception hierarchy: errors a user can act on, turned into one line by the CLI."""
+from sklearn.exceptions import NotFittedError
+
+
+class SeqaeError(Exception):
+    """Base of every error the command line reports as ``error: <message>`` with exit status 1."""
+
+
+class InputError(SeqaeError, ValueError):
+    """Bad input data: a missing file or column, an unusable value, an existing output."""
+
+
+class ArtifactError(SeqaeError, ValueError):
+    """A saved encoder or classifier that cannot be used: tampered, corrupted, too new, mismatched."""
+
+
+class NotFitted(SeqaeError, NotFittedError):
+    """An estimator used before ``fit`` (or ``load``)."""

@@ -1,0 +1,383 @@
+"""SequenceEncoder: the sklearn-style estimator (fit / transform / save / load) the commands call."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from safetensors.torch import load_file, save_file
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from . import events as ev
+from .artifacts import library_versions, read_manifest, sha256_file, verify_hash, write_json
+from .atomic import atomic_output
+from .config import EncoderConfig
+from .errors import InputError, NotFitted
+from .losses import reconstruction_errors
+from .model import LSTMAutoencoder, ModelConfig, embedding_dim_for
+from .preprocessing import Preprocessor
+from .sequences import EventArrays, entity_end_rows, gather_windows, valid_mask
+from .training import Checkpoint, EarlyStopping, ProgressBar, Trainer
+
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+ENCODE_BATCH = 1024
+
+
+@dataclasses.dataclass
+class PreparedEvents:
+    """An event table read, validated and ordered; everything ``transform`` needs besides the model."""
+
+    source: str
+    frame: pd.DataFrame          # feature columns in input order
+    ids: pd.Series               # id column, input order
+    time_raw: pd.Series          # time column as given, input order
+    labels: pd.Series | None     # label column, input order
+    order: np.ndarray            # input row of each sorted row
+    times: np.ndarray            # float seconds, sorted
+    codes: np.ndarray            # entity code of each sorted row (codes follow sorted ids)
+    starts: np.ndarray           # first sorted row of each sorted row's entity
+
+
+def _source(events) -> str:
+    return "<DataFrame>" if isinstance(events, pd.DataFrame) else str(events)
+
+
+def _columns_and_kinds(events) -> tuple[list[str], dict[str, str]]:
+    if isinstance(events, pd.DataFrame):
+        return list(events.columns), {c: ev.dtype_kind(events[c].dtype) for c in events.columns}
+    return ev.table_columns(events)
+
+
+def _read(events, columns: list[str]) -> pd.DataFrame:
+    if isinstance(events, pd.DataFrame):
+        if len(events) == 0:
+            raise InputError("the events DataFrame holds no rows")
+        return events[columns].reset_index(drop=True)
+    return ev.read_events(events, columns)
+
+
+def prepare_events(events, schema: ev.Schema, training: bool) -> PreparedEvents:
+    """Read the needed columns of ``events`` (path or DataFrame), validate them, sort by entity/time."""
+    source = _source(events)
+    columns, _ = _columns_and_kinds(events)
+    for col, option in ((schema.id_col, "--id"), (schema.time_col, "--time")):
+        if col not in columns:
+            raise InputError(f"{option} column '{col}' is not in '{source}' (columns: {', '.join(map(str, columns))})")
+    missing = [c for c in schema.features if c not in columns]
+    if missing:
+        raise InputError(f"feature column '{missing[0]}' seen in training is missing from '{source}'")
+    has_label = schema.label_col is not None and schema.label_col in columns
+    wanted = [schema.id_col, schema.time_col, *([schema.label_col] if has_label else []), *schema.features]
+    df = _read(events, wanted)
+    ev.check_features(df, schema, source, training)
+    times_in = ev.time_values(df[schema.time_col], source)
+    codes_in, _ = ev.entity_codes(df[schema.id_col], source)
+    order = ev.sort_order(codes_in, times_in)
+    codes = codes_in[order]
+    return PreparedEvents(source=source, frame=df[list(schema.features)], ids=df[schema.id_col],
+                          time_raw=df[schema.time_col], labels=df[schema.label_col] if has_label else None,
+                          order=order, times=times_in[order], codes=codes, starts=ev.entity_starts(codes))
+
+
+class SequenceEncoder(TransformerMixin, BaseEstimator):
+    """Denoising, masking-aware LSTM autoencoder over event sequences.
+
+    Parameters
+    ----------
+    id_col, time_col : str
+        Entity key and event time columns.
+    label_col : str, optional
+        Target column; never a feature, carried into the latents.
+    config : EncoderConfig, optional
+        Preprocessing, architecture and training choices (defaults if omitted).
+    numeric, categorical, drop : sequence of str
+        Overrides of the feature-type inference.
+
+    Examples
+    --------
+    >>> enc = SequenceEncoder("account", "ts", "is_fraud").fit("events.parquet")  # doctest: +SKIP
+    >>> latents = enc.transform("events.parquet")  # DataFrame: account, is_fraud, z_0..z_31  # doctest: +SKIP
+    """
+
+    def __init__(self, id_col: str, time_col: str, label_col: str | None = None,
+                 config: EncoderConfig | None = None, numeric=(), categorical=(), drop=()):
+        self.id_col = id_col
+        self.time_col = time_col
+        self.label_col = label_col
+        self.config = config
+        self.numeric = numeric
+        self.categorical = categorical
+        self.drop = drop
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, events, y=None, *, checkpoint: str | Path | None = None, resume: bool = False,
+            callbacks=()) -> "SequenceEncoder":
+        """Fit preprocessing and the autoencoder on ``events`` (a path or a DataFrame).
+
+        Rules: rows are ordered by (id, time), ties in file order. A sequence is the latest
+        ``max_len`` events of an entity (``unit="entity"``) or up to and including each event
+        (``unit="event"``), left-aligned and padded at the tail; the LSTM reads packed sequences so
+        padding is never seen, and the loss counts valid steps only. Scalers and vocabularies are
+        fitted on the training entities only (a seeded ``val_fraction`` of entities is held out for
+        early stopping). Missing numerics become 0 plus a missing-indicator channel; missing
+        categories are a category; unseen categories map to "unknown". Corruption (Gaussian noise,
+        feature and step dropout, unknown replacement) is applied in training steps only.
+
+        ``checkpoint`` is a file written after every epoch; ``resume=True`` continues from it.
+        """
+        cfg = self.config or EncoderConfig()
+        source = _source(events)
+        columns, kinds = _columns_and_kinds(events)
+        schema = ev.infer_schema(source, columns, kinds, self.id_col, self.time_col, self.label_col,
+                                 ev.split_names(self.numeric), ev.split_names(self.categorical),
+                                 ev.split_names(self.drop))
+        data = prepare_events(events, schema, training=True)
+        torch.manual_seed(cfg.seed)
+
+        n_entities = int(data.codes[-1]) + 1
+        rng = np.random.default_rng(cfg.seed)
+        n_val = 0 if n_entities < 2 else min(n_entities - 1, max(1, round(cfg.val_fraction * n_entities)))
+        n_val = n_val if cfg.val_fraction > 0 else 0
+        is_val_entity = np.zeros(n_entities, dtype=bool)
+        is_val_entity[rng.permutation(n_entities)[:n_val]] = True
+        train_rows = ~is_val_entity[data.codes]
+
+        sorted_frame = data.frame.iloc[data.order].reset_index(drop=True)
+        train_codes = data.codes[train_rows]
+        pre = Preprocessor(cfg, schema.numeric, schema.categorical).fit(
+            sorted_frame[train_rows], data.times[train_rows], ev.entity_starts(train_codes))
+        num, cat = pre.transform(sorted_frame, data.times, data.starts)
+        del sorted_frame
+        arrays = EventArrays(num, cat, data.starts)
+
+        sizes = np.bincount(train_codes)
+        sizes = sizes[sizes > 0]
+        max_len = cfg.max_len or int(min(cfg.max_len_cap, max(1, np.ceil(np.percentile(sizes, 95)))))
+        cfg = cfg.replace(max_len=max_len)
+        ends = entity_end_rows(data.starts) if cfg.unit == "entity" else np.arange(len(data.codes))
+        train_ends = ends[train_rows[ends]]
+        val_ends = ends[~train_rows[ends]]
+        if len(val_ends) > cfg.max_sequences_per_epoch:
+            val_ends = np.sort(rng.choice(val_ends, cfg.max_sequences_per_epoch, replace=False))
+
+        emb_dims = tuple(int(cfg.embedding_dims.get(c, embedding_dim_for(card)))
+                         for c, card in zip(schema.categorical, pre.cardinalities))
+        mcfg = ModelConfig(n_numeric=num.shape[1], cardinalities=tuple(pre.cardinalities),
+                           embedding_dims=emb_dims, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
+                           bidirectional=cfg.bidirectional, merge=cfg.merge, branch_size=cfg.branch_size,
+                           pooling=tuple(cfg.pooling), latent_dim=cfg.latent_dim, dropout=cfg.dropout,
+                           max_len=max_len)
+        model = LSTMAutoencoder(mcfg)
+        early = EarlyStopping(cfg.patience)
+        cbs = [early, *callbacks, ProgressBar()]
+        if checkpoint is not None:
+            cbs.insert(1, Checkpoint(checkpoint))
+        trainer = Trainer(model, cfg, arrays, train_ends, val_ends, max_len, cbs)
+        if resume:
+            trainer.load_state_dict(self._load_checkpoint(checkpoint, cfg))
+        started = time.perf_counter()
+        trainer.fit_loop()
+
+        self.schema_, self.config_, self.model_config_ = schema, cfg, mcfg
+        self.preprocessor_, self.model_ = pre, model.eval()
+        self.history_ = pd.DataFrame(trainer.history)
+        self.training_ = {
+            "epochs_run": trainer.epoch, "best_epoch": early.best_epoch, "best_val_loss": early.best_loss,
+            "final_train_loss": trainer.history[-1]["train_loss"] if trainer.history else None,
+            "n_entities": n_entities, "n_val_entities": int(n_val), "n_events": len(data.codes),
+            "n_train_sequences": int(len(train_ends)), "n_val_sequences": int(len(val_ends)),
+            "batch_size": trainer.batch_size, "seconds": round(time.perf_counter() - started, 3),
+        }
+        self.encoder_id_ = None
+        return self
+
+    @staticmethod
+    def _load_checkpoint(checkpoint, cfg: EncoderConfig) -> dict:
+        if checkpoint is None or not Path(checkpoint).exists():
+            raise InputError(f"no checkpoint to resume from at '{checkpoint}'")
+        state = torch.load(checkpoint, weights_only=True)
+        if state.get("config") != cfg.to_dict():
+            raise InputError(f"checkpoint '{checkpoint}' was written with other options; "
+                             "run again without --resume")
+        return state
+
+    # ------------------------------------------------------------------ encode
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFitted("this SequenceEncoder is not fitted yet; call fit or load first")
+
+    def _prepare(self, events) -> tuple[PreparedEvents, EventArrays]:
+        data = prepare_events(events, self.schema_, training=False)
+        sorted_frame = data.frame.iloc[data.order].reset_index(drop=True)
+        num, cat = self.preprocessor_.transform(sorted_frame, data.times, data.starts)
+        data.frame = data.frame.iloc[:0]  # features are no longer needed: free them
+        return data, EventArrays(num, cat, data.starts)
+
+    def iter_batches(self, events, unit: str | None = None, batch_size: int = ENCODE_BATCH,
+                     reconstruction_error: bool = False) -> Iterator[pd.DataFrame]:
+        """Latent codes in batches of ``batch_size`` sequences, as DataFrames in output order.
+
+        ``unit="entity"``: one row per entity, sorted by id. ``unit="event"``: one row per input
+        event, in input order, each coded from that event and its entity's earlier events only.
+        Columns: keys, the label (if present), ``z_0..z_{K-1}`` (float32), and ``recon_error``
+        when asked.
+        """
+        self._check_fitted()
+        unit = unit or self.config_.unit
+        if unit not in ("entity", "event"):
+            raise InputError(f"unit '{unit}' is not one of entity, event")
+        if batch_size < 1:
+            raise InputError(f"batch size must be positive, got {batch_size}")
+        data, arrays = self._prepare(events)
+        schema, K = self.schema_, self.model_config_.latent_dim
+        if unit == "entity":
+            ends_all = entity_end_rows(data.starts)
+            key_rows = data.order[ends_all]  # input row of each entity's last event
+        else:
+            inverse = np.empty_like(data.order)
+            inverse[data.order] = np.arange(len(data.order))
+            ends_all, key_rows = inverse, np.arange(len(data.order))
+        model = self.model_.eval()
+        with torch.inference_mode():
+            for i in range(0, len(ends_all), batch_size):
+                ends, rows = ends_all[i:i + batch_size], key_rows[i:i + batch_size]
+                num, cat, lengths = gather_windows(arrays, ends, self.max_len_)
+                out = {schema.id_col: data.ids.iloc[rows].to_numpy()}
+                if unit == "event":
+                    out[schema.time_col] = data.time_raw.iloc[rows].to_numpy()
+                if data.labels is not None:
+                    out[schema.label_col] = data.labels.iloc[rows].to_numpy()
+                if reconstruction_error:
+                    z, num_hat, cat_logits = model(num, cat, lengths)
+                    valid = valid_mask(lengths, num.shape[1])
+                    err = reconstruction_errors(num_hat, cat_logits, num, cat, valid,
+                                                self.config_.categorical_weight)
+                else:
+                    z = model.encoder(num, cat, lengths)  # (B, K)
+                codes = z.numpy().astype(np.float32)
+                frame = pd.DataFrame(out)
+                frame = pd.concat([frame, pd.DataFrame(codes, columns=[f"z_{k}" for k in range(K)])], axis=1)
+                if reconstruction_error:
+                    frame["recon_error"] = err.numpy().astype(np.float32)
+                yield frame
+
+    def transform(self, events, unit: str | None = None, batch_size: int = ENCODE_BATCH,
+                  reconstruction_error: bool = False) -> pd.DataFrame:
+        """All latent codes of ``events`` as one DataFrame (see ``iter_batches`` for the layout)."""
+        frames = list(self.iter_batches(events, unit, batch_size, reconstruction_error))
+        return pd.concat(frames, ignore_index=True)
+
+    def encode_to_parquet(self, events, out: str | Path, unit: str | None = None,
+                          batch_size: int = ENCODE_BATCH, overwrite: bool = False) -> int:
+        """Stream latent codes to a Parquet file (atomically); returns the number of rows written."""
+        self._check_fitted()
+        rows = 0
+        with atomic_output(out, overwrite) as tmp:
+            writer = None
+            try:
+                for frame in self.iter_batches(events, unit, batch_size):
+                    table = pa.Table.from_pandas(frame, preserve_index=False)
+                    if writer is None:
+                        meta = dict(table.schema.metadata or {})
+                        meta.update({b"encoder_id": self.encoder_id.encode(),
+                                     b"unit": (unit or self.config_.unit).encode()})
+                        writer = pq.ParquetWriter(tmp, table.schema.with_metadata(meta))
+                    writer.write_table(table.cast(writer.schema))
+                    rows += len(frame)
+            finally:
+                if writer is not None:
+                    writer.close()
+        return rows
+
+    @property
+    def max_len_(self) -> int:
+        return self.config_.max_len
+
+    @property
+    def encoder_id(self) -> str:
+        """sha256 of the saved weights (computed from the weights if not saved yet)."""
+        self._check_fitted()
+        if self.encoder_id_ is None:
+            import tempfile
+            with tempfile.TemporaryDirectory() as d:
+                save_file(self.model_.state_dict(), f"{d}/{WEIGHTS_FILE}")
+                self.encoder_id_ = sha256_file(f"{d}/{WEIGHTS_FILE}")
+        return self.encoder_id_
+
+    # ------------------------------------------------------------------ persistence
+    def manifest(self) -> dict:
+        self._check_fitted()
+        return {
+            "format": "seqae-encoder", "format_version": FORMAT_VERSION, "encoder_id": self.encoder_id,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "schema": self.schema_.to_dict(), "unit": self.config_.unit, "max_len": self.max_len_,
+            "latent_dim": self.model_config_.latent_dim, "config": self.config_.to_dict(),
+            "model_config": self.model_config_.to_dict(), "preprocessing": self.preprocessor_.state_dict(),
+            "numeric_channels": self.preprocessor_.numeric_channels, "training": self.training_,
+            "versions": library_versions(), "weights": WEIGHTS_FILE,
+        }
+
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write the encoder directory (manifest, weights, history, loss plot) atomically."""
+        self._check_fitted()
+        with atomic_output(path, overwrite, directory=True) as tmp:
+            save_file(self.model_.state_dict(), str(tmp / WEIGHTS_FILE))
+            self.encoder_id_ = sha256_file(tmp / WEIGHTS_FILE)
+            write_json(tmp / "manifest.json", self.manifest())
+            self.history_.to_csv(tmp / "history.csv", index=False)
+            plot_history(self.history_, tmp / "loss.png")
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SequenceEncoder":
+        """Rebuild an encoder from its directory alone; refuses tampered weights and newer formats."""
+        path = Path(path)
+        if not path.is_dir():
+            raise InputError(f"encoder directory '{path}' does not exist")
+        m = read_manifest(path, "encoder", FORMAT_VERSION)
+        verify_hash(path / m["weights"], m["encoder_id"], "weights")
+        schema = ev.Schema.from_dict(m["schema"])
+        cfg = EncoderConfig.from_dict(m["config"], source=f"manifest of '{path}'")
+        enc = cls(schema.id_col, schema.time_col, schema.label_col, cfg,
+                  numeric=schema.numeric, categorical=schema.categorical)
+        enc.schema_, enc.config_ = schema, cfg
+        enc.model_config_ = ModelConfig.from_dict(m["model_config"])
+        enc.preprocessor_ = Preprocessor.from_state(cfg, m["preprocessing"])
+        model = LSTMAutoencoder(enc.model_config_)
+        model.load_state_dict(load_file(str(path / m["weights"])))
+        enc.model_ = model.eval()
+        enc.training_, enc.encoder_id_ = m["training"], m["encoder_id"]
+        history = path / "history.csv"
+        enc.history_ = pd.read_csv(history) if history.exists() else pd.DataFrame()
+        return enc
+
+
+def load(path: str | Path) -> SequenceEncoder:
+    """Load a saved encoder directory: ``encoder.load("runs/enc")``."""
+    return SequenceEncoder.load(path)
+
+
+def plot_history(history: pd.DataFrame, path: str | Path) -> None:
+    """Training and validation loss per epoch, as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if len(history):
+        ax.plot(history["epoch"], history["train_loss"], label="train (corrupted input)")
+        ax.plot(history["epoch"], history["val_loss"], label="validation (clean input)")
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("reconstruction loss")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,30 @@
+"""Reconstruction losses that count valid steps only: masked MSE and masked cross-entropy."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Per-sequence mean squared error over valid steps: (B, T, F) x2, (B, T) -> (B,)."""
+    if pred.shape[-1] == 0:
+        return pred.new_zeros(pred.shape[0])
+    sq = ((pred - target) ** 2).mean(-1) * valid  # (B, T)
+    return sq.sum(1) / valid.sum(1).clamp(min=1)
+
+
+def masked_cross_entropy(logits: list[torch.Tensor], cat: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Per-sequence cross-entropy averaged over categorical columns and valid steps -> (B,)."""
+    if not logits:
+        return cat.new_zeros(cat.shape[0], dtype=torch.float32)
+    total = 0.0
+    for j, lg in enumerate(logits):
+        B, T, V = lg.shape  # batch, steps, vocabulary
+        ce = F.cross_entropy(lg.reshape(B * T, V), cat[..., j].reshape(B * T), reduction="none")  # (B*T,)
+        total = total + ce.view(B, T) * valid  # (B, T)
+    return total.sum(1) / (valid.sum(1).clamp(min=1) * len(logits))
+
+
+def reconstruction_errors(num_hat, cat_logits, num, cat, valid, categorical_weight: float = 1.0) -> torch.Tensor:
+    """Per-sequence reconstruction error (B,): numeric MSE + weight x categorical cross-entropy."""
+    return masked_mse(num_hat, num, valid) + categorical_weight * masked_cross_entropy(cat_logits, cat, valid)

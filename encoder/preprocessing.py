@@ -1,0 +1,192 @@
+"""Per-event preprocessing fitted on training rows only: scalers, signed-log, time gaps, vocabularies.
+
+The written rule for values (also in ``SequenceEncoder.fit``):
+
+- numeric: optional signed-log ``sign(x)*log1p(|x|)``, then ``(x - center) / scale`` clipped to
+  ``[-CLIP, CLIP]``; a missing value becomes 0 and, for columns that had missing values in
+  training, a separate 0/1 missing-indicator channel is set;
+- time: ``log1p`` of the gap to the entity's previous event (0 for its first), scaled likewise;
+- categorical: the value as a string (missing is the token ``<missing>``), index ``2 + rank``
+  in a vocabulary of values seen at least ``min_freq`` times; 1 = unknown or rare; 0 = padding;
+- engineered channels (differences, lags, rolling means) are computed on scaled values within each
+  entity, from the event and earlier ones only.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .config import EncoderConfig
+from .errors import NotFitted
+
+PAD, UNKNOWN = 0, 1
+MISSING_TOKEN = "<missing>"
+CLIP = 20.0
+SKEW_FOR_LOG = 2.0
+
+
+def signed_log(x: np.ndarray) -> np.ndarray:
+    """``sign(x) * log1p(|x|)``: tames heavy tails, keeps sign and zero."""
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def _fit_scale(values: np.ndarray, scaler: str) -> tuple[float, float]:
+    v = values[~np.isnan(values)]
+    if scaler == "robust":
+        q25, center, q75 = np.percentile(v, [25, 50, 75])
+        scale = q75 - q25 or v.std()
+    elif scaler == "standard":
+        center, scale = v.mean(), v.std()
+    else:
+        center, scale = v.min(), v.max() - v.min()
+    return float(center), float(scale) if scale > 0 else 1.0
+
+
+def category_strings(s: pd.Series) -> np.ndarray:
+    """A categorical column as strings, missing values as ``<missing>`` (one rule for fit and use)."""
+    return s.astype("string").fillna(MISSING_TOKEN).to_numpy(dtype=object)
+
+
+def lookup(strings: np.ndarray, vocab: list[str]) -> np.ndarray:
+    """Vocabulary indices: ``2 + rank`` for known values, ``UNKNOWN`` for the rest."""
+    idx = pd.Index(vocab).get_indexer(strings)
+    return np.where(idx < 0, UNKNOWN, idx + 2).astype(np.int64)
+
+
+def within_entity_shift(x: np.ndarray, starts: np.ndarray, k: int) -> np.ndarray:
+    """``x`` shifted down ``k`` rows inside each entity, 0 where the entity has no row ``k`` back."""
+    out = np.zeros_like(x)
+    rows = np.arange(len(x))
+    ok = rows - k >= starts
+    out[ok] = x[rows[ok] - k]
+    return out
+
+
+def within_entity_rolling_mean(x: np.ndarray, starts: np.ndarray, k: int) -> np.ndarray:
+    """Mean over the last ``k`` rows of the same entity, the row itself included."""
+    cs = np.concatenate([np.zeros((1, x.shape[1]), np.float64), np.cumsum(x, axis=0, dtype=np.float64)])
+    rows = np.arange(len(x))
+    lo = np.maximum(starts, rows - k + 1)
+    return ((cs[rows + 1] - cs[lo]) / (rows + 1 - lo)[:, None]).astype(np.float32)
+
+
+class Preprocessor:
+    """Turns sorted event rows into model inputs; ``fit`` learns from training rows only.
+
+    Parameters
+    ----------
+    config : EncoderConfig
+        Reads ``scaler``, ``log_transform``, ``min_freq``, ``time_gap``, ``diffs``, ``lags``, ``rolling``.
+    numeric, categorical : sequence of str
+        Feature columns by role.
+    """
+
+    def __init__(self, config: EncoderConfig, numeric=(), categorical=()):
+        self.config = config
+        self.numeric = tuple(numeric)
+        self.categorical = tuple(categorical)
+
+    # -- fitting
+    def fit(self, df: pd.DataFrame, times: np.ndarray, starts: np.ndarray) -> "Preprocessor":
+        """Learn scalers and vocabularies from ``df`` (rows sorted by entity and time)."""
+        cfg = self.config
+        self.numeric_ = {}
+        for c in self.numeric:
+            v = df[c].to_numpy(dtype=np.float64, na_value=np.nan)
+            finite = v[~np.isnan(v)]
+            skew = pd.Series(finite).skew() if len(finite) > 2 else 0.0
+            log = cfg.log_transform == "all" or (cfg.log_transform == "auto" and abs(skew or 0.0) > SKEW_FOR_LOG)
+            center, scale = _fit_scale(signed_log(v) if log else v, cfg.scaler)
+            self.numeric_[c] = {"log": bool(log), "center": center, "scale": scale,
+                                "missing_indicator": bool(np.isnan(v).any())}
+        self.gap_ = None
+        if cfg.time_gap:
+            self.gap_ = dict(zip(("center", "scale"), _fit_scale(self._log_gaps(times, starts), cfg.scaler)))
+        self.vocab_ = {}
+        for c in self.categorical:
+            counts = pd.Series(category_strings(df[c])).value_counts()
+            kept = counts[counts >= cfg.min_freq]
+            order = sorted(kept.items(), key=lambda kv: (-kv[1], kv[0]))
+            self.vocab_[c] = [k for k, _ in order]
+        return self
+
+    @staticmethod
+    def _log_gaps(times: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        prev = within_entity_shift(times[:, None], starts, 1)[:, 0]
+        gap = np.where(np.arange(len(times)) > starts, times - prev, 0.0)
+        return np.log1p(np.maximum(gap, 0.0))
+
+    # -- state
+    def _check(self) -> None:
+        if not hasattr(self, "vocab_"):
+            raise NotFitted("this Preprocessor is not fitted yet; call fit first")
+
+    def state_dict(self) -> dict:
+        self._check()
+        return {"numeric": self.numeric_, "gap": self.gap_, "vocab": self.vocab_}
+
+    @classmethod
+    def from_state(cls, config: EncoderConfig, state: dict) -> "Preprocessor":
+        pre = cls(config, tuple(state["numeric"]), tuple(state["vocab"]))
+        pre.numeric_, pre.gap_, pre.vocab_ = state["numeric"], state["gap"], state["vocab"]
+        return pre
+
+    # -- shapes
+    @property
+    def numeric_channels(self) -> list[str]:
+        """Names of the numeric input channels, in order."""
+        self._check()
+        base = list(self.numeric)
+        names = base + [f"{c}__missing" for c in base if self.numeric_[c]["missing_indicator"]]
+        names += ["__time_gap"] if self.gap_ is not None else []
+        names += [f"{c}__diff" for c in base] if self.config.diffs else []
+        for k in self.config.lags:
+            names += [f"{c}__lag{k}" for c in base]
+        for k in self.config.rolling:
+            names += [f"{c}__mean{k}" for c in base]
+        return names
+
+    @property
+    def cardinalities(self) -> list[int]:
+        """Embedding table sizes: padding + unknown + vocabulary, per categorical column."""
+        self._check()
+        return [len(self.vocab_[c]) + 2 for c in self.categorical]
+
+    # -- transforming
+    def transform(self, df: pd.DataFrame, times: np.ndarray, starts: np.ndarray):
+        """Model inputs for sorted rows.
+
+        Returns
+        -------
+        num : float32 array (N, n_numeric_channels)
+        cat : int64 array (N, n_categorical)
+        """
+        self._check()
+        n = len(df)
+        base = np.zeros((n, len(self.numeric)), np.float32)
+        indicators = []
+        for j, c in enumerate(self.numeric):
+            st = self.numeric_[c]
+            v = df[c].to_numpy(dtype=np.float64, na_value=np.nan)
+            missing = np.isnan(v)
+            v = (signed_log(v) if st["log"] else v) - st["center"]
+            v = np.clip(v / st["scale"], -CLIP, CLIP)
+            base[:, j] = np.where(missing, 0.0, v)
+            if st["missing_indicator"]:
+                indicators.append(missing.astype(np.float32))
+        parts = [base]
+        if indicators:
+            parts.append(np.stack(indicators, axis=1))
+        if self.gap_ is not None:
+            g = (self._log_gaps(times, starts) - self.gap_["center"]) / self.gap_["scale"]
+            parts.append(np.clip(g, -CLIP, CLIP).astype(np.float32)[:, None])
+        if self.config.diffs:
+            has_prev = (np.arange(n) > starts)[:, None]
+            parts.append(np.where(has_prev, base - within_entity_shift(base, starts, 1), 0.0))
+        parts += [within_entity_shift(base, starts, k) for k in self.config.lags]
+        parts += [within_entity_rolling_mean(base, starts, k) for k in self.config.rolling]
+        num = np.concatenate(parts, axis=1) if len(parts) > 1 else base
+        cat = np.zeros((n, len(self.categorical)), np.int64)
+        for j, c in enumerate(self.categorical):
+            cat[:, j] = lookup(category_strings(df[c]), self.vocab_[c])
+        return np.ascontiguousarray(num, dtype=np.float32), cat

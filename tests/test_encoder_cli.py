@@ -1,0 +1,102 @@
+"""``seqae encoder`` commands through click's CliRunner: outputs, exit codes, one-line errors."""
+import json
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from pipelines.cli import main
+
+FAST = ["--epochs", "2", "--latent-dim", "4"]
+
+
+@pytest.fixture
+def table(events, tmp_path):
+    path = tmp_path / "events.parquet"
+    events.to_parquet(path)
+    return path
+
+
+@pytest.fixture
+def trained(table, tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[encoder]\nhidden_size = 8\nbatch_size = 4\n")
+    r = CliRunner().invoke(main, ["encoder", "train", str(table), "--id", "account", "--time", "ts",
+                                  "--label", "label", "--config", str(cfg), "--out", str(tmp_path / "enc"), *FAST])
+    assert r.exit_code == 0, r.output
+    return tmp_path / "enc"
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_help_lists_groups():
+    r = run("--help")
+    assert r.exit_code == 0 and all(g in r.output for g in ("encoder", "classifier", "pipeline"))
+
+
+def test_train_writes_directory_with_resolved_config(trained):
+    m = json.loads((trained / "manifest.json").read_text())
+    assert m["config"]["hidden_size"] == 8 and m["config"]["epochs"] == 2 and m["config"]["max_len"] >= 1
+    assert m["unit"] == "entity" and m["latent_dim"] == 4
+    assert not trained.with_name("enc.partial").exists()
+
+
+def test_encode_writes_parquet_with_encoder_id(trained, table, tmp_path):
+    out = tmp_path / "z.parquet"
+    r = run("encoder", "encode", trained, table, "--out", out, "--unit", "event", "--batch-size", "7")
+    assert r.exit_code == 0, r.output
+    meta = pq.read_schema(out).metadata
+    assert meta[b"encoder_id"].decode() == json.loads((trained / "manifest.json").read_text())["encoder_id"]
+    z = pd.read_parquet(out)
+    assert list(z.columns[:3]) == ["account", "ts", "label"] and len(z) == len(pd.read_parquet(table))
+    r = run("encoder", "encode", trained, table, "--out", out)
+    assert r.exit_code == 1 and r.output.strip() == f"error: output '{out}' exists already; pass --overwrite to replace it"
+
+
+def test_inspect_prints_manifest(trained):
+    r = run("encoder", "inspect", trained)
+    assert r.exit_code == 0 and "encoder_id" in r.output and "numeric      signal, amount" in r.output
+    assert json.loads(run("encoder", "inspect", trained, "--json").output)["format"] == "seqae-encoder"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--id", "acct", "--time", "ts"], "--id column 'acct' is not in"),
+    (["--id", "account", "--time", "when"], "--time column 'when' is not in"),
+    (["--id", "account", "--time", "ts", "--label", "y"], "--label column 'y' is not in"),
+])
+def test_train_bad_columns_exit_1_one_line(table, tmp_path, args, message):
+    r = run("encoder", "train", table, *args, "--out", tmp_path / "e", *FAST)
+    assert r.exit_code == 1
+    assert r.output.startswith(f"error: {message}") and r.output.count("\n") == 1
+    assert not (tmp_path / "e").exists()
+
+
+@pytest.mark.parametrize("flag", ["--max-len", "--latent-dim", "--epochs"])
+def test_non_positive_sizes_are_usage_errors(table, tmp_path, flag):
+    r = run("encoder", "train", table, "--id", "account", "--time", "ts", flag, "0", "--out", tmp_path / "e")
+    assert r.exit_code == 2 and "Invalid value for" in r.output
+
+
+def test_missing_file_and_not_parquet(tmp_path):
+    r = run("encoder", "train", tmp_path / "none.parquet", "--id", "a", "--time", "t", "--out", tmp_path / "e")
+    assert r.exit_code == 1 and r.output == f"error: file '{tmp_path / 'none.parquet'}' does not exist\n"
+    (tmp_path / "x.parquet").write_bytes(b"PAR1garbage")
+    r = run("encoder", "train", tmp_path / "x.parquet", "--id", "a", "--time", "t", "--out", tmp_path / "e")
+    assert r.exit_code == 1 and r.output.startswith(f"error: '{tmp_path / 'x.parquet'}' is not a readable Parquet file")
+
+
+def test_encode_refuses_changed_schema(trained, events, tmp_path):
+    bad = tmp_path / "bad.csv"
+    events.drop(columns="channel").to_csv(bad, index=False)
+    r = run("encoder", "encode", trained, bad, "--out", tmp_path / "z.parquet")
+    assert r.exit_code == 1
+    assert r.output == f"error: feature column 'channel' seen in training is missing from '{bad}'\n"
+    assert not (tmp_path / "z.parquet").exists()
+
+
+def test_resume_without_checkpoint_is_an_error(table, tmp_path):
+    r = run("encoder", "train", table, "--id", "account", "--time", "ts", "--out", tmp_path / "e", "--resume", *FAST)
+    assert r.exit_code == 1 and "no checkpoint to resume from" in r.output

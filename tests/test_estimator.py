@@ -1,0 +1,167 @@
+"""SequenceEncoder: it learns, masks padding and the future, is deterministic, saves, loads and resumes."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from encoder import EncoderConfig, SequenceEncoder, load
+from encoder.errors import ArtifactError, InputError, NotFitted
+from encoder.model import LSTMAutoencoder, ModelConfig
+from encoder.training import Callback
+from tests.conftest import make_events
+
+
+def _zcols(df):
+    return [c for c in df.columns if c.startswith("z_")]
+
+
+def test_it_learns(events):
+    cfg = EncoderConfig(hidden_size=16, latent_dim=8, epochs=40, batch_size=4, patience=100, seed=0,
+                        time_gap=False)
+    enc = SequenceEncoder("account", "ts", "label", cfg, drop=["amount", "channel"]).fit(make_events(30))
+    val = enc.history_["val_loss"]
+    assert val.min() < 0.5 * val.iloc[0]
+
+
+def test_transform_layout_entity_and_event(events, small_config):
+    enc = SequenceEncoder("account", "ts", "label", small_config).fit(events)
+    z = enc.transform(events)
+    assert list(z.columns[:2]) == ["account", "label"] and len(_zcols(z)) == 4
+    assert z["account"].tolist() == sorted(events["account"].unique())
+    last = events.sort_values(["account", "ts"]).groupby("account").label.last()
+    assert z.set_index("account")["label"].equals(last)
+    assert all(z[c].dtype == np.float32 for c in _zcols(z))
+    ze = enc.transform(events, unit="event")
+    assert ze["ts"].tolist() == events["ts"].tolist()  # input order
+
+
+def test_padding_and_later_events_change_no_code(small_config):
+    torch.manual_seed(0)
+    model = LSTMAutoencoder(ModelConfig(n_numeric=2, cardinalities=(5,), embedding_dims=(3,), hidden_size=6,
+                                        latent_dim=4, pooling=("last", "mean", "max", "attention"))).eval()
+    num, cat = torch.randn(2, 6, 2), torch.randint(1, 5, (2, 6, 1))
+    lengths = torch.tensor([6, 3])
+    z = model.encoder(num, cat, lengths)
+    num2, cat2 = num.clone(), cat.clone()
+    num2[1, 3:] = 99.0
+    cat2[1, 3:] = 4
+    assert torch.allclose(model.encoder(num2, cat2, lengths), z, atol=0, rtol=0)
+
+
+def test_point_in_time_codes_ignore_later_events(events, small_config):
+    enc = SequenceEncoder("account", "ts", "label", small_config.replace(unit="event")).fit(events)
+    before = enc.transform(events)
+    changed = events.copy()
+    busiest = changed.account.value_counts().index[0]
+    cut = changed[changed.account == busiest].ts.sort_values().iloc[2]
+    later = (changed.account == busiest) & (changed.ts > cut)
+    changed.loc[later, "signal"] += 50.0
+    changed.loc[later, "channel"] = "atm"
+    after = enc.transform(changed)
+    keep = ~later.to_numpy()
+    np.testing.assert_array_equal(after.loc[keep, _zcols(after)].to_numpy(), before.loc[keep, _zcols(before)].to_numpy())
+    assert not np.allclose(after.loc[~keep, _zcols(after)].to_numpy(), before.loc[~keep, _zcols(before)].to_numpy())
+
+
+def test_denoising_is_off_at_encode_time(events, small_config, monkeypatch):
+    enc = SequenceEncoder("account", "ts", "label", small_config).fit(events)
+    import encoder.training as training
+
+    def boom(*a, **k):
+        raise AssertionError("corruption called while encoding")
+    monkeypatch.setattr(training, "corrupt", boom)
+    a, b = enc.transform(events), enc.transform(events)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_codes_do_not_depend_on_batch_size(events, small_config):
+    enc = SequenceEncoder("account", "ts", "label", small_config.replace(unit="event")).fit(events)
+    a, b = enc.transform(events, batch_size=1), enc.transform(events, batch_size=1000)
+    np.testing.assert_allclose(a[_zcols(a)].to_numpy(), b[_zcols(b)].to_numpy(), atol=1e-5)
+
+
+def test_same_seed_same_weights(events, small_config):
+    a = SequenceEncoder("account", "ts", "label", small_config).fit(events)
+    b = SequenceEncoder("account", "ts", "label", small_config).fit(events)
+    for (k, va), vb in zip(a.model_.state_dict().items(), b.model_.state_dict().values()):
+        assert torch.equal(va, vb), k
+
+
+def test_save_load_round_trip(events, small_config, tmp_path):
+    enc = SequenceEncoder("account", "ts", "label", small_config).fit(events)
+    enc.save(tmp_path / "enc")
+    assert sorted(p.name for p in (tmp_path / "enc").iterdir()) == ["history.csv", "loss.png", "manifest.json",
+                                                                   "model.safetensors"]
+    again = load(tmp_path / "enc")
+    pd.testing.assert_frame_equal(enc.transform(events), again.transform(events))
+    assert again.encoder_id == enc.encoder_id == json.loads((tmp_path / "enc/manifest.json").read_text())["encoder_id"]
+    with pytest.raises(InputError, match="exists already; pass --overwrite"):
+        enc.save(tmp_path / "enc")
+
+
+def test_tampered_weights_and_newer_format_are_refused(events, small_config, tmp_path):
+    enc = SequenceEncoder("account", "ts", "label", small_config).fit(events)
+    enc.save(tmp_path / "enc")
+    manifest = json.loads((tmp_path / "enc/manifest.json").read_text())
+    manifest["format_version"] = 99
+    (tmp_path / "enc/manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="has manifest format version 99, newer than this seqae reads"):
+        load(tmp_path / "enc")
+    enc.save(tmp_path / "enc", overwrite=True)
+    with open(tmp_path / "enc/model.safetensors", "r+b") as f:
+        f.seek(-4, 2)
+        f.write(b"\x00\x01\x02\x03")
+    with pytest.raises(ArtifactError, match="does not match its manifest .* it was changed or corrupted"):
+        load(tmp_path / "enc")
+
+
+class _Interrupt(Callback):
+    def on_epoch_end(self, trainer, record):
+        if trainer.epoch == 2:
+            raise KeyboardInterrupt
+
+
+def test_resume_equals_uninterrupted_run(events, small_config, tmp_path):
+    cfg = small_config.replace(epochs=5, dropout=0.2, num_layers=2)
+    full = SequenceEncoder("account", "ts", "label", cfg).fit(events)
+    ckpt = tmp_path / "ckpt.pt"
+    with pytest.raises(KeyboardInterrupt):
+        SequenceEncoder("account", "ts", "label", cfg).fit(events, checkpoint=ckpt, callbacks=[_Interrupt()])
+    resumed = SequenceEncoder("account", "ts", "label", cfg).fit(events, checkpoint=ckpt, resume=True)
+    assert len(resumed.history_) == 5
+    for va, vb in zip(full.model_.state_dict().values(), resumed.model_.state_dict().values()):
+        assert torch.equal(va, vb)
+
+
+def test_not_fitted_and_single_event_entities(small_config):
+    with pytest.raises(NotFitted):
+        SequenceEncoder("a", "t").transform(pd.DataFrame({"a": [1], "t": [1], "x": [1.0]}))
+    df = pd.DataFrame({"a": [1, 2, 3, 3], "t": [1, 2, 3, 4], "x": [0.1, 0.2, 0.3, 0.4]})
+    z = SequenceEncoder("a", "t", config=small_config).fit(df).transform(df)
+    assert len(z) == 3 and not z[_zcols(z)].isna().any().any()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.drop(columns="amount"), "feature column 'amount' seen in training is missing from '<DataFrame>'"),
+    (lambda d: d.assign(amount="x"), "column 'amount' in '<DataFrame>' holds string values but was numeric in training"),
+    (lambda d: d.assign(signal=np.where(d.index == 0, np.inf, d.signal)), "numeric column 'signal' in '<DataFrame>' holds infinite values"),
+])
+def test_bad_encode_input(events, small_config, change, message):
+    enc = SequenceEncoder("account", "ts", "label", small_config).fit(events)
+    with pytest.raises(InputError) as e:
+        enc.transform(change(events))
+    assert str(e.value) == message
+
+
+def test_bad_training_input(events, small_config):
+    with pytest.raises(InputError) as e:
+        SequenceEncoder("account", "ts", config=small_config).fit(events.assign(amount=np.nan))
+    assert str(e.value) == "numeric column 'amount' in '<DataFrame>' is entirely missing (NaN)"
+    events = make_events(40)
+    ids = events.assign(txn=[f"t{i}" for i in range(len(events))])
+    with pytest.raises(InputError) as e:
+        SequenceEncoder("account", "ts", config=small_config).fit(ids)
+    assert str(e.value) == (f"categorical column 'txn' in '<DataFrame>' has {len(events)} distinct values in "
+                            f"{len(events)} rows: it looks like an identifier; leave it out with --drop txn")

@@ -1,0 +1,61 @@
+"""Reading, schema inference, validation and ordering of event tables."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from encoder import events as ev
+from encoder.errors import InputError
+
+
+def test_infer_schema_roles_and_overrides(events):
+    cols, kinds = list(events.columns), {c: ev.dtype_kind(events[c].dtype) for c in events}
+    s = ev.infer_schema("x", cols, kinds, "account", "ts", "label")
+    assert s.numeric == ("signal", "amount") and s.categorical == ("channel",)
+    s = ev.infer_schema("x", cols, kinds, "account", "ts", None, categorical=["signal"], drop=["amount"])
+    assert s.numeric == ("label",) and s.categorical == ("signal", "channel")
+
+
+def test_missing_id_column_names_it_and_lists_columns(events):
+    cols, kinds = list(events.columns), {c: ev.dtype_kind(events[c].dtype) for c in events}
+    with pytest.raises(InputError) as e:
+        ev.infer_schema("f.parquet", cols, kinds, "acct", "ts")
+    assert str(e.value) == ("--id column 'acct' is not in 'f.parquet' "
+                            "(columns: account, ts, signal, amount, channel, label)")
+
+
+def test_read_parquet_csv_and_directory(events, tmp_path):
+    events.to_parquet(tmp_path / "a.parquet")
+    events.to_csv(tmp_path / "a.csv", index=False)
+    (tmp_path / "d").mkdir()
+    events.iloc[:10].to_parquet(tmp_path / "d" / "p1.parquet")
+    events.iloc[10:].to_parquet(tmp_path / "d" / "p2.parquet")
+    for src in ("a.parquet", "a.csv", "d"):
+        df = ev.read_events(tmp_path / src, ["account", "signal"])
+        assert list(df.columns) == ["account", "signal"] and len(df) == len(events)
+
+
+def test_read_errors(tmp_path):
+    with pytest.raises(InputError, match=r"^file '.*nope.parquet' does not exist$"):
+        ev.read_events(tmp_path / "nope.parquet")
+    (tmp_path / "bad.parquet").write_text("not parquet")
+    with pytest.raises(InputError, match=r"bad.parquet' is not a readable Parquet file"):
+        ev.read_events(tmp_path / "bad.parquet")
+    pd.DataFrame({"a": pd.Series([], dtype=float)}).to_parquet(tmp_path / "empty.parquet")
+    with pytest.raises(InputError, match=r"empty.parquet' holds no rows$"):
+        ev.read_events(tmp_path / "empty.parquet")
+
+
+def test_time_values_parse_and_refuse():
+    s = pd.Series(["2024-01-01T00:00:00", "2024-01-01T00:00:10"], name="ts")
+    assert np.allclose(np.diff(ev.time_values(s, "f")), 10.0)
+    with pytest.raises(InputError, match=r"^time column 'ts' in 'f': cannot parse 'soon' as a time$"):
+        ev.time_values(pd.Series(["2024-01-01", "soon"], name="ts"), "f")
+    with pytest.raises(InputError, match=r"^time column 'ts' in 'f' mixes types \(int, str\)$"):
+        ev.time_values(pd.Series([1, "2024-01-01"], name="ts", dtype=object), "f")
+
+
+def test_sort_is_stable_by_entity_then_time():
+    codes = np.array([1, 0, 1, 0, 0])
+    times = np.array([5.0, 2.0, 5.0, 1.0, 2.0])
+    assert ev.sort_order(codes, times).tolist() == [3, 1, 4, 0, 2]
+    assert ev.entity_starts(np.array([0, 0, 0, 1, 1])).tolist() == [0, 0, 0, 3, 3]

@@ -1,0 +1,48 @@
+"""Scalers, vocabularies, missing values and within-entity engineered channels."""
+import numpy as np
+import pandas as pd
+
+from encoder import EncoderConfig
+from encoder.preprocessing import Preprocessor, within_entity_rolling_mean, within_entity_shift
+
+
+def _fit(df, **cfg):
+    times = np.arange(len(df), dtype=float)
+    starts = np.zeros(len(df), dtype=np.int64)
+    pre = Preprocessor(EncoderConfig(**cfg), ["x"], ["c"]).fit(df, times, starts)
+    return pre, times, starts
+
+
+def test_scaler_uses_training_statistics_and_missing_indicator():
+    train = pd.DataFrame({"x": [1.0, 2.0, 3.0, np.nan, 5.0], "c": ["a", "a", "b", "b", "z"]})
+    pre, times, starts = _fit(train, scaler="standard", log_transform="none")
+    st = pre.numeric_["x"]
+    assert np.isclose(st["center"], np.nanmean(train.x)) and st["missing_indicator"]
+    new = pd.DataFrame({"x": [1000.0, np.nan], "c": ["a", "never-seen"]})
+    num, cat = pre.transform(new, times[:2], starts[:2])
+    assert pre.numeric_channels == ["x", "x__missing", "__time_gap"]
+    assert num[1, 0] == 0.0 and num[1, 1] == 1.0 and num[0, 1] == 0.0
+    assert pre.numeric_["x"] == st  # transform never refits
+    # vocabulary: 0 padding, 1 unknown/rare ("z" is seen once < min_freq 2), known values from 2
+    assert cat[:, 0].tolist() == [2, 1]
+    assert pre.vocab_["c"] == ["a", "b"]
+
+
+def test_missing_category_is_its_own_value():
+    train = pd.DataFrame({"x": [1.0] * 4, "c": ["a", None, None, "a"]})
+    pre, times, starts = _fit(train)
+    assert "<missing>" in pre.vocab_["c"]
+
+
+def test_auto_log_only_for_heavy_tails():
+    heavy = pd.DataFrame({"x": np.r_[np.ones(50), 1e6], "c": ["a"] * 51})
+    assert _fit(heavy)[0].numeric_["x"]["log"]
+    light = pd.DataFrame({"x": np.linspace(0, 1, 51), "c": ["a"] * 51})
+    assert not _fit(light)[0].numeric_["x"]["log"]
+
+
+def test_engineered_channels_stay_within_entity():
+    x = np.arange(6, dtype=np.float32)[:, None]
+    starts = np.array([0, 0, 0, 3, 3, 3])
+    assert within_entity_shift(x, starts, 1)[:, 0].tolist() == [0, 0, 1, 0, 3, 4]
+    assert within_entity_rolling_mean(x, starts, 2)[:, 0].tolist() == [0, 0.5, 1.5, 3, 3.5, 4.5]
