@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import platform
 from pathlib import Path
 
@@ -31,8 +32,21 @@ def library_versions() -> dict:
             "scikit-learn": sklearn.__version__, "xgboost": xgboost.__version__}
 
 
+def _finite(value):
+    """NaN and infinity become null: JSON has no such numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def write_json(path: str | Path, data: dict) -> None:
-    Path(path).write_text(json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n")
+    """Write ``data`` as indented JSON (numpy scalars as numbers, NaN as null)."""
+    text = json.dumps(_finite(json.loads(json.dumps(data, default=_jsonable))), indent=2, allow_nan=False)
+    Path(path).write_text(text + "\n")
 
 
 def _jsonable(value):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import time
 from pathlib import Path
 from typing import Iterator
@@ -287,8 +288,10 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                     table = pa.Table.from_pandas(frame, preserve_index=False)
                     if writer is None:
                         meta = dict(table.schema.metadata or {})
-                        meta.update({b"encoder_id": self.encoder_id.encode(),
-                                     b"unit": (unit or self.config_.unit).encode()})
+                        u = unit or self.config_.unit
+                        keys = [self.schema_.id_col] + ([self.schema_.time_col] if u == "event" else [])
+                        meta.update({b"encoder_id": self.encoder_id.encode(), b"unit": u.encode(),
+                                     b"keys": json.dumps(keys).encode()})
                         writer = pq.ParquetWriter(tmp, table.schema.with_metadata(meta))
                     writer.write_table(table.cast(writer.schema))
                     rows += len(frame)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from classifier.cli import classifier_group
 from encoder.cli import encoder_group
 from encoder.clitools import SeqaeGroup
 
@@ -17,3 +18,4 @@ def main(ctx, verbose):
 
 
 main.add_command(encoder_group)
+main.add_command(classifier_group)

@@ -1,0 +1,109 @@
+"""``seqae classifier``: train XGBoost on latent codes, predict, evaluate."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from encoder.artifacts import write_json
+from encoder.atomic import atomic_output, check_output
+from encoder.clitools import overwrite_option
+
+from .data import labels_of, read_latents
+from .estimator import LatentClassifier
+from .metrics import DEFAULT_BUDGET, plot_curves
+from .thresholds import parse_policy
+
+features_option = click.option("--features", "features_path", type=click.Path(),
+                               help="Parquet file of more feature columns, joined on the key columns.")
+
+
+@click.group("classifier")
+def classifier_group():
+    """Train XGBoost on latent codes, predict with a threshold policy, evaluate."""
+
+
+@classifier_group.command("train")
+@click.argument("latents", type=click.Path())
+@click.option("--label", required=True, help="Label column.")
+@click.option("--out", required=True, type=click.Path(), help="Classifier directory to write.")
+@features_option
+@click.option("--policy", "policy", default="max_f1", show_default=True,
+              help="Binary threshold policy: max_f1, precision:P, recall:R, fpr:F or budget:K.")
+@click.option("--alert-budget", type=click.FloatRange(0, 1, min_open=True), default=DEFAULT_BUDGET,
+              show_default=True, help="Share of rows an analyst reviews (precision at budget).")
+@click.option("--positive", "positive_class", help="The positive class of a binary label.")
+@click.option("--search", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Hyper-parameter candidates tried on the validation split.")
+@click.option("--drop-unlabeled", is_flag=True, help="Skip rows whose label is missing.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@overwrite_option
+def train(latents, label, out, features_path, policy, alert_budget, positive_class, search, drop_unlabeled,
+          seed, overwrite):
+    """Train a classifier on the z_* columns of LATENTS (plus --features) to predict --label."""
+    check_output(out, overwrite)
+    parse_policy(policy)
+    table, y = labels_of(read_latents(latents, label, features_path), label, drop_unlabeled)
+    if positive_class is not None and pd.api.types.is_integer_dtype(y):
+        positive_class = int(positive_class)
+    times = table.frame[table.time_col] if table.time_col else None
+    clf = LatentClassifier(threshold_policy=policy, alert_budget=alert_budget, positive_class=positive_class,
+                           search=search, seed=seed)
+    clf.fit(table.frame[table.features], y, times=times, encoder_id=table.encoder_id)
+    clf.save(out, overwrite=overwrite)
+    v = clf.validation_
+    shown = (f"PR-AUC {v['pr_auc']:.4f}, ROC-AUC {v['roc_auc']:.4f}, threshold {clf.threshold_:.4f} ({clf.policy_})"
+             if len(clf.classes_) == 2 else f"accuracy {v['accuracy']:.4f}, macro-F1 {v['macro_f1']:.4f}")
+    click.echo(f"classifier written to {out}: {len(clf.features_)} features, {clf.rounds_} rounds; validation {shown}")
+
+
+@classifier_group.command("predict")
+@click.argument("classifier_dir", type=click.Path())
+@click.argument("latents", type=click.Path())
+@click.option("--out", required=True, type=click.Path(), help="Predictions parquet to write.")
+@features_option
+@click.option("--threshold", type=float, help="Override the stored decision threshold (binary).")
+@click.option("--explain", type=click.IntRange(min=0), default=0, help="Add the N features that pushed each score most.")
+@overwrite_option
+def predict(classifier_dir, latents, out, features_path, threshold, explain, overwrite):
+    """Score LATENTS with the classifier in CLASSIFIER_DIR."""
+    check_output(out, overwrite)
+    clf = LatentClassifier.load(classifier_dir)
+    table = read_latents(latents, None, features_path)
+    clf.check_encoder(table, classifier_dir)
+    frame = clf.predict_frame(table, threshold=threshold, explain=explain)
+    with atomic_output(out, overwrite) as tmp:
+        frame.to_parquet(tmp, index=False)
+    click.echo(f"{len(frame)} predictions written to {out}")
+
+
+@classifier_group.command("evaluate")
+@click.argument("classifier_dir", type=click.Path())
+@click.argument("latents", type=click.Path())
+@click.option("--label", required=True, help="Label column.")
+@click.option("--out", type=click.Path(), help="Write the metrics as JSON here, with PR and ROC curves beside it.")
+@features_option
+@click.option("--drop-unlabeled", is_flag=True, help="Skip rows whose label is missing.")
+@overwrite_option
+def evaluate(classifier_dir, latents, label, out, features_path, drop_unlabeled, overwrite):
+    """Print (and optionally write) the metrics of the classifier on labelled LATENTS."""
+    if out:
+        check_output(out, overwrite)
+    clf = LatentClassifier.load(classifier_dir)
+    table = read_latents(latents, label, features_path)
+    clf.check_encoder(table, classifier_dir)
+    table, y = labels_of(table, label, drop_unlabeled)
+    X = table.frame[[c for c in table.features if c != label]]
+    metrics = clf.evaluate(X, y)
+    for k, v in metrics.items():
+        click.echo(f"{k:22s} {v:.4f}" if isinstance(v, float) else f"{k:22s} {v}")
+    if out:
+        with atomic_output(out, overwrite) as tmp:
+            write_json(tmp, metrics)
+        if len(clf.classes_) == 2 and 0 < metrics["positives"] < metrics["n"]:
+            y_bin = (y.map(lambda v: v == clf.classes_[1])).to_numpy(int)
+            score = clf.predict_proba(X)[:, 1]
+            stem = Path(out).with_suffix("")
+            plot_curves({"classifier": (y_bin, score)}, f"{stem}_pr.png", "pr")
+            plot_curves({"classifier": (y_bin, score)}, f"{stem}_roc.png", "roc")

@@ -1,0 +1,308 @@
+"""LatentClassifier: XGBoost on latent codes (and any extra features), sklearn-style, saved without pickle."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+
+from encoder.artifacts import library_versions, read_manifest, sha256_file, verify_hash, write_json
+from encoder.atomic import atomic_output
+from encoder.errors import ArtifactError, InputError, NotFitted
+
+from .data import FeatureTable, check_finite
+from .metrics import DEFAULT_BUDGET, binary_metrics, multiclass_metrics
+from .thresholds import choose_threshold, parse_policy
+
+FORMAT_VERSION = 1
+MODEL_FILE = "model.ubj"
+DEFAULT_PARAMS = {"learning_rate": 0.05, "max_depth": 4, "min_child_weight": 1.0, "subsample": 0.8,
+                  "colsample_bytree": 0.8, "reg_lambda": 1.0, "tree_method": "hist"}
+SEARCH_SPACE = {"learning_rate": [0.02, 0.05, 0.1], "max_depth": [2, 3, 4, 6, 8],
+                "min_child_weight": [1.0, 3.0, 10.0], "subsample": [0.6, 0.8, 1.0],
+                "colsample_bytree": [0.5, 0.8, 1.0], "reg_lambda": [0.5, 1.0, 5.0]}
+SMALL_DATA = 5000
+
+
+def search_candidates(n: int, seed: int) -> list[dict]:
+    """The default parameters then ``n - 1`` seeded draws from ``SEARCH_SPACE``: the same list for
+    every model fitted with the same ``n`` and ``seed``, so baselines get an equal tuning budget."""
+    rng = np.random.default_rng(seed)
+    out = [dict(DEFAULT_PARAMS)]
+    for _ in range(max(0, n - 1)):
+        out.append(dict(DEFAULT_PARAMS) | {k: v[int(rng.integers(len(v)))] for k, v in SEARCH_SPACE.items()})
+    return out
+
+
+def _py(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+class LatentClassifier(ClassifierMixin, BaseEstimator):
+    """Gradient-boosted trees with early stopping, a stored threshold policy, and an encoder guard.
+
+    Parameters
+    ----------
+    threshold_policy : str
+        Binary targets: ``max_f1``, ``precision:P``, ``recall:R``, ``fpr:F`` or ``budget:K``.
+    alert_budget : float
+        Share of rows reviewed, used by ``precision_at_budget``.
+    positive_class : optional
+        The positive class of a binary target [1 / True if the labels are 0/1, else the rarer class].
+    search : int
+        Number of hyper-parameter candidates tried on the validation split (1 = defaults only).
+    refit : "auto" | bool
+        Refit on all rows with the early-stopped number of rounds ["auto": when rows < 5000].
+
+    Examples
+    --------
+    >>> clf = LatentClassifier().fit(X, y)           # doctest: +SKIP
+    >>> clf.predict_frame(FeatureTable(X, [], list(X.columns)))  # doctest: +SKIP
+    """
+
+    def __init__(self, threshold_policy: str = "max_f1", alert_budget: float = DEFAULT_BUDGET,
+                 positive_class=None, val_fraction: float = 0.2, search: int = 1, refit="auto",
+                 max_rounds: int = 2000, early_stopping: int = 50, seed: int = 0, n_jobs: int | None = None):
+        self.threshold_policy = threshold_policy
+        self.alert_budget = alert_budget
+        self.positive_class = positive_class
+        self.val_fraction = val_fraction
+        self.search = search
+        self.refit = refit
+        self.max_rounds = max_rounds
+        self.early_stopping = early_stopping
+        self.seed = seed
+        self.n_jobs = n_jobs
+
+    # ------------------------------------------------------------------ fit
+    def _classes(self, y: pd.Series) -> list:
+        classes = sorted(y.unique().tolist(), key=lambda v: (str(type(v)), v))
+        if len(classes) != 2:
+            return classes
+        if self.positive_class is not None:
+            if self.positive_class not in classes:
+                raise InputError(f"positive class {self.positive_class!r} is not among the labels {classes}")
+            pos = self.positive_class
+        elif set(map(_py, classes)) <= {0, 1}:
+            pos = classes[1]
+        else:
+            counts = y.value_counts()
+            pos = counts.index[-1] if counts.iloc[0] != counts.iloc[-1] else classes[1]
+        return [c for c in classes if c != pos] + [pos]
+
+    def _split(self, n: int, y_idx: np.ndarray, times) -> tuple[np.ndarray, np.ndarray, str]:
+        if times is not None:
+            order = np.argsort(np.asarray(times), kind="stable")
+            cut = int(round(n * (1 - self.val_fraction)))
+            return np.sort(order[:cut]), np.sort(order[cut:]), "time"
+        idx = np.arange(n)
+        strat = y_idx if np.bincount(y_idx).min() >= 2 else None
+        tr, va = train_test_split(idx, test_size=self.val_fraction, random_state=self.seed, stratify=strat)
+        return np.sort(tr), np.sort(va), "stratified" if strat is not None else "random"
+
+    def _params(self, base: dict, n_classes: int, spw: float | None) -> dict:
+        p = dict(base) | {"seed": self.seed, "verbosity": 0}
+        if self.n_jobs:
+            p["nthread"] = self.n_jobs
+        if n_classes == 2:
+            p |= {"objective": "binary:logistic", "eval_metric": "aucpr"}
+            if spw is not None:
+                p["scale_pos_weight"] = spw
+        else:
+            p |= {"objective": "multi:softprob", "num_class": n_classes, "eval_metric": "mlogloss"}
+        return p
+
+    def fit(self, X: pd.DataFrame, y, *, times=None, encoder_id: str | None = None) -> "LatentClassifier":
+        """Fit on feature frame ``X`` (n, F) and labels ``y`` (n,); ``times`` makes the validation
+        split the latest rows; ``encoder_id`` is recorded so predictions refuse other encoders' codes."""
+        policy = parse_policy(self.threshold_policy)
+        X = pd.DataFrame(X)
+        y = pd.Series(np.asarray(y))
+        if y.isna().any():
+            raise InputError(f"labels are missing for {int(y.isna().sum())} rows")
+        if y.nunique() < 2:
+            raise InputError(f"labels hold a single class ({y.iloc[0]!r}): nothing to learn")
+        check_finite(X, list(X.columns), "<training data>")
+        classes = self._classes(y)
+        y_idx = y.map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
+        tr, va, split = self._split(len(y), y_idx, times)
+        if len(np.unique(y_idx[tr])) < len(classes):
+            raise InputError("the training part of the split lacks a class; give more rows or a later cut")
+        Xf = X.to_numpy(np.float32)
+        spw = None
+        if len(classes) == 2:
+            pos_rate = y_idx[tr].mean()
+            spw = float(np.sqrt((1 - pos_rate) / pos_rate)) if pos_rate < 0.2 else None
+        dtr = xgb.DMatrix(Xf[tr], label=y_idx[tr], feature_names=list(map(str, X.columns)))
+        dva = xgb.DMatrix(Xf[va], label=y_idx[va], feature_names=list(map(str, X.columns)))
+        best = None
+        for cand in search_candidates(self.search, self.seed):
+            params = self._params(cand, len(classes), spw)
+            booster = xgb.train(params, dtr, self.max_rounds, evals=[(dva, "val")],
+                                early_stopping_rounds=self.early_stopping, verbose_eval=False)
+            proba = self._proba(booster, dva, len(classes), booster.best_iteration + 1)
+            m = (binary_metrics(y_idx[va], proba[:, 1], budget=self.alert_budget) if len(classes) == 2
+                 else multiclass_metrics(y_idx[va], proba))
+            key = -m["pr_auc"] if len(classes) == 2 else m["log_loss"]
+            key = key if np.isfinite(key) else np.inf
+            if best is None or key < best[0]:
+                best = (key, params, booster, proba)
+        _, params, booster, val_proba = best
+        rounds = booster.best_iteration + 1
+        threshold = None
+        if len(classes) == 2:
+            threshold = choose_threshold(y_idx[va], val_proba[:, 1], policy)
+            val_metrics = binary_metrics(y_idx[va], val_proba[:, 1], threshold, self.alert_budget)
+        else:
+            val_metrics = multiclass_metrics(y_idx[va], val_proba)
+        refit = len(y) < SMALL_DATA if self.refit == "auto" else bool(self.refit)
+        if refit:
+            dall = xgb.DMatrix(Xf, label=y_idx, feature_names=list(map(str, X.columns)))
+            booster = xgb.train(params, dall, rounds, verbose_eval=False)
+        self.booster_, self.classes_, self.features_ = booster, [_py(c) for c in classes], list(map(str, X.columns))
+        self.threshold_, self.policy_, self.rounds_, self.params_ = threshold, str(policy), rounds, params
+        self.encoder_id_, self.validation_ = encoder_id, val_metrics
+        self.fit_info_ = {"split": split, "n_train": int(len(tr)), "n_validation": int(len(va)), "refit": refit,
+                          "scale_pos_weight": spw, "search_candidates": max(1, self.search), "rounds": rounds}
+        return self
+
+    # ------------------------------------------------------------------ predict
+    @staticmethod
+    def _proba(booster, dmatrix, n_classes: int, rounds: int | None = None) -> np.ndarray:
+        kw = {"iteration_range": (0, rounds)} if rounds else {}
+        p = booster.predict(dmatrix, **kw)
+        return np.column_stack([1 - p, p]) if n_classes == 2 else p  # (n, K)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "booster_"):
+            raise NotFitted("this LatentClassifier is not fitted yet; call fit or load first")
+
+    def _matrix(self, X: pd.DataFrame, source: str = "<DataFrame>") -> xgb.DMatrix:
+        self._check_fitted()
+        cols = list(map(str, X.columns))
+        missing = [c for c in self.features_ if c not in cols]
+        extra = [c for c in cols if c not in self.features_]
+        if missing or extra:
+            raise InputError(f"features of '{source}' differ from training: missing {missing or 'none'}, "
+                             f"extra {extra or 'none'}")
+        check_finite(X, self.features_, source)
+        return xgb.DMatrix(X[self.features_].to_numpy(np.float32), feature_names=self.features_)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Class probabilities (n, K), columns in ``classes_`` order."""
+        return self._proba(self.booster_, self._matrix(pd.DataFrame(X)), len(self.classes_))
+
+    def predict(self, X: pd.DataFrame, threshold: float | None = None) -> np.ndarray:
+        """Classes: binary per the stored threshold (or ``threshold``), multi-class by argmax."""
+        proba = self.predict_proba(X)
+        if len(self.classes_) == 2:
+            idx = (proba[:, 1] >= (self.threshold_ if threshold is None else threshold)).astype(int)
+        else:
+            idx = proba.argmax(1)
+        return np.asarray(self.classes_, dtype=object)[idx]
+
+    def check_encoder(self, table: FeatureTable, classifier_dir: str = "this classifier") -> None:
+        """Refuse latents from another encoder than the one this classifier was trained on."""
+        if self.encoder_id_ and table.encoder_id != self.encoder_id_:
+            found = (table.encoder_id or "no encoder")[:12]
+            raise ArtifactError(f"latents '{table.source}' come from encoder {found}, but classifier "
+                                f"'{classifier_dir}' was trained on encoder {self.encoder_id_[:12]}")
+
+    def predict_frame(self, table: FeatureTable, threshold: float | None = None, explain: int = 0) -> pd.DataFrame:
+        """The predictions table: keys, ``prediction``, ``score``, then ``proba_<class>`` (multi-class)
+        or ``decision`` (binary), and with ``explain=N`` the N features that pushed each score most."""
+        dm = self._matrix(table.frame[table.features], table.source)
+        proba = self._proba(self.booster_, dm, len(self.classes_))
+        out = table.frame[table.keys].reset_index(drop=True).copy()
+        classes = np.asarray(self.classes_, dtype=object)
+        if len(self.classes_) == 2:
+            thr = self.threshold_ if threshold is None else threshold
+            decision = proba[:, 1] >= thr
+            out["prediction"] = pd.array(classes[decision.astype(int)].tolist())
+            out["score"] = proba[:, 1]
+            out["decision"] = decision
+            top_class = np.ones(len(out), dtype=int)
+        else:
+            top_class = proba.argmax(1)
+            out["prediction"] = pd.array(classes[top_class].tolist())
+            out["score"] = proba.max(1)
+            for k, c in enumerate(self.classes_):
+                out[f"proba_{c}"] = proba[:, k]
+        if explain:
+            out = pd.concat([out, self._explain(dm, top_class, explain)], axis=1)
+        return out
+
+    def _explain(self, dm: xgb.DMatrix, top_class: np.ndarray, n: int) -> pd.DataFrame:
+        contrib = self.booster_.predict(dm, pred_contribs=True)  # (n, F+1) or (n, K, F+1), last = bias
+        if contrib.ndim == 3:
+            contrib = contrib[np.arange(len(top_class)), top_class]  # (n, F+1): the predicted class
+        contrib = contrib[:, :-1]
+        n = min(n, contrib.shape[1])
+        top = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :n]  # (n_rows, n)
+        names = np.asarray(self.features_, dtype=object)
+        cols = {}
+        for j in range(n):
+            cols[f"explain_{j + 1}"] = names[top[:, j]]
+            cols[f"contribution_{j + 1}"] = np.take_along_axis(contrib, top[:, j:j + 1], 1)[:, 0]
+        return pd.DataFrame(cols)
+
+    def evaluate(self, X: pd.DataFrame, y) -> dict:
+        """Metrics on labelled rows: binary at the stored threshold, or multi-class."""
+        y = pd.Series(np.asarray(y))
+        unknown = sorted(set(map(_py, y.unique())) - set(self.classes_), key=str)
+        if unknown:
+            raise InputError(f"labels {unknown} were not seen in training (classes: {self.classes_})")
+        y_idx = y.map({c: i for i, c in enumerate(self.classes_)}).to_numpy(np.int64)
+        proba = self.predict_proba(X)
+        if len(self.classes_) == 2:
+            return binary_metrics(y_idx, proba[:, 1], self.threshold_, self.alert_budget)
+        return multiclass_metrics(y_idx, proba)
+
+    # ------------------------------------------------------------------ persistence
+    def manifest(self) -> dict:
+        self._check_fitted()
+        return {"format": "seqae-classifier", "format_version": FORMAT_VERSION,
+                "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "task": "binary" if len(self.classes_) == 2 else "multiclass",
+                "features": self.features_, "classes": self.classes_,
+                "positive_class": self.classes_[1] if len(self.classes_) == 2 else None,
+                "encoder_id": self.encoder_id_,
+                "threshold_policy": {"policy": self.policy_, "threshold": self.threshold_,
+                                     "alert_budget": self.alert_budget},
+                "validation_metrics": self.validation_, "params": self.params_, "fit": self.fit_info_,
+                "model": MODEL_FILE, "versions": library_versions()}
+
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write the classifier directory (native UBJ model + manifest) atomically."""
+        self._check_fitted()
+        with atomic_output(path, overwrite, directory=True) as tmp:
+            self.booster_.save_model(str(tmp / MODEL_FILE))
+            m = self.manifest() | {"model_sha256": sha256_file(tmp / MODEL_FILE)}
+            write_json(tmp / "manifest.json", m)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LatentClassifier":
+        """Rebuild from the directory; a corrupted or changed model file is refused."""
+        path = Path(path)
+        if not path.is_dir():
+            raise InputError(f"classifier directory '{path}' does not exist")
+        m = read_manifest(path, "classifier", FORMAT_VERSION)
+        verify_hash(path / m["model"], m["model_sha256"], "model")
+        booster = xgb.Booster()
+        try:
+            booster.load_model(str(path / m["model"]))
+        except xgb.core.XGBoostError as exc:
+            raise ArtifactError(f"model file '{path / m['model']}' is corrupted: {str(exc).splitlines()[0]}") from None
+        tp = m["threshold_policy"]
+        clf = cls(threshold_policy=tp["policy"], alert_budget=tp["alert_budget"])
+        clf.booster_, clf.classes_, clf.features_ = booster, m["classes"], m["features"]
+        clf.threshold_, clf.policy_, clf.params_ = tp["threshold"], tp["policy"], m["params"]
+        clf.encoder_id_, clf.validation_, clf.fit_info_ = m["encoder_id"], m["validation_metrics"], m["fit"]
+        clf.rounds_ = m["fit"]["rounds"]
+        return clf

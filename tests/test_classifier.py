@@ -1,0 +1,116 @@
+"""LatentClassifier and threshold policies: it learns, policies meet targets, save/load, guards, errors."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from classifier import LatentClassifier, choose_threshold, parse_policy
+from classifier.data import FeatureTable
+from encoder.errors import ArtifactError, InputError
+
+
+def toy(n=400, classes=2, seed=0, pos_rate=None):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(n, 4)), columns=[f"z_{i}" for i in range(4)])
+    if classes == 2:
+        cut = np.quantile(X.z_0, 1 - (pos_rate or 0.5))
+        y = (X.z_0 > cut).astype(int)
+    else:
+        y = pd.Series(np.array(["a", "b", "c"])[np.digitize(X.z_1, [-0.5, 0.5])])
+    return X, y
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_it_learns_separable_toy(classes):
+    X, y = toy(classes=classes)
+    clf = LatentClassifier(seed=0).fit(X, y)
+    Xt, yt = toy(classes=classes, seed=1)
+    assert (clf.predict(Xt) == yt.to_numpy()).mean() > 0.9
+    if classes == 3:
+        assert clf.classes_ == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("policy, check", [
+    ("precision:0.8", lambda y, d: y[d].mean() >= 0.8),
+    ("recall:0.7", lambda y, d: y[d].sum() / y.sum() >= 0.7),
+    ("fpr:0.05", lambda y, d: (d & ~y).sum() / (~y).sum() <= 0.05),
+    ("budget:0.1", lambda y, d: d.mean() >= 0.1),
+])
+def test_policies_meet_their_targets_on_the_data_they_chose_on(policy, check):
+    rng = np.random.default_rng(0)
+    y = rng.random(2000) < 0.2
+    score = np.clip(y * 0.3 + rng.random(2000) * 0.8, 0, 1)
+    thr = choose_threshold(y, score, parse_policy(policy))
+    assert check(y, score >= thr)
+
+
+def test_max_f1_is_the_best_f1():
+    rng = np.random.default_rng(1)
+    y = rng.random(500) < 0.3
+    score = y * 0.4 + rng.random(500)
+    thr = choose_threshold(y, score, parse_policy("max_f1"))
+
+    def f1(t):
+        d = score >= t
+        tp = (d & y).sum()
+        return 2 * tp / (d.sum() + y.sum())
+    assert f1(thr) >= max(f1(t) for t in np.unique(score)) - 1e-12
+
+
+def test_unknown_policy_names_it():
+    with pytest.raises(InputError) as e:
+        parse_policy("top10")
+    assert str(e.value) == "unknown threshold policy 'top10'; expected max_f1, precision:P, recall:R, fpr:F or budget:K"
+
+
+def test_imbalanced_binary_records_weight_and_threshold():
+    X, y = toy(n=1000, pos_rate=0.05)
+    clf = LatentClassifier(threshold_policy="recall:0.9").fit(X, y)
+    assert clf.fit_info_["scale_pos_weight"] > 1 and 0 < clf.threshold_ < 1
+    assert clf.validation_["recall"] >= 0.9
+
+
+def test_save_load_predicts_the_same(tmp_path):
+    X, y = toy()
+    clf = LatentClassifier().fit(X, y, encoder_id="abc")
+    clf.save(tmp_path / "c")
+    again = LatentClassifier.load(tmp_path / "c")
+    t = FeatureTable(X.assign(k=range(len(X))), ["k"], list(X.columns), encoder_id="abc")
+    pd.testing.assert_frame_equal(clf.predict_frame(t), again.predict_frame(t))
+    m = json.loads((tmp_path / "c/manifest.json").read_text())
+    assert m["encoder_id"] == "abc" and m["features"] == list(X.columns) and m["classes"] == [0, 1]
+
+
+def test_encoder_guard_names_both_ids():
+    X, y = toy()
+    clf = LatentClassifier().fit(X, y, encoder_id="a" * 64)
+    with pytest.raises(ArtifactError) as e:
+        clf.check_encoder(FeatureTable(X, [], list(X.columns), encoder_id="b" * 64, source="z.parquet"), "clf")
+    assert str(e.value) == f"latents 'z.parquet' come from encoder {'b' * 12}, but classifier 'clf' was trained on encoder {'a' * 12}"
+
+
+def test_corrupted_model_is_refused(tmp_path):
+    X, y = toy()
+    LatentClassifier().fit(X, y).save(tmp_path / "c")
+    (tmp_path / "c/model.ubj").write_bytes(b"garbage")
+    with pytest.raises(ArtifactError, match="does not match its manifest"):
+        LatentClassifier.load(tmp_path / "c")
+
+
+def test_feature_mismatch_and_nan_are_named():
+    X, y = toy()
+    clf = LatentClassifier().fit(X, y)
+    with pytest.raises(InputError) as e:
+        clf.predict(X.drop(columns="z_3").assign(extra=1.0))
+    assert str(e.value) == "features of '<DataFrame>' differ from training: missing ['z_3'], extra ['extra']"
+    with pytest.raises(InputError) as e:
+        clf.predict(X.assign(z_2=np.nan))
+    assert str(e.value) == f"feature column 'z_2' in '<DataFrame>' has {len(X)} NaN or infinite values"
+
+
+def test_explanations_name_the_driving_feature():
+    X, y = toy()
+    clf = LatentClassifier().fit(X, y)
+    out = clf.predict_frame(FeatureTable(X, [], list(X.columns)), explain=2)
+    assert (out["explain_1"] == "z_0").mean() > 0.9 and "contribution_2" in out

@@ -1,0 +1,90 @@
+"""``seqae classifier`` commands through CliRunner, on a latent file written by the encoder."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from pipelines.cli import main
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def latents(tmp_path_factory):
+    d = tmp_path_factory.mktemp("lat")
+    from tests.conftest import make_events
+    make_events(40).to_parquet(d / "ev.parquet")
+    r = run("encoder", "train", d / "ev.parquet", "--id", "account", "--time", "ts", "--label", "label",
+            "--epochs", "2", "--latent-dim", "4", "--out", d / "enc")
+    assert r.exit_code == 0, r.output
+    assert run("encoder", "encode", d / "enc", d / "ev.parquet", "--out", d / "z.parquet").exit_code == 0
+    return d
+
+
+def test_train_predict_evaluate(latents, tmp_path):
+    d = latents
+    r = run("classifier", "train", d / "z.parquet", "--label", "label", "--out", tmp_path / "c")
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp_path / "c/manifest.json").read_text())
+    assert m["encoder_id"] == json.loads((d / "enc/manifest.json").read_text())["encoder_id"]
+    r = run("classifier", "predict", tmp_path / "c", d / "z.parquet", "--out", tmp_path / "p.parquet", "--explain", "1")
+    assert r.exit_code == 0, r.output
+    p = pd.read_parquet(tmp_path / "p.parquet")
+    assert list(p.columns[:4]) == ["account", "prediction", "score", "decision"] and "explain_1" in p
+    assert set(p.prediction) <= {0, 1}
+    r = run("classifier", "evaluate", tmp_path / "c", d / "z.parquet", "--label", "label", "--out", tmp_path / "m.json")
+    assert r.exit_code == 0, r.output
+    assert {"roc_auc", "pr_auc", "f1", "brier"} <= set(json.loads((tmp_path / "m.json").read_text()))
+    assert (tmp_path / "m_pr.png").exists() and (tmp_path / "m_roc.png").exists()
+
+
+def test_features_join_and_unmatched_keys(latents, tmp_path):
+    d = latents
+    z = pd.read_parquet(d / "z.parquet")
+    pd.DataFrame({"account": z.account, "extra": np.arange(len(z), dtype=float)}).to_parquet(tmp_path / "f.parquet")
+    r = run("classifier", "train", d / "z.parquet", "--label", "label", "--out", tmp_path / "c",
+            "--features", tmp_path / "f.parquet")
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "c/manifest.json").read_text())["features"][-1] == "extra"
+    pd.DataFrame({"account": ["nobody"], "extra": [1.0]}).to_parquet(tmp_path / "g.parquet")
+    r = run("classifier", "train", d / "z.parquet", "--label", "label", "--out", tmp_path / "c2",
+            "--features", tmp_path / "g.parquet")
+    assert r.exit_code == 1 and r.output.startswith(f"error: {len(z)} of {len(z)} rows of '{d / 'z.parquet'}' have no match")
+
+
+def test_other_encoder_is_refused(latents, tmp_path):
+    d = latents
+    assert run("classifier", "train", d / "z.parquet", "--label", "label", "--out", tmp_path / "c").exit_code == 0
+    z = pd.read_parquet(d / "z.parquet")
+    z.to_parquet(tmp_path / "plain.parquet")  # pandas writes no encoder_id
+    r = run("classifier", "predict", tmp_path / "c", tmp_path / "plain.parquet", "--out", tmp_path / "p.parquet")
+    assert r.exit_code == 1 and "come from encoder no encoder, but classifier" in r.output
+    assert not (tmp_path / "p.parquet").exists()
+
+
+@pytest.mark.parametrize("mutate, extra, message", [
+    (lambda z: z.drop(columns="label"), [], "label column 'label' is not in"),
+    (lambda z: z.assign(label=1), [], "label column 'label' in '{p}' holds a single class (1): nothing to learn"),
+    (lambda z: z.assign(label=z.label.where(z.index > 2)), [], "label column 'label' in '{p}' is missing for 3 of"),
+    (lambda z: z[["account", "label"]], [], "'{p}' has no z_* columns"),
+    (lambda z: z.assign(z_0=np.nan), [], "feature column 'z_0' in '<training data>' has"),
+    (lambda z: z, ["--policy", "best"], "unknown threshold policy 'best'"),
+])
+def test_bad_training_input(latents, tmp_path, mutate, extra, message):
+    p = tmp_path / "z.parquet"
+    mutate(pd.read_parquet(latents / "z.parquet")).to_parquet(p)
+    r = run("classifier", "train", p, "--label", "label", "--out", tmp_path / "c", *extra)
+    assert r.exit_code == 1 and r.output.startswith("error: " + message.format(p=p)), r.output
+    assert not (tmp_path / "c").exists()
+
+
+def test_drop_unlabeled(latents, tmp_path):
+    p = tmp_path / "z.parquet"
+    z = pd.read_parquet(latents / "z.parquet")
+    z.assign(label=z.label.where(z.index > 2)).to_parquet(p)
+    r = run("classifier", "train", p, "--label", "label", "--out", tmp_path / "c", "--drop-unlabeled")
+    assert r.exit_code == 0, r.output
