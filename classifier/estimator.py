@@ -117,9 +117,15 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
             p |= {"objective": "multi:softprob", "num_class": n_classes, "eval_metric": "mlogloss"}
         return p
 
-    def fit(self, X: pd.DataFrame, y, *, times=None, encoder_id: str | None = None) -> "LatentClassifier":
-        """Fit on feature frame ``X`` (n, F) and labels ``y`` (n,); ``times`` makes the validation
-        split the latest rows; ``encoder_id`` is recorded so predictions refuse other encoders' codes."""
+    def fit(self, X: pd.DataFrame, y, *, times=None, validation=None, encoder_id: str | None = None,
+            recipe: dict | None = None) -> "LatentClassifier":
+        """Fit on feature frame ``X`` (n, F) and labels ``y`` (n,).
+
+        The validation rows (early stopping, threshold, stored metrics) are ``validation`` (a boolean
+        mask) if given, else the latest ``val_fraction`` of rows by ``times``, else a stratified
+        seeded share. ``encoder_id`` is recorded so predictions refuse other encoders' codes;
+        ``recipe`` records how non-latent feature columns were built (used by scoring jobs).
+        """
         policy = parse_policy(self.threshold_policy)
         X = pd.DataFrame(X)
         y = pd.Series(np.asarray(y))
@@ -130,7 +136,11 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         check_finite(X, list(X.columns), "<training data>")
         classes = self._classes(y)
         y_idx = y.map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
-        tr, va, split = self._split(len(y), y_idx, times)
+        if validation is not None:
+            validation = np.asarray(validation, dtype=bool)
+            tr, va, split = np.flatnonzero(~validation), np.flatnonzero(validation), "given"
+        else:
+            tr, va, split = self._split(len(y), y_idx, times)
         if len(np.unique(y_idx[tr])) < len(classes):
             raise InputError("the training part of the split lacks a class; give more rows or a later cut")
         Xf = X.to_numpy(np.float32)
@@ -166,7 +176,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
             booster = xgb.train(params, dall, rounds, verbose_eval=False)
         self.booster_, self.classes_, self.features_ = booster, [_py(c) for c in classes], list(map(str, X.columns))
         self.threshold_, self.policy_, self.rounds_, self.params_ = threshold, str(policy), rounds, params
-        self.encoder_id_, self.validation_ = encoder_id, val_metrics
+        self.encoder_id_, self.validation_, self.recipe_ = encoder_id, val_metrics, recipe
         self.fit_info_ = {"split": split, "n_train": int(len(tr)), "n_validation": int(len(va)), "refit": refit,
                           "scale_pos_weight": spw, "search_candidates": max(1, self.search), "rounds": rounds}
         return self
@@ -271,7 +281,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
                 "task": "binary" if len(self.classes_) == 2 else "multiclass",
                 "features": self.features_, "classes": self.classes_,
                 "positive_class": self.classes_[1] if len(self.classes_) == 2 else None,
-                "encoder_id": self.encoder_id_,
+                "encoder_id": self.encoder_id_, "feature_recipe": self.recipe_,
                 "threshold_policy": {"policy": self.policy_, "threshold": self.threshold_,
                                      "alert_budget": self.alert_budget},
                 "validation_metrics": self.validation_, "params": self.params_, "fit": self.fit_info_,
@@ -304,5 +314,5 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         clf.booster_, clf.classes_, clf.features_ = booster, m["classes"], m["features"]
         clf.threshold_, clf.policy_, clf.params_ = tp["threshold"], tp["policy"], m["params"]
         clf.encoder_id_, clf.validation_, clf.fit_info_ = m["encoder_id"], m["validation_metrics"], m["fit"]
-        clf.rounds_ = m["fit"]["rounds"]
+        clf.rounds_, clf.recipe_ = m["fit"]["rounds"], m.get("feature_recipe")
         return clf

@@ -31,6 +31,9 @@ class EncoderConfig:
     scaler: str = "robust"
     log_transform: str = "auto"
     min_freq: int = 2
+    max_vocab: int = 1000
+    min_entities: int = 2
+    novelty: bool = True
     embedding_dims: dict = dataclasses.field(default_factory=dict)
     time_gap: bool = True
     diffs: bool = False
@@ -74,7 +77,7 @@ class EncoderConfig:
             raise InputError(f"config 'pooling' is {list(self.pooling)}; "
                              f"expected a list of {', '.join(POOLINGS)}")
         for name in ("max_len_cap", "latent_dim", "hidden_size", "num_layers", "epochs",
-                     "batch_size", "min_freq", "branch_size", "patience", "max_sequences_per_epoch"):
+                     "batch_size", "min_freq", "max_vocab", "min_entities", "branch_size", "patience", "max_sequences_per_epoch"):
             if getattr(self, name) < 1:
                 raise InputError(f"config '{name}' must be positive, got {getattr(self, name)}")
         if self.max_len is not None and self.max_len < 1:

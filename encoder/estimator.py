@@ -73,6 +73,9 @@ def prepare_events(events, schema: ev.Schema, training: bool) -> PreparedEvents:
         if col not in columns:
             raise InputError(f"{option} column '{col}' is not in '{source}' (columns: {', '.join(map(str, columns))})")
     missing = [c for c in schema.features if c not in columns]
+    if missing and len(missing) == len(schema.features):
+        raise InputError(f"'{source}' shares no feature column with the encoder's schema "
+                         f"(expects {', '.join(schema.features)})")
     if missing:
         raise InputError(f"feature column '{missing[0]}' seen in training is missing from '{source}'")
     has_label = schema.label_col is not None and schema.label_col in columns
@@ -215,11 +218,15 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         if not hasattr(self, "model_"):
             raise NotFitted("this SequenceEncoder is not fitted yet; call fit or load first")
 
-    def _prepare(self, events) -> tuple[PreparedEvents, EventArrays]:
+    def prepare(self, events, keep_frame: bool = False) -> tuple[PreparedEvents, EventArrays]:
+        """Read, validate, order and preprocess ``events`` once; the raw feature columns are dropped
+        afterwards unless ``keep_frame`` (callers that build other features from them)."""
+        self._check_fitted()
         data = prepare_events(events, self.schema_, training=False)
         sorted_frame = data.frame.iloc[data.order].reset_index(drop=True)
         num, cat = self.preprocessor_.transform(sorted_frame, data.times, data.starts)
-        data.frame = data.frame.iloc[:0]  # features are no longer needed: free them
+        if not keep_frame:
+            data.frame = data.frame.iloc[:0]  # free the raw columns: only the arrays are needed now
         return data, EventArrays(num, cat, data.starts)
 
     def iter_batches(self, events, unit: str | None = None, batch_size: int = ENCODE_BATCH,
@@ -232,12 +239,16 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         when asked.
         """
         self._check_fitted()
-        unit = unit or self.config_.unit
-        if unit not in ("entity", "event"):
+        if (unit or self.config_.unit) not in ("entity", "event"):
             raise InputError(f"unit '{unit}' is not one of entity, event")
         if batch_size < 1:
             raise InputError(f"batch size must be positive, got {batch_size}")
-        data, arrays = self._prepare(events)
+        yield from self.iter_prepared(*self.prepare(events), unit, batch_size, reconstruction_error)
+
+    def iter_prepared(self, data: PreparedEvents, arrays: EventArrays, unit: str | None = None,
+                      batch_size: int = ENCODE_BATCH, reconstruction_error: bool = False) -> Iterator[pd.DataFrame]:
+        """``iter_batches`` over a table already read by ``prepare``."""
+        unit = unit or self.config_.unit
         schema, K = self.schema_, self.model_config_.latent_dim
         if unit == "entity":
             ends_all = entity_end_rows(data.starts)

@@ -1,6 +1,8 @@
 """Reconstruction losses that count valid steps only: masked MSE and masked cross-entropy."""
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -14,14 +16,18 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) ->
 
 
 def masked_cross_entropy(logits: list[torch.Tensor], cat: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Per-sequence cross-entropy averaged over categorical columns and valid steps -> (B,)."""
+    """Per-sequence cross-entropy over valid steps, averaged over categorical columns -> (B,).
+
+    Each column's cross-entropy is divided by log(vocabulary size), the loss of a uniform guess,
+    so a column with thousands of values does not drown the others (or the numeric channels).
+    """
     if not logits:
         return cat.new_zeros(cat.shape[0], dtype=torch.float32)
     total = 0.0
     for j, lg in enumerate(logits):
         B, T, V = lg.shape  # batch, steps, vocabulary
         ce = F.cross_entropy(lg.reshape(B * T, V), cat[..., j].reshape(B * T), reduction="none")  # (B*T,)
-        total = total + ce.view(B, T) * valid  # (B, T)
+        total = total + ce.view(B, T) * valid / math.log(max(V - 1, 2))  # (B, T); padding is no class
     return total.sum(1) / (valid.sum(1).clamp(min=1) * len(logits))
 
 

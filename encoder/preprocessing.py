@@ -7,7 +7,12 @@ The written rule for values (also in ``SequenceEncoder.fit``):
   training, a separate 0/1 missing-indicator channel is set;
 - time: ``log1p`` of the gap to the entity's previous event (0 for its first), scaled likewise;
 - categorical: the value as a string (missing is the token ``<missing>``), index ``2 + rank``
-  in a vocabulary of values seen at least ``min_freq`` times; 1 = unknown or rare; 0 = padding;
+  in a vocabulary of the ``max_vocab`` most frequent values seen at least ``min_freq`` times and in
+  at least ``min_entities`` entities (a value of one entity only, such as its device, is an
+  identity, not a category); 1 = unknown or rare; 0 = padding;
+- novelty (``novelty=True``): per categorical column a 0/1 channel "this value is new for this
+  entity", from the entity's earlier events only, so a change of device is seen even when the
+  device itself is unknown;
 - engineered channels (differences, lags, rolling means) are computed on scaled values within each
   entity, from the event and earlier ones only.
 """
@@ -70,13 +75,19 @@ def within_entity_rolling_mean(x: np.ndarray, starts: np.ndarray, k: int) -> np.
     return ((cs[rows + 1] - cs[lo]) / (rows + 1 - lo)[:, None]).astype(np.float32)
 
 
+def is_new_for_entity(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """1.0 where a row's value has not occurred in its entity's earlier rows (never on a first row)."""
+    seen = pd.DataFrame({"e": starts, "v": values}).groupby(["e", "v"], sort=False).cumcount().to_numpy()
+    return ((seen == 0) & (np.arange(len(values)) > starts)).astype(np.float32)
+
+
 class Preprocessor:
     """Turns sorted event rows into model inputs; ``fit`` learns from training rows only.
 
     Parameters
     ----------
     config : EncoderConfig
-        Reads ``scaler``, ``log_transform``, ``min_freq``, ``time_gap``, ``diffs``, ``lags``, ``rolling``.
+        Reads ``scaler``, ``log_transform``, ``min_freq``, ``max_vocab``, ``min_entities``, ``novelty``, ``time_gap``, ``diffs``, ``lags``, ``rolling``.
     numeric, categorical : sequence of str
         Feature columns by role.
     """
@@ -104,10 +115,12 @@ class Preprocessor:
             self.gap_ = dict(zip(("center", "scale"), _fit_scale(self._log_gaps(times, starts), cfg.scaler)))
         self.vocab_ = {}
         for c in self.categorical:
-            counts = pd.Series(category_strings(df[c])).value_counts()
-            kept = counts[counts >= cfg.min_freq]
+            values = pd.Series(category_strings(df[c]))
+            counts = values.value_counts()
+            n_entities = pd.DataFrame({"v": values, "e": starts}).drop_duplicates().v.value_counts()
+            kept = counts[(counts >= cfg.min_freq) & (n_entities.reindex(counts.index) >= cfg.min_entities)]
             order = sorted(kept.items(), key=lambda kv: (-kv[1], kv[0]))
-            self.vocab_[c] = [k for k, _ in order]
+            self.vocab_[c] = [k for k, _ in order[: cfg.max_vocab]]
         return self
 
     @staticmethod
@@ -139,6 +152,7 @@ class Preprocessor:
         base = list(self.numeric)
         names = base + [f"{c}__missing" for c in base if self.numeric_[c]["missing_indicator"]]
         names += ["__time_gap"] if self.gap_ is not None else []
+        names += [f"{c}__new" for c in self.categorical] if self.config.novelty else []
         names += [f"{c}__diff" for c in base] if self.config.diffs else []
         for k in self.config.lags:
             names += [f"{c}__lag{k}" for c in base]
@@ -180,6 +194,8 @@ class Preprocessor:
         if self.gap_ is not None:
             g = (self._log_gaps(times, starts) - self.gap_["center"]) / self.gap_["scale"]
             parts.append(np.clip(g, -CLIP, CLIP).astype(np.float32)[:, None])
+        if self.config.novelty:
+            parts += [is_new_for_entity(category_strings(df[c]), starts)[:, None] for c in self.categorical]
         if self.config.diffs:
             has_prev = (np.arange(n) > starts)[:, None]
             parts.append(np.where(has_prev, base - within_entity_shift(base, starts, 1), 0.0))

@@ -1,11 +1,18 @@
 """The ``seqae`` command: one root group holding the encoder, classifier and pipeline groups."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
 
 from classifier.cli import classifier_group
-from encoder.cli import encoder_group
-from encoder.clitools import SeqaeGroup
+from encoder.atomic import atomic_output, check_output
+from encoder.cli import _config_file, encoder_group
+from encoder.clitools import SeqaeGroup, names_option, overwrite_option
+from encoder.config import UNITS
+
+DEMO_ACCOUNTS = 1500
 
 
 @click.group(cls=SeqaeGroup)
@@ -17,5 +24,117 @@ def main(ctx, verbose):
     ctx.obj = {"verbose": verbose}
 
 
+@click.group("pipeline")
+def pipeline_group():
+    """Compare codes with raw-feature baselines, run scoring jobs, run the demo."""
+
+
+def pipeline_config(config_path, unit, max_len, epochs, latent_dim):
+    """Encoder options for a pipeline: the file's, then the command line's; event windows are capped
+    at 64 events by default to keep per-event training affordable."""
+    cfg, columns = _config_file(config_path)
+    if config_path is None and (unit or "event") == "event":
+        cfg = cfg.replace(max_len_cap=64, epochs=30, patience=4)
+    return cfg.replace(max_len=max_len, epochs=epochs, latent_dim=latent_dim), columns
+
+
+@pipeline_group.command("compare")
+@click.argument("events", type=click.Path())
+@click.option("--id", "id_col", required=True, help="Entity key column.")
+@click.option("--time", "time_col", required=True, help="Event time column.")
+@click.option("--label", "label_col", required=True, help="Label column (per event, or constant per entity).")
+@click.option("--test", "test_events", type=click.Path(), help="External test table (else the latest period).")
+@click.option("--out", required=True, type=click.Path(), help="Report directory to write.")
+@click.option("--unit", type=click.Choice(UNITS), default="event", show_default=True)
+@click.option("--train-frac", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.6, show_default=True,
+              help="Share of the time range (by events) in the train period.")
+@click.option("--valid-frac", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2, show_default=True,
+              help="Share in the validation period; the rest is the test period.")
+@click.option("--train-end", help="Cut-off time ending the train period (instead of fractions).")
+@click.option("--valid-end", help="Cut-off time ending the validation period.")
+@click.option("--max-len", type=click.IntRange(min=1), help="Events per sequence.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Maximum encoder epochs.")
+@click.option("--latent-dim", type=click.IntRange(min=1), help="Size of the latent code.")
+@click.option("--config", "config_path", type=click.Path(), help="TOML file of encoder options.")
+@click.option("--search", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Hyper-parameter candidates per model (the same for every model).")
+@click.option("--bootstrap", "n_boot", type=click.IntRange(min=10), default=200, show_default=True,
+              help="Bootstrap resamples of entities for the intervals.")
+@click.option("--alert-budget", type=click.FloatRange(0, 1, min_open=True), default=0.01, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@names_option("--numeric", "Columns to treat as numeric")
+@names_option("--categorical", "Columns to treat as categorical")
+@names_option("--drop", "Columns to ignore")
+@overwrite_option
+def compare(events, id_col, time_col, label_col, test_events, out, unit, train_frac, valid_frac, train_end,
+            valid_end, max_len, epochs, latent_dim, config_path, search, n_boot, alert_budget, seed,
+            numeric, categorical, drop, overwrite):
+    """Compare latent codes with raw-feature baselines on EVENTS and write a report to --out."""
+    from .compare import run_compare
+    from .report import render_table, verdict, write_report
+    check_output(out, overwrite)
+    cfg, _ = pipeline_config(config_path, unit, max_len, epochs, latent_dim)
+    result = run_compare(events, id_col, time_col, label_col, test_events, config=cfg, unit=unit,
+                         train_frac=train_frac, valid_frac=valid_frac, train_end=train_end, valid_end=valid_end,
+                         search=search, n_boot=n_boot, alert_budget=alert_budget, seed=seed,
+                         numeric=numeric, categorical=categorical, drop=drop)
+    write_report(result, out, overwrite=overwrite)
+    click.echo(render_table(result.metrics))
+    click.echo("\n" + verdict(result.metrics))
+    click.echo(f"\nreport written to {Path(out) / 'report.md'}")
+
+
+@pipeline_group.command("score")
+@click.option("--encoder", "encoder_dir", required=True, type=click.Path(), help="Encoder directory.")
+@click.option("--classifier", "classifier_dir", required=True, type=click.Path(), help="Classifier directory.")
+@click.argument("events", type=click.Path())
+@click.option("--out", required=True, type=click.Path(), help="Scores parquet to write.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4096, show_default=True)
+@click.option("--threshold", type=float, help="Override the classifier's decision threshold.")
+@overwrite_option
+def score(encoder_dir, classifier_dir, events, out, batch_size, threshold, overwrite):
+    """Score EVENTS with a trained encoder and classifier, streaming, to a parquet file."""
+    from .score import score_events
+    rows = score_events(encoder_dir, classifier_dir, events, out, batch_size, overwrite, threshold)
+    click.echo(f"{rows} scores written to {out}")
+
+
+@pipeline_group.command("demo")
+@click.option("--out", default="demo_out", show_default=True, type=click.Path(), help="Directory to write.")
+@click.option("--accounts", type=click.IntRange(min=50), default=DEMO_ACCOUNTS, show_default=True,
+              help="Simulated accounts (about 60 events each).")
+@click.option("--days", type=click.IntRange(min=14), default=56, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), help="Maximum encoder epochs.")
+@click.option("--bootstrap", "n_boot", type=click.IntRange(min=10), default=200, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@overwrite_option
+def demo(out, accounts, days, epochs, n_boot, seed, overwrite):
+    """Simulate card transactions, compare codes with baselines, and run a scoring job.
+
+    Writes OUT/events.parquet, OUT/report/ (report.md, metrics.json, plots, models) and
+    OUT/scores.parquet (the hybrid model over every event), then prints the comparison.
+    """
+    from .compare import run_compare
+    from .report import render_table, verdict, write_report
+    from .score import score_events
+    from .simulate import simulate_events
+    check_output(out, overwrite)
+    cfg, _ = pipeline_config(None, "event", None, epochs, None)
+    with atomic_output(out, overwrite, directory=True) as tmp:
+        click.echo(f"simulating {accounts} accounts over {days} days ...", err=True)
+        simulate_events(accounts, days, seed).to_parquet(tmp / "events.parquet", index=False)
+        click.echo("comparing codes with baselines (encoder training takes a few minutes) ...", err=True)
+        result = run_compare(tmp / "events.parquet", "account", "ts", "is_fraud", config=cfg, unit="event",
+                             n_boot=n_boot, seed=seed)
+        write_report(result, tmp / "report")
+        click.echo("scoring every event with the hybrid model ...", err=True)
+        score_events(tmp / "report/models/encoder", tmp / "report/models/hybrid", tmp / "events.parquet",
+                     tmp / "scores.parquet")
+    click.echo(render_table(result.metrics))
+    click.echo("\n" + verdict(result.metrics))
+    click.echo(f"\nreport: {Path(out) / 'report' / 'report.md'}\nscores: {Path(out) / 'scores.parquet'}")
+
+
 main.add_command(encoder_group)
 main.add_command(classifier_group)
+main.add_command(pipeline_group)

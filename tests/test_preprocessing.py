@@ -9,6 +9,7 @@ from encoder.preprocessing import Preprocessor, within_entity_rolling_mean, with
 def _fit(df, **cfg):
     times = np.arange(len(df), dtype=float)
     starts = np.zeros(len(df), dtype=np.int64)
+    cfg = {"min_entities": 1, "novelty": False} | cfg
     pre = Preprocessor(EncoderConfig(**cfg), ["x"], ["c"]).fit(df, times, starts)
     return pre, times, starts
 
@@ -46,3 +47,14 @@ def test_engineered_channels_stay_within_entity():
     starts = np.array([0, 0, 0, 3, 3, 3])
     assert within_entity_shift(x, starts, 1)[:, 0].tolist() == [0, 0, 1, 0, 3, 4]
     assert within_entity_rolling_mean(x, starts, 2)[:, 0].tolist() == [0, 0.5, 1.5, 3, 3.5, 4.5]
+
+
+def test_values_of_a_single_entity_are_identities_and_novelty_is_point_in_time():
+    df = pd.DataFrame({"x": np.arange(6.0), "c": ["shared", "dev1", "shared", "shared", "dev2", "dev2"]})
+    times, starts = np.arange(6.0), np.array([0, 0, 0, 3, 3, 3])
+    pre = Preprocessor(EncoderConfig(min_freq=1), ["x"], ["c"]).fit(df, times, starts)
+    assert pre.vocab_["c"] == ["shared"]  # dev1 and dev2 each belong to one entity
+    num, cat = pre.transform(df, times, starts)
+    assert cat[:, 0].tolist() == [2, 1, 2, 2, 1, 1]
+    new = num[:, pre.numeric_channels.index("c__new")]
+    assert new.tolist() == [0, 1, 0, 0, 1, 0]  # first rows are never "new"; dev2 repeats

@@ -1,0 +1,156 @@
+"""``compare``: latent codes vs raw-feature baselines on one time split, one classifier, one budget.
+
+Flow: read events -> split by time (train / validation / test periods, or an external test table)
+-> fit the encoder on the train period only -> codes, reconstruction error and point-in-time
+baseline features for every row -> the same ``LatentClassifier`` for each model -> the same
+evaluation (``evaluation.evaluate_models``) on the test period -> report.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from classifier import LatentClassifier
+from encoder import EncoderConfig, SequenceEncoder
+from encoder import events as ev
+from encoder.errors import InputError
+from encoder.estimator import prepare_events
+
+from .evaluation import evaluate_models
+from .features import FeatureRecipe, features_in_output_order, fit_recipe
+from .splits import TimeSplit, time_split
+
+MODELS = ("raw_last", "aggregates", "latent", "hybrid", "hybrid_recon")
+
+
+def model_columns(columns) -> dict[str, list[str]]:
+    """Feature columns of each compared model, from the columns of the feature table."""
+    z = [c for c in columns if c.startswith("z_")]
+    raw = [c for c in columns if c.startswith("raw_")]
+    agg = [c for c in columns if c.startswith("agg_")]
+    return {"raw_last": raw, "aggregates": raw + agg, "latent": z, "hybrid": z + raw + agg,
+            "hybrid_recon": z + raw + agg + ["recon_error"]}
+
+
+@dataclasses.dataclass
+class CompareResult:
+    """Everything ``report.write_report`` needs."""
+
+    metrics: dict
+    predictions: pd.DataFrame      # test rows: keys, label, score_<model> (binary) or pred_<model>
+    split: TimeSplit
+    encoder: SequenceEncoder
+    classifiers: dict
+    recipe: FeatureRecipe
+    label_col: str
+    classes: list
+    curves: dict                   # binary: {model: (y, score)}
+
+
+def build_features(enc: SequenceEncoder, recipe: FeatureRecipe, frame: pd.DataFrame, unit: str,
+                   batch_size: int = 1024) -> pd.DataFrame:
+    """Codes, reconstruction error and baseline features of ``frame``, one row per sequence, in the
+    encoder's output order (input order for events; by id for entities)."""
+    schema = enc.schema_
+    data = prepare_events(frame, schema, training=False)
+    sorted_frame = data.frame.iloc[data.order].reset_index(drop=True)
+    base = features_in_output_order(recipe, sorted_frame, data.times, data.codes, data.starts, data.order, unit)
+    codes = enc.transform(frame, unit=unit, batch_size=batch_size, reconstruction_error=True)
+    return pd.concat([codes, base], axis=1)
+
+
+def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=None, *,
+                config: EncoderConfig | None = None, unit: str = "event", train_frac: float = 0.6,
+                valid_frac: float = 0.2, train_end=None, valid_end=None, search: int = 1,
+                n_boot: int = 200, alert_budget: float = 0.01, seed: int = 0,
+                numeric=(), categorical=(), drop=()) -> CompareResult:
+    """Run the whole comparison; see the module docstring. ``events`` and ``test_events`` are paths
+    or DataFrames; without ``test_events`` the test period is the latest part of ``events``."""
+    cfg = (config or EncoderConfig()).replace(unit=unit, seed=seed)
+    stages = tqdm(total=5, desc="compare", unit="stage", file=sys.stderr, disable=None, leave=False)
+    source = str(events) if not isinstance(events, pd.DataFrame) else "<DataFrame>"
+    frame = events if isinstance(events, pd.DataFrame) else ev.read_events(events)
+    columns, kinds = list(frame.columns), {c: ev.dtype_kind(frame[c].dtype) for c in frame.columns}
+    schema = ev.infer_schema(source, columns, kinds, id_col, time_col, label_col,
+                             ev.split_names(numeric), ev.split_names(categorical), ev.split_names(drop))
+    test_frame = None
+    if test_events is not None:
+        test_source = str(test_events) if not isinstance(test_events, pd.DataFrame) else "<DataFrame>"
+        test_frame = test_events if isinstance(test_events, pd.DataFrame) else ev.read_events(test_events)
+        needed = [id_col, time_col, label_col, *schema.features]
+        absent = [c for c in needed if c not in test_frame.columns]
+        if absent:
+            raise InputError(f"test table '{test_source}' lacks column '{absent[0]}' of '{source}'")
+        test_frame = test_frame[needed]
+    frame = frame[[id_col, time_col, label_col, *schema.features]]
+
+    stages.set_postfix_str("split")
+    split = time_split(frame, schema, unit, train_frac, valid_frac, train_end, valid_end,
+                       external_test=test_frame is not None, source=source, seed=seed)
+    stages.update()
+
+    stages.set_postfix_str("encoder")
+    enc = SequenceEncoder(id_col, time_col, label_col, cfg, numeric=schema.numeric,
+                          categorical=schema.categorical).fit(frame[split.train_rows].reset_index(drop=True))
+    stages.update()
+
+    stages.set_postfix_str("features")
+    train_sorted = frame[split.train_rows].reset_index(drop=True)
+    tdata = prepare_events(train_sorted, enc.schema_, training=False)
+    recipe = fit_recipe(enc.schema_, tdata.frame.iloc[tdata.order], enc.max_len_)
+    feats = build_features(enc, recipe, frame, unit)
+    if test_frame is not None:
+        test_feats = build_features(enc, recipe, test_frame, unit)
+    else:
+        test_feats = feats[split.output_period == "test"].reset_index(drop=True)
+    in_fit = np.isin(split.output_period, ["train", "valid"])
+    fit_feats, fit_period = feats[in_fit].reset_index(drop=True), split.output_period[in_fit]
+    stages.update()
+
+    stages.set_postfix_str("classifiers")
+    y_fit = fit_feats[label_col]
+    if y_fit[fit_period == "train"].nunique() < 2:
+        raise InputError(f"label column '{label_col}' holds a single class in the train period "
+                         f"({split.describe()['train']}); move the cut-off or give more data")
+    validation = fit_period == "valid"
+    cols = model_columns(fit_feats.columns)
+    classifiers, outputs, classes = {}, {}, None
+    for name in MODELS:
+        uses_encoder = any(c.startswith("z_") or c == "recon_error" for c in cols[name])
+        clf = LatentClassifier(search=search, seed=seed, alert_budget=alert_budget)
+        clf.fit(fit_feats[cols[name]], y_fit, validation=validation,
+                encoder_id=enc.encoder_id if uses_encoder else None, recipe=recipe.to_dict())
+        classifiers[name], classes = clf, clf.classes_
+        proba = clf.predict_proba(test_feats[cols[name]])
+        outputs[name] = proba[:, 1] if len(classes) == 2 else proba
+    stages.update()
+
+    stages.set_postfix_str("evaluation")
+    y_test = test_feats[label_col]
+    unseen = set(y_test.unique()) - set(classes)
+    if unseen:
+        raise InputError(f"test labels {sorted(map(str, unseen))} were not seen in training")
+    y_idx = y_test.map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
+    metrics = evaluate_models(y_idx, outputs, test_feats[id_col].to_numpy(), n_boot=n_boot, seed=seed,
+                              budget=alert_budget)
+    keys = [id_col] + ([time_col] if unit == "event" else [])
+    preds = test_feats[keys + [label_col]].copy()
+    for name, out in outputs.items():
+        if len(classes) == 2:
+            preds[f"score_{name}"] = out
+        else:
+            preds[f"pred_{name}"] = np.asarray(classes, dtype=object)[out.argmax(1)]
+    curves = {n: (y_idx, o) for n, o in outputs.items()} if len(classes) == 2 else {}
+    metrics |= {"periods": split.describe(), "unit": unit, "encoder_id": enc.encoder_id,
+                "n_test": int(len(test_feats)), "n_test_entities": int(test_feats[id_col].nunique()),
+                "bootstrap": {"resamples": n_boot, "by": id_col}, "alert_budget": alert_budget,
+                "task": "binary" if len(classes) == 2 else "multiclass",
+                "test_positive_rate": float(np.mean(y_idx == 1)) if len(classes) == 2 else None}
+    stages.update()
+    stages.close()
+    return CompareResult(metrics, preds, split, enc, classifiers, recipe, label_col, classes, curves)

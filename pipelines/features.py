@@ -1,0 +1,158 @@
+"""Point-in-time baseline features: the raw event (``raw_*``) and aggregates over its history (``agg_*``).
+
+Every feature of an event uses that event and earlier events of the same entity only, over the
+same window the encoder sees (the latest ``max_len`` events) plus time windows (last hour, last
+day) and the entity's whole past for category novelty. Computed with vectorised prefix sums over
+rows sorted by (entity, time); returned in the order the encoder writes its codes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from encoder.events import Schema
+from encoder.preprocessing import category_strings
+from encoder.sequences import entity_end_rows, window_bounds
+
+CHUNK = 20000
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureRecipe:
+    """How baseline features are built, with the state fitted on the training period (category codes)."""
+
+    schema: dict
+    max_len: int
+    short_window_s: float = 3600.0
+    long_window_s: float = 86400.0
+    codes: dict = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FeatureRecipe":
+        return cls(**d)
+
+
+def fit_recipe(schema: Schema, frame: pd.DataFrame, max_len: int, **windows) -> FeatureRecipe:
+    """Category codes for ``raw_*`` columns from training rows: rank by frequency (0 = most common)."""
+    codes = {}
+    for c in schema.categorical:
+        counts = pd.Series(category_strings(frame[c])).value_counts()
+        codes[c] = sorted(counts.index, key=lambda k: (-counts[k], k))
+    return FeatureRecipe(schema.to_dict(), max_len, codes=codes, **windows)
+
+
+def _entity_sums(x: np.ndarray, codes: np.ndarray, starts: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """Sum of ``x`` over rows [lo, i] of each row's own entity, from per-entity running sums, so a
+    row's value depends on its entity's rows up to itself only."""
+    cs = pd.Series(x).groupby(codes, sort=False).cumsum().to_numpy()  # restarts at every entity
+    before = np.where(lo > starts, cs[np.maximum(lo - 1, 0)], 0.0)
+    return cs - before
+
+
+def _time_window_start(codes: np.ndarray, t: np.ndarray, width: float) -> np.ndarray:
+    """First row of the same entity whose time is within ``width`` before each row's time."""
+    span = (t.max() - t.min()) + 2 * width + 1.0
+    key = codes * span + (t - t.min())  # strictly grouped by entity, ordered by time within it
+    return np.searchsorted(key, key - width, side="left")
+
+
+def baseline_features(recipe: FeatureRecipe, frame_sorted: pd.DataFrame, times: np.ndarray, codes: np.ndarray,
+                      starts: np.ndarray) -> pd.DataFrame:
+    """``raw_*`` and ``agg_*`` features for every row of ``frame_sorted`` (rows sorted by entity, time).
+
+    Parameters
+    ----------
+    frame_sorted : DataFrame (N, features) sorted by (entity, time)
+    times : float64 (N,) seconds; codes : int64 (N,) entity codes; starts : int64 (N,) entity first rows
+
+    Returns
+    -------
+    DataFrame (N, n_features), float32, in the same (sorted) row order.
+    """
+    schema = Schema.from_dict(recipe.schema)
+    n = len(frame_sorted)
+    rows = np.arange(n)
+    first, length = window_bounds(rows, starts, recipe.max_len)  # the encoder's window of each row
+    out: dict[str, np.ndarray] = {}
+
+    has_prev = rows > starts
+    gap = np.maximum(times - np.r_[times[:1], times[:-1]], 0.0)
+    out["agg_log_gap"] = np.where(has_prev, np.log1p(gap), -1.0)  # -1: the entity's first event
+    out["agg_history_len"] = (rows - starts + 1).astype(np.float64)
+    out["agg_window_len"] = length.astype(np.float64)
+    span = times - times[first]
+    out["agg_window_span_log"] = np.log1p(span)
+    lo_short = np.maximum(_time_window_start(codes, times, recipe.short_window_s), starts)
+    lo_long = np.maximum(_time_window_start(codes, times, recipe.long_window_s), starts)
+    out["agg_count_short"] = (rows - lo_short + 1).astype(np.float64)
+    out["agg_count_long"] = (rows - lo_long + 1).astype(np.float64)
+
+    for c in schema.numeric:
+        x = frame_sorted[c].to_numpy(np.float64, na_value=np.nan)
+        missing = np.isnan(x)
+        x0 = np.where(missing, 0.0, x)
+        out[f"raw_{c}"] = x0
+        if missing.any():
+            out[f"raw_{c}_missing"] = missing.astype(np.float64)
+        st = _window_stats(x, first, length)
+        out[f"agg_{c}_mean"], out[f"agg_{c}_std"] = st["mean"], st["std"]
+        out[f"agg_{c}_min"], out[f"agg_{c}_max"] = st["min"], st["max"]
+        pmean, pstd, pcnt = st["prev_mean"], st["prev_std"], st["prev_count"]
+        out[f"agg_{c}_prev_mean"] = np.where(pcnt > 0, pmean, x0)
+        out[f"agg_{c}_zscore"] = np.where(pcnt > 1, (x0 - pmean) / (pstd + 1e-3 * (np.abs(pmean) + 1)), 0.0)
+        out[f"agg_{c}_ratio"] = np.where(pcnt > 0, x0 / (np.abs(pmean) + 1e-6), 1.0)
+        out[f"agg_{c}_sum_short"] = _entity_sums(x0, codes, starts, lo_short)
+        out[f"agg_{c}_sum_long"] = _entity_sums(x0, codes, starts, lo_long)
+
+    for c in schema.categorical:
+        s = category_strings(frame_sorted[c])
+        idx = pd.Index(recipe.codes.get(c, [])).get_indexer(s)
+        out[f"raw_{c}"] = idx.astype(np.float64)  # -1: unseen in training
+        value = pd.factorize(s)[0]
+        seen = pd.DataFrame({"e": codes, "v": value}).groupby(["e", "v"], sort=False).cumcount().to_numpy()
+        before = rows - starts
+        out[f"agg_{c}_seen_before"] = seen.astype(np.float64)
+        out[f"agg_{c}_is_new"] = ((seen == 0) & (before > 0)).astype(np.float64)
+        out[f"agg_{c}_share"] = np.where(before > 0, seen / np.maximum(before, 1), 1.0)
+        new_flags = out[f"agg_{c}_is_new"]
+        out[f"agg_{c}_new_short"] = _entity_sums(new_flags, codes, starts, lo_short)
+        out[f"agg_{c}_new_window"] = _entity_sums(new_flags, codes, starts, first)
+    return pd.DataFrame({k: v.astype(np.float32) for k, v in out.items()})
+
+
+def _window_stats(x: np.ndarray, first: np.ndarray, length: np.ndarray) -> dict:
+    """Mean, std, min, max of ``x`` over each row's window, and mean, std, count of the window before
+    the row; computed from the window's own values (in chunks of rows), missing values skipped."""
+    n = len(x)
+    keys = ("mean", "std", "min", "max", "prev_mean", "prev_std", "prev_count")
+    out = {k: np.zeros(n) for k in keys}
+    T = int(length.max())
+    steps = np.arange(T)
+    for i in range(0, n, CHUNK):
+        f, L = first[i:i + CHUNK], length[i:i + CHUNK]
+        valid = steps[None, :] < L[:, None]  # (B, T)
+        vals = np.where(valid, x[np.where(valid, f[:, None] + steps[None, :], 0)], np.nan)  # (B, T)
+        prev = np.where(steps[None, :] < (L - 1)[:, None], vals, np.nan)  # (B, T): without the row itself
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-missing windows give NaN, then 0
+            got = (np.nanmean(vals, 1), np.nanstd(vals, 1), np.nanmin(vals, 1), np.nanmax(vals, 1),
+                   np.nanmean(prev, 1), np.nanstd(prev, 1), np.sum(~np.isnan(prev), 1))
+        for k, v in zip(keys, got):
+            out[k][i:i + CHUNK] = np.nan_to_num(v)
+    return out
+
+
+def features_in_output_order(recipe: FeatureRecipe, frame_sorted, times, codes, starts, order, unit: str) -> pd.DataFrame:
+    """Baseline features aligned with the encoder's output: input row order (event) or entities (entity)."""
+    feats = baseline_features(recipe, frame_sorted, times, codes, starts)
+    if unit == "entity":
+        return feats.iloc[entity_end_rows(starts)].reset_index(drop=True)
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    return feats.iloc[inverse].reset_index(drop=True)

@@ -1,0 +1,118 @@
+"""The comparison report directory: report.md, metrics.json, predictions, plots and the fitted models."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from classifier.metrics import plot_curves
+from encoder.artifacts import write_json
+from encoder.atomic import atomic_output
+
+from .compare import CompareResult
+
+LABELS = {"pr_auc": "PR-AUC", "roc_auc": "ROC-AUC", "recall_at_1pct_fpr": "recall @1% FPR",
+          "precision_at_budget": "precision @budget", "accuracy": "accuracy", "macro_f1": "macro-F1"}
+HEADLINE = {"binary": "pr_auc", "multiclass": "accuracy"}
+
+
+def _metric_names(metrics: dict) -> list[str]:
+    first = next(iter(metrics["models"].values()))
+    return [k for k in LABELS if k in first]
+
+
+def render_table(metrics: dict) -> str:
+    """The comparison as a markdown table: one row per model, each metric with its 95% interval."""
+    names = _metric_names(metrics)
+    lines = ["| model | " + " | ".join(LABELS[k] for k in names) + " |",
+             "|---|" + "---|" * len(names)]
+    for model, m in metrics["models"].items():
+        cells = [f"{m[k]:.3f} [{m[k + '_ci'][0]:.3f}, {m[k + '_ci'][1]:.3f}]" for k in names]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def verdict(metrics: dict, a: str = "hybrid", b: str = "aggregates") -> str:
+    """One sentence: the paired bootstrap difference of the headline metric and what it means."""
+    key = HEADLINE[metrics.get("task", "binary")]
+    pair = metrics["paired"].get(f"{a}_vs_{b}")
+    if pair is None:
+        return f"{a} vs {b}: not compared"
+    d, (lo, hi) = pair[key]["diff"], pair[key]["ci"]
+    head = f"{a} vs {b}: {d:+.3f} {LABELS[key]}, 95% interval [{lo:+.3f}, {hi:+.3f}]"
+    if lo > 0:
+        return head + f" — the sequence codes add signal beyond the aggregates (the interval is above zero)."
+    if hi < 0:
+        return head + f" — the codes make things worse here; keep the aggregates."
+    return head + " — no clear difference (the interval includes zero); the simpler aggregates suffice."
+
+
+def _bars(metrics: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    names = _metric_names(metrics)
+    models = list(metrics["models"])
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.4), squeeze=False)
+    for ax, k in zip(axes[0], names):
+        v = np.array([metrics["models"][m][k] for m in models])
+        ci = np.array([metrics["models"][m][k + "_ci"] for m in models])
+        ax.barh(models, v, xerr=[v - ci[:, 0], ci[:, 1] - v], color="#4c72b0", capsize=3)
+        ax.set_title(LABELS[k])
+        ax.set_xlim(0, 1)
+        ax.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _markdown(result: CompareResult) -> str:
+    m = result.metrics
+    periods = m["periods"]
+    lines = [
+        "# seqae comparison report", "",
+        f"Label `{result.label_col}`, unit `{m['unit']}`, task {m['task']}; test set: {m['n_test']} rows from "
+        f"{m['n_test_entities']} entities" + (f", {m['test_positive_rate']:.2%} positive." if m.get("test_positive_rate") is not None else "."),
+        "", "## Results on the test period", "", render_table(m), "",
+        f"**Verdict.** {verdict(m)}", "",
+        f"Intervals: 95% bootstrap over {m['bootstrap']['resamples']} resamples of whole entities "
+        f"(`{m['bootstrap']['by']}`); differences are paired (same resamples for both models). "
+        f"Precision @budget is the precision of the top {m['alert_budget']:.1%} of scores.", "",
+        "## Periods", "", f"Split: {periods['method']}.", "",
+        *[f"- {p}: {periods[p]}" for p in ("train", "valid", "test") if p in periods], "",
+        "The encoder, its scalers and vocabularies, and the baseline category codes are fitted on the train "
+        "period only; classifiers stop early and pick thresholds on the validation period; every number "
+        "above is measured on the test period. Features of an event use that event and earlier ones only.", "",
+        "## Models", "",
+        "- `raw_last`: the event's own columns;",
+        "- `aggregates`: `raw_last` plus point-in-time aggregates over the encoder's window (counts, "
+        "mean/std/min/max, z-score and ratio of the current value, time since the previous event, sums and "
+        "counts over the last hour and day, novelty and share of each category);",
+        "- `latent`: the encoder's codes `z_*` alone;",
+        "- `hybrid`: codes plus aggregates; `hybrid_recon`: plus the autoencoder's reconstruction error.", "",
+        "All go through the same XGBoost classifier code with the same split and tuning budget.", "",
+        "## Plots", "",
+        *(["![PR curves](pr_curves.png)", ""] if result.curves else []),
+        "![metrics](metric_bars.png)", "", "![encoder loss](encoder_loss.png)", "",
+        f"Encoder `{m['encoder_id'][:12]}`: models/encoder; classifiers: models/<name>; "
+        "test predictions: predictions.parquet.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(result: CompareResult, out: str | Path, overwrite: bool = False) -> Path:
+    """Write REPORT_DIR atomically: report.md, metrics.json, predictions.parquet, PNGs, models/."""
+    with atomic_output(out, overwrite, directory=True) as tmp:
+        write_json(tmp / "metrics.json", result.metrics)
+        result.predictions.to_parquet(tmp / "predictions.parquet", index=False)
+        if result.curves:
+            plot_curves(result.curves, tmp / "pr_curves.png", "pr")
+        _bars(result.metrics, tmp / "metric_bars.png")
+        (tmp / "models").mkdir()
+        result.encoder.save(tmp / "models" / "encoder")
+        shutil.copy(tmp / "models" / "encoder" / "loss.png", tmp / "encoder_loss.png")
+        for name, clf in result.classifiers.items():
+            clf.save(tmp / "models" / name)
+        (tmp / "report.md").write_text(_markdown(result))
+    return Path(out)
