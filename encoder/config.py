@@ -20,7 +20,9 @@ class EncoderConfig:
     """All choices behind one encoder: preprocessing, architecture, denoising and training.
 
     ``max_len=None`` means "the 95th percentile of training sequence lengths, at most
-    ``max_len_cap``"; the resolved value is what the encoder directory records.
+    ``max_len_cap``"; ``recency_halflife=None`` means 3 steps for ``unit="event"`` (an event's code
+    is about it and its recent past) and 0 = uniform for ``unit="entity"``. The resolved values are
+    what the encoder directory records.
     """
 
     # sequences
@@ -65,6 +67,7 @@ class EncoderConfig:
     patience: int = 20
     val_fraction: float = 0.2
     categorical_weight: float = 1.0
+    recency_halflife: float | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -85,6 +88,8 @@ class EncoderConfig:
         for name in ("noise_std", "step_dropout", "feature_dropout", "unknown_rate", "dropout"):
             if getattr(self, name) < 0:
                 raise InputError(f"config '{name}' must not be negative, got {getattr(self, name)}")
+        if self.recency_halflife is not None and self.recency_halflife < 0:
+            raise InputError(f"config 'recency_halflife' must not be negative, got {self.recency_halflife}")
         if not 0 <= self.val_fraction < 1:
             raise InputError(f"config 'val_fraction' must be in [0, 1), got {self.val_fraction}")
 

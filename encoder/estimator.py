@@ -24,7 +24,7 @@ from .errors import InputError, NotFitted
 from .losses import reconstruction_errors
 from .model import LSTMAutoencoder, ModelConfig, embedding_dim_for
 from .preprocessing import Preprocessor
-from .sequences import EventArrays, entity_end_rows, gather_windows, valid_mask
+from .sequences import EventArrays, entity_end_rows, gather_windows, step_weights
 from .training import Checkpoint, EarlyStopping, ProgressBar, Trainer
 
 FORMAT_VERSION = 1
@@ -165,7 +165,8 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         sizes = np.bincount(train_codes)
         sizes = sizes[sizes > 0]
         max_len = cfg.max_len or int(min(cfg.max_len_cap, max(1, np.ceil(np.percentile(sizes, 95)))))
-        cfg = cfg.replace(max_len=max_len)
+        halflife = cfg.recency_halflife if cfg.recency_halflife is not None else (3.0 if cfg.unit == "event" else 0.0)
+        cfg = cfg.replace(max_len=max_len, recency_halflife=halflife)
         ends = entity_end_rows(data.starts) if cfg.unit == "entity" else np.arange(len(data.codes))
         train_ends = ends[train_rows[ends]]
         val_ends = ends[~train_rows[ends]]
@@ -269,8 +270,8 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                     out[schema.label_col] = data.labels.iloc[rows].to_numpy()
                 if reconstruction_error:
                     z, num_hat, cat_logits = model(num, cat, lengths)
-                    valid = valid_mask(lengths, num.shape[1])
-                    err = reconstruction_errors(num_hat, cat_logits, num, cat, valid,
+                    weights = step_weights(lengths, num.shape[1], self.config_.recency_halflife)
+                    err = reconstruction_errors(num_hat, cat_logits, num, cat, weights,
                                                 self.config_.categorical_weight)
                 else:
                     z = model.encoder(num, cat, lengths)  # (B, K)

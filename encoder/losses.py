@@ -8,7 +8,9 @@ import torch.nn.functional as F
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Per-sequence mean squared error over valid steps: (B, T, F) x2, (B, T) -> (B,)."""
+    """Per-sequence mean squared error over valid steps: (B, T, F) x2, (B, T) -> (B,).
+
+    ``valid`` is a 0/1 mask or per-step weights (0 on padding); the mean is weighted by it."""
     if pred.shape[-1] == 0:
         return pred.new_zeros(pred.shape[0])
     sq = ((pred - target) ** 2).mean(-1) * valid  # (B, T)
@@ -16,7 +18,7 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) ->
 
 
 def masked_cross_entropy(logits: list[torch.Tensor], cat: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Per-sequence cross-entropy over valid steps, averaged over categorical columns -> (B,).
+    """Per-sequence cross-entropy over valid steps (mask or weights), averaged over columns -> (B,).
 
     Each column's cross-entropy is divided by log(vocabulary size), the loss of a uniform guess,
     so a column with thousands of values does not drown the others (or the numeric channels).

@@ -66,3 +66,13 @@ def gather_windows(arrays: EventArrays, ends: np.ndarray, max_len: int):
 def valid_mask(lengths: torch.Tensor, T: int) -> torch.Tensor:
     """Boolean (B, T): True on real steps, False on padding."""
     return torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def step_weights(lengths: torch.Tensor, T: int, halflife: float) -> torch.Tensor:
+    """Loss weight of each step (B, T): 0 on padding; on valid steps 1, or with ``halflife > 0``
+    ``0.5 ** (steps before the last / halflife)`` so the latest events count most."""
+    valid = valid_mask(lengths, T)
+    if not halflife:
+        return valid.float()
+    back = (lengths[:, None] - 1 - torch.arange(T, device=lengths.device)[None, :]).clamp(min=0)  # (B, T)
+    return torch.pow(0.5, back.float() / halflife) * valid

@@ -20,7 +20,7 @@ from .config import EncoderConfig
 from .losses import reconstruction_errors
 from .model import LSTMAutoencoder
 from .noise import corrupt
-from .sequences import EventArrays, gather_windows, valid_mask
+from .sequences import EventArrays, gather_windows, step_weights, valid_mask
 
 EVAL_BATCH = 256
 
@@ -109,8 +109,8 @@ class Trainer:
     def get_loss(self, clean_num, clean_cat, lengths, num, cat) -> torch.Tensor:
         """Mean per-sequence reconstruction error of the clean batch from (possibly corrupted) inputs."""
         _, num_hat, cat_logits = self.model(num, cat, lengths)
-        valid = valid_mask(lengths, clean_num.shape[1])  # (B, T)
-        return reconstruction_errors(num_hat, cat_logits, clean_num, clean_cat, valid,
+        weights = step_weights(lengths, clean_num.shape[1], self.config.recency_halflife)  # (B, T)
+        return reconstruction_errors(num_hat, cat_logits, clean_num, clean_cat, weights,
                                      self.config.categorical_weight).mean()
 
     def train_step(self, ends: np.ndarray) -> float:

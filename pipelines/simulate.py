@@ -9,7 +9,8 @@ Fraud is injected as sequences, not single rows:
 - account takeover: a new device, a small probe, then large amounts at risky merchants, often
   from abroad;
 - card testing: a burst of tiny web payments at new merchants within minutes, then a large one;
-- slow drift: amounts creeping up over days at merchants of a risky category.
+- slow drift: a scripted ramp over days, at a steady cadence, each amount a little larger than
+  the last at merchants of a risky category; early steps look like ordinary purchases.
 
 Amounts are judged against the account's own habits, so the same row (say 400) is normal for
 one account and suspicious for another.
@@ -28,12 +29,15 @@ DAY = 86400.0
 START = pd.Timestamp("2026-01-05", tz="UTC")
 
 
-def simulate_events(n_accounts: int = 1500, days: int = 56, seed: int = 0, fraud_share: float = 0.2) -> pd.DataFrame:
+def simulate_events(n_accounts: int = 1500, days: int = 56, seed: int = 0, fraud_share: float = 0.2,
+                    with_scenario: bool = False) -> pd.DataFrame:
     """Card transactions, one row per event, sorted by time.
 
     Columns: ``account`` (str), ``ts`` (UTC timestamp), ``amount`` (float), ``merchant``,
     ``category``, ``channel``, ``country``, ``device`` (str), ``is_fraud`` (0/1, per event).
     ``fraud_share`` of accounts get one fraud episode; a few per cent of events are fraud.
+    ``with_scenario`` adds the generating ``scenario`` of each event, for analysis only (drop it
+    before training: it gives the answer away).
     """
     rng = np.random.default_rng(seed)
     n_merchants = 400
@@ -45,6 +49,8 @@ def simulate_events(n_accounts: int = 1500, days: int = 56, seed: int = 0, fraud
         frames.append(_account(a, rng, days, merchants, merchant_cat, risky_merchants, fraud_share))
     df = pd.concat(frames, ignore_index=True)
     df["ts"] = START + pd.to_timedelta(np.round(df.pop("t"), 3), unit="s")
+    if not with_scenario:
+        df = df.drop(columns="scenario")
     return df.sort_values("ts", kind="stable").reset_index(drop=True)
 
 
@@ -82,6 +88,7 @@ def _account(a, rng, days, merchants, merchant_cat, risky_merchants, fraud_share
         "t": t, "amount": amount, "merchant": merchants[m], "category": merchant_cat[m],
         "channel": np.array(CHANNELS[:3])[rng.choice(3, n, p=chan_p)],
         "country": np.full(n, home, dtype=object), "device": devices, "is_fraud": np.zeros(n, np.int8),
+        "scenario": "normal",
     }
     ev["channel"] = np.where(ev["category"] == "fuel", "pos", ev["channel"])
     df = pd.DataFrame(ev)
@@ -110,7 +117,8 @@ def _trip(rng, t, mu, sigma, merchants, merchant_cat, home, device, days) -> pd.
     return pd.DataFrame({
         "t": tt, "amount": np.r_[np.exp(mu) * rng.uniform(5, 15), np.exp(rng.normal(mu, sigma, k)) * rng.uniform(1, 2.5, k)],
         "merchant": merchants[m], "category": merchant_cat[m], "channel": ["web"] + ["pos"] * k,
-        "country": [home] + [country] * k, "device": device, "is_fraud": np.zeros(k + 1, np.int8)})
+        "country": [home] + [country] * k, "device": device, "is_fraud": np.zeros(k + 1, np.int8),
+        "scenario": "trip"})
 
 
 def _commute(rng, merchants, device, home, days) -> pd.DataFrame:
@@ -121,7 +129,7 @@ def _commute(rng, merchants, device, home, days) -> pd.DataFrame:
     transit = merchants[rng.integers(0, len(merchants), 2)]
     return pd.DataFrame({"t": tt, "amount": rng.uniform(1.0, 3.5, len(tt)), "merchant": rng.choice(transit, len(tt)),
                          "category": "transport", "channel": "app", "country": home, "device": device,
-                         "is_fraud": np.zeros(len(tt), np.int8)})
+                         "is_fraud": np.zeros(len(tt), np.int8), "scenario": "commute"})
 
 
 def _episode(kind, start, rng, mu, sigma, merchants, merchant_cat, risky_merchants, home, device) -> pd.DataFrame:
@@ -142,15 +150,14 @@ def _episode(kind, start, rng, mu, sigma, merchants, merchant_cat, risky_merchan
         m = rng.choice(len(merchants), k + 1)
         countries = np.full(k + 1, home)
         channel = "web"
-    else:
-        k = int(rng.integers(6, 12))
-        t = start + np.cumsum(rng.exponential(DAY / 2, k))
-        amount = typical * np.linspace(1.2, 4.0, k) * rng.uniform(0.8, 1.2, k)
+    else:  # a scripted ramp: steady cadence, each step a little larger, none alarming on its own
+        k = int(rng.integers(8, 15))
+        t = start + np.cumsum(rng.uniform(0.3, 0.5) * DAY * rng.uniform(0.95, 1.05, k))
+        amount = typical * np.geomspace(1.0, rng.uniform(2.5, 4.0), k) * rng.uniform(0.95, 1.05, k)
         m = rng.choice(risky_merchants, k)
         channel, countries = "app", np.full(k, home)
     n = len(t)
     return pd.DataFrame({
         "t": t, "amount": np.round(amount, 2), "merchant": merchants[m], "category": merchant_cat[m],
         "channel": channel, "country": countries,
-        "device": device,
-        "is_fraud": np.ones(n, np.int8)})
+        "device": device, "is_fraud": np.ones(n, np.int8), "scenario": kind})

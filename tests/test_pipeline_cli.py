@@ -1,0 +1,118 @@
+"""``seqae pipeline`` commands through CliRunner: compare, score, demo, and their bad inputs."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from sklearn import metrics as skm
+
+from pipelines.cli import main
+from pipelines.simulate import simulate_events
+
+FAST = ["--epochs", "1", "--bootstrap", "20", "--max-len", "8", "--latent-dim", "4"]
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cmp")
+    simulate_events(80, days=28, seed=1, fraud_share=0.5).to_parquet(d / "events.parquet")
+    r = run("pipeline", "compare", d / "events.parquet", "--id", "account", "--time", "ts", "--label", "is_fraud",
+            "--out", d / "report", *FAST)
+    assert r.exit_code == 0, r.output
+    return d
+
+
+def test_compare_writes_report_and_metrics(compared):
+    rep = compared / "report"
+    names = {p.name for p in rep.iterdir()}
+    assert {"report.md", "metrics.json", "predictions.parquet", "pr_curves.png", "metric_bars.png",
+            "encoder_loss.png", "models"} <= names
+    m = json.loads((rep / "metrics.json").read_text())
+    assert {"raw_last", "aggregates", "latent", "hybrid"} <= set(m["models"])
+    for model in m["models"].values():
+        assert {"pr_auc", "roc_auc", "pr_auc_ci", "roc_auc_ci"} <= set(model)
+    text = (rep / "report.md").read_text()
+    assert "hybrid vs aggregates:" in text and "| aggregates |" in text and "train:" in text
+
+
+def test_report_numbers_equal_those_recomputed_from_predictions(compared):
+    rep = compared / "report"
+    m = json.loads((rep / "metrics.json").read_text())
+    p = pd.read_parquet(rep / "predictions.parquet")
+    for name, values in m["models"].items():
+        assert values["pr_auc"] == pytest.approx(skm.average_precision_score(p.is_fraud, p[f"score_{name}"]), abs=1e-12)
+        assert values["roc_auc"] == pytest.approx(skm.roc_auc_score(p.is_fraud, p[f"score_{name}"]), abs=1e-12)
+        assert f"{values['pr_auc']:.3f} [{values['pr_auc_ci'][0]:.3f}" in (rep / "report.md").read_text()
+
+
+def test_test_period_comes_after_training(compared):
+    m = json.loads((compared / "report" / "metrics.json").read_text())
+    ev = pd.read_parquet(compared / "events.parquet")
+    p = pd.read_parquet(compared / "report" / "predictions.parquet")
+    assert len(p) == m["n_test"] and p.ts.min() > ev.ts.quantile(0.79)
+
+
+def test_score_is_identical_on_rerun(compared, tmp_path):
+    models = compared / "report" / "models"
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"s{i}.parquet"
+        r = run("pipeline", "score", "--encoder", models / "encoder", "--classifier", models / "hybrid",
+                compared / "events.parquet", "--out", out, "--batch-size", "300")
+        assert r.exit_code == 0, r.output
+        outs.append(pd.read_parquet(out))
+    pd.testing.assert_frame_equal(outs[0], outs[1])
+    assert list(outs[0].columns) == ["account", "ts", "prediction", "score", "decision"]
+    assert len(outs[0]) == len(pd.read_parquet(compared / "events.parquet"))
+
+
+def test_score_refuses_a_classifier_of_another_encoder(compared, tmp_path):
+    models = compared / "report" / "models"
+    other = tmp_path / "enc2"
+    r = run("encoder", "train", compared / "events.parquet", "--id", "account", "--time", "ts", "--label", "is_fraud",
+            "--epochs", "1", "--max-len", "4", "--latent-dim", "4", "--out", other)
+    assert r.exit_code == 0, r.output
+    r = run("pipeline", "score", "--encoder", other, "--classifier", models / "latent",
+            compared / "events.parquet", "--out", tmp_path / "s.parquet")
+    assert r.exit_code == 1 and "was trained on encoder" in r.output and not (tmp_path / "s.parquet").exists()
+
+
+def test_score_needs_the_encoder_schema(compared, tmp_path):
+    models = compared / "report" / "models"
+    pd.DataFrame({"account": ["a"], "ts": [1.0], "other": [2.0]}).to_parquet(tmp_path / "x.parquet")
+    r = run("pipeline", "score", "--encoder", models / "encoder", "--classifier", models / "hybrid",
+            tmp_path / "x.parquet", "--out", tmp_path / "s.parquet")
+    assert r.exit_code == 1
+    assert r.output.startswith(f"error: '{tmp_path / 'x.parquet'}' shares no feature column with the encoder's schema")
+
+
+def test_compare_bad_inputs(compared, tmp_path):
+    ev = pd.read_parquet(compared / "events.parquet")
+    ev.assign(is_fraud=0).to_parquet(tmp_path / "one.parquet")
+    r = run("pipeline", "compare", tmp_path / "one.parquet", "--id", "account", "--time", "ts", "--label", "is_fraud",
+            "--out", tmp_path / "r", *FAST)
+    assert r.exit_code == 1 and "holds a single class in the train period" in r.output
+    ev.assign(ts=ev.ts.min()).to_parquet(tmp_path / "flat.parquet")
+    r = run("pipeline", "compare", tmp_path / "flat.parquet", "--id", "account", "--time", "ts", "--label", "is_fraud",
+            "--out", tmp_path / "r", *FAST)
+    assert r.exit_code == 1 and "is too short to split" in r.output
+    ev.drop(columns="country").to_parquet(tmp_path / "test.parquet")
+    r = run("pipeline", "compare", compared / "events.parquet", "--id", "account", "--time", "ts", "--label",
+            "is_fraud", "--test", tmp_path / "test.parquet", "--out", tmp_path / "r", *FAST)
+    assert r.exit_code == 1
+    assert r.output == f"error: test table '{tmp_path / 'test.parquet'}' lacks column 'country' of '{compared / 'events.parquet'}'\n"
+    assert not (tmp_path / "r").exists()
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    r = run("pipeline", "demo", "--out", tmp_path / "demo", "--accounts", "60", "--epochs", "1", "--bootstrap", "10")
+    assert r.exit_code == 0, r.output
+    assert "| hybrid |" in r.output and "hybrid vs aggregates" in r.output
+    assert (tmp_path / "demo/report/report.md").exists() and (tmp_path / "demo/scores.parquet").exists()
+    r = run("pipeline", "demo", "--out", tmp_path / "demo", "--accounts", "60")
+    assert r.exit_code == 1 and "exists already" in r.output
