@@ -10,7 +10,7 @@ from encoder.artifacts import write_json
 from encoder.atomic import atomic_output, check_output
 from encoder.clitools import overwrite_option
 
-from .data import labels_of, read_latents
+from .data import check_finite, labels_of, read_latents
 from .estimator import LatentClassifier
 from .metrics import DEFAULT_BUDGET, plot_curves
 from .thresholds import parse_policy
@@ -47,6 +47,7 @@ def train(latents, label, out, features_path, policy, alert_budget, positive_cla
     table, y = labels_of(read_latents(latents, label, features_path), label, drop_unlabeled)
     if positive_class is not None and pd.api.types.is_integer_dtype(y):
         positive_class = int(positive_class)
+    check_finite(table.frame, table.features, table.source)
     times = table.frame[table.time_col] if table.time_col else None
     clf = LatentClassifier(threshold_policy=policy, alert_budget=alert_budget, positive_class=positive_class,
                            search=search, seed=seed)
@@ -97,7 +98,12 @@ def evaluate(classifier_dir, latents, label, out, features_path, drop_unlabeled,
     X = table.frame[[c for c in table.features if c != label]]
     metrics = clf.evaluate(X, y)
     for k, v in metrics.items():
-        click.echo(f"{k:22s} {v:.4f}" if isinstance(v, float) else f"{k:22s} {v}")
+        if k == "reliability":
+            click.echo("reliability            score bin     count  mean score  positive rate")
+            for row in v:
+                click.echo(f"{'':23s}{row['bin']:12s} {row['count']:7d}  {row['mean_score']:10.4f}  {row['positive_rate']:13.4f}")
+        else:
+            click.echo(f"{k:22s} {v:.4f}" if isinstance(v, float) else f"{k:22s} {v}")
     if out:
         with atomic_output(out, overwrite) as tmp:
             write_json(tmp, metrics)

@@ -36,8 +36,9 @@ def reliability_table(y: np.ndarray, score: np.ndarray, bins: int = 10) -> list[
 
 
 def binary_metrics(y, score, threshold: float | None = None, budget: float = DEFAULT_BUDGET) -> dict:
-    """ROC-AUC, PR-AUC, recall at 1% FPR, precision at the alert budget, Brier score, and (with a
-    threshold) precision, recall, F1 and the alert rate; AUCs are NaN when only one class is present."""
+    """ROC-AUC, PR-AUC, recall at 1% FPR, precision at the alert budget, Brier score, a reliability
+    table, and (with a threshold) precision, recall, F1, FPR and the alert rate; AUCs are NaN when
+    only one class is present."""
     y = np.asarray(y).astype(int)
     score = np.asarray(score, dtype=np.float64)
     both = 0 < y.sum() < len(y)
@@ -48,6 +49,7 @@ def binary_metrics(y, score, threshold: float | None = None, budget: float = DEF
         "recall_at_1pct_fpr": recall_at_fpr(y, score, 0.01) if both else float("nan"),
         "precision_at_budget": precision_at_budget(y, score, budget), "alert_budget": budget,
         "brier": float(skm.brier_score_loss(y, np.clip(score, 0, 1))),
+        "reliability": reliability_table(y, np.clip(score, 0, 1)),
     }
     if threshold is not None:
         pred = score >= threshold

@@ -81,8 +81,13 @@ def train(events, id_col, time_col, label_col, unit, max_len, latent_dim, epochs
                           numeric=numeric or _as_tuple(columns.get("numeric")),
                           categorical=categorical or _as_tuple(columns.get("categorical")),
                           drop=drop or _as_tuple(columns.get("drop")))
-    enc.fit(events, checkpoint=partial / "checkpoint.pt", resume=resume)
-    enc.save(out, overwrite=overwrite)
+    try:
+        enc.fit(events, checkpoint=partial / "checkpoint.pt", resume=resume)
+        enc.save(out, overwrite=overwrite)
+    except Exception:
+        if not any(partial.iterdir()):  # nothing to resume from: leave no trace
+            partial.rmdir()
+        raise
     for f in partial.iterdir():
         f.unlink()
     partial.rmdir()
@@ -123,7 +128,7 @@ def inspect(encoder_dir, as_json):
         f"keys         id={s['id_col']}  time={s['time_col']}  label={s['label_col']}",
         f"unit         {m['unit']}   max_len {m['max_len']}   latent_dim {m['latent_dim']}",
         f"numeric      {', '.join(s['numeric']) or '-'}",
-        f"categorical  " + (", ".join(f"{c} ({len(v)} values)" for c, v in m["preprocessing"]["vocab"].items()) or "-"),
+        "categorical  " + (", ".join(f"{c} ({len(v)} values)" for c, v in m["preprocessing"]["vocab"].items()) or "-"),
         f"channels     {len(m['numeric_channels'])} numeric, embeddings {list(mc['embedding_dims'])}",
         f"model        LSTM {mc['num_layers']}x{mc['hidden_size']}{' bidirectional' if mc['bidirectional'] else ''}, "
         f"merge {mc['merge']}, pooling {'+'.join(mc['pooling'])}",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -13,11 +14,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_save
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from . import events as ev
-from .artifacts import library_versions, read_manifest, sha256_file, verify_hash, write_json
+from .artifacts import library_versions, read_manifest, verify_hash, write_json
 from .atomic import atomic_output
 from .config import EncoderConfig
 from .errors import InputError, NotFitted
@@ -318,14 +320,14 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
 
     @property
     def encoder_id(self) -> str:
-        """sha256 of the saved weights (computed from the weights if not saved yet)."""
+        """sha256 of the weights file's bytes (the same whether saved yet or not)."""
         self._check_fitted()
         if self.encoder_id_ is None:
-            import tempfile
-            with tempfile.TemporaryDirectory() as d:
-                save_file(self.model_.state_dict(), f"{d}/{WEIGHTS_FILE}")
-                self.encoder_id_ = sha256_file(f"{d}/{WEIGHTS_FILE}")
+            self.encoder_id_ = hashlib.sha256(self._weights_bytes()).hexdigest()
         return self.encoder_id_
+
+    def _weights_bytes(self) -> bytes:
+        return safetensors_save({k: v.contiguous() for k, v in self.model_.state_dict().items()})
 
     # ------------------------------------------------------------------ persistence
     def manifest(self) -> dict:
@@ -344,8 +346,9 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         """Write the encoder directory (manifest, weights, history, loss plot) atomically."""
         self._check_fitted()
         with atomic_output(path, overwrite, directory=True) as tmp:
-            save_file(self.model_.state_dict(), str(tmp / WEIGHTS_FILE))
-            self.encoder_id_ = sha256_file(tmp / WEIGHTS_FILE)
+            weights = self._weights_bytes()
+            (tmp / WEIGHTS_FILE).write_bytes(weights)
+            self.encoder_id_ = hashlib.sha256(weights).hexdigest()
             write_json(tmp / "manifest.json", self.manifest())
             self.history_.to_csv(tmp / "history.csv", index=False)
             plot_history(self.history_, tmp / "loss.png")

@@ -39,7 +39,7 @@ def _fit_scale(values: np.ndarray, scaler: str) -> tuple[float, float]:
     v = values[~np.isnan(values)]
     if scaler == "robust":
         q25, center, q75 = np.percentile(v, [25, 50, 75])
-        scale = q75 - q25 or v.std()
+        scale = q75 - q25 or v.max() - v.min()  # a constant bulk (e.g. regular sampling): use the range
     elif scaler == "standard":
         center, scale = v.mean(), v.std()
     else:

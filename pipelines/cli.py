@@ -1,7 +1,6 @@
 """The ``seqae`` command: one root group holding the encoder, classifier and pipeline groups."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -30,11 +29,11 @@ def pipeline_group():
 
 
 def pipeline_config(config_path, unit, max_len, epochs, latent_dim):
-    """Encoder options for a pipeline: the file's, then the command line's; event windows are capped
-    at 64 events by default to keep per-event training affordable."""
+    """Encoder options for a pipeline: the file's, then the command line's. Without a file, per-event
+    training keeps it affordable: windows of at most 32 events, at most 12 epochs (patience 3)."""
     cfg, columns = _config_file(config_path)
     if config_path is None and (unit or "event") == "event":
-        cfg = cfg.replace(max_len_cap=64, epochs=30, patience=4)
+        cfg = cfg.replace(max_len_cap=32, epochs=12, patience=3)
     return cfg.replace(max_len=max_len, epochs=epochs, latent_dim=latent_dim), columns
 
 

@@ -42,9 +42,9 @@ def verdict(metrics: dict, a: str = "hybrid", b: str = "aggregates") -> str:
     d, (lo, hi) = pair[key]["diff"], pair[key]["ci"]
     head = f"{a} vs {b}: {d:+.3f} {LABELS[key]}, 95% interval [{lo:+.3f}, {hi:+.3f}]"
     if lo > 0:
-        return head + f" — the sequence codes add signal beyond the aggregates (the interval is above zero)."
+        return head + " — the sequence codes add signal beyond the aggregates (the interval is above zero)."
     if hi < 0:
-        return head + f" — the codes make things worse here; keep the aggregates."
+        return head + " — the codes make things worse here; keep the aggregates."
     return head + " — no clear difference (the interval includes zero); the simpler aggregates suffice."
 
 

@@ -137,9 +137,9 @@ def _episode(kind, start, rng, mu, sigma, merchants, merchant_cat, risky_merchan
     if kind == "takeover":
         k = int(rng.integers(2, 6))
         t = start + np.r_[0.0, np.cumsum(rng.exponential(3 * 3600, k))]
-        abroad = rng.random() < 0.5
+        abroad = rng.random() < 0.3
         country = rng.choice([c for c in COUNTRIES[8:] if c != home]) if abroad else home
-        amount = np.r_[rng.uniform(1, 10), typical * rng.uniform(2, 8, k)]
+        amount = np.r_[rng.uniform(1, 10), typical * rng.uniform(1.5, 3.5, k)]
         m = np.r_[rng.integers(0, len(merchants)), rng.choice(risky_merchants, k)]
         channel, device = "web", f"d{rng.integers(0, 9999):04d}"
         countries = np.full(k + 1, country)
@@ -153,7 +153,7 @@ def _episode(kind, start, rng, mu, sigma, merchants, merchant_cat, risky_merchan
     else:  # a scripted ramp: steady cadence, each step a little larger, none alarming on its own
         k = int(rng.integers(8, 15))
         t = start + np.cumsum(rng.uniform(0.3, 0.5) * DAY * rng.uniform(0.95, 1.05, k))
-        amount = typical * np.geomspace(1.0, rng.uniform(2.5, 4.0), k) * rng.uniform(0.95, 1.05, k)
+        amount = typical * np.geomspace(1.0, rng.uniform(2.0, 2.8), k) * rng.uniform(0.95, 1.05, k)
         m = rng.choice(risky_merchants, k)
         channel, countries = "app", np.full(k, home)
     n = len(t)

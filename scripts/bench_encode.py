@@ -12,7 +12,6 @@ Usage: python scripts/bench_encode.py [--entities 2000] [--events 64] [--threads
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import subprocess
 import sys

@@ -38,7 +38,9 @@ def test_train_predict_evaluate(latents, tmp_path):
     assert set(p.prediction) <= {0, 1}
     r = run("classifier", "evaluate", tmp_path / "c", d / "z.parquet", "--label", "label", "--out", tmp_path / "m.json")
     assert r.exit_code == 0, r.output
-    assert {"roc_auc", "pr_auc", "f1", "brier"} <= set(json.loads((tmp_path / "m.json").read_text()))
+    written = json.loads((tmp_path / "m.json").read_text())
+    assert {"roc_auc", "pr_auc", "f1", "brier", "recall_at_1pct_fpr", "precision_at_budget"} <= set(written)
+    assert sum(row["count"] for row in written["reliability"]) == len(p) and "reliability" in r.output
     assert (tmp_path / "m_pr.png").exists() and (tmp_path / "m_roc.png").exists()
 
 
@@ -71,7 +73,7 @@ def test_other_encoder_is_refused(latents, tmp_path):
     (lambda z: z.assign(label=1), [], "label column 'label' in '{p}' holds a single class (1): nothing to learn"),
     (lambda z: z.assign(label=z.label.where(z.index > 2)), [], "label column 'label' in '{p}' is missing for 3 of"),
     (lambda z: z[["account", "label"]], [], "'{p}' has no z_* columns"),
-    (lambda z: z.assign(z_0=np.nan), [], "feature column 'z_0' in '<training data>' has"),
+    (lambda z: z.assign(z_0=np.nan), [], "feature column 'z_0' in '{p}' has"),
     (lambda z: z, ["--policy", "best"], "unknown threshold policy 'best'"),
 ])
 def test_bad_training_input(latents, tmp_path, mutate, extra, message):

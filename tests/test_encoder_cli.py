@@ -71,7 +71,7 @@ def test_train_bad_columns_exit_1_one_line(table, tmp_path, args, message):
     r = run("encoder", "train", table, *args, "--out", tmp_path / "e", *FAST)
     assert r.exit_code == 1
     assert r.output.startswith(f"error: {message}") and r.output.count("\n") == 1
-    assert not (tmp_path / "e").exists()
+    assert not (tmp_path / "e").exists() and not (tmp_path / "e.partial").exists()
 
 
 @pytest.mark.parametrize("flag", ["--max-len", "--latent-dim", "--epochs"])

@@ -1,7 +1,6 @@
 """``seqae pipeline`` commands through CliRunner: compare, score, demo, and their bad inputs."""
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner

@@ -58,3 +58,12 @@ def test_values_of_a_single_entity_are_identities_and_novelty_is_point_in_time()
     assert cat[:, 0].tolist() == [2, 1, 2, 2, 1, 1]
     new = num[:, pre.numeric_channels.index("c__new")]
     assert new.tolist() == [0, 1, 0, 0, 1, 0]  # first rows are never "new"; dev2 repeats
+
+
+def test_regular_sampling_gives_a_bounded_gap_channel():
+    df = pd.DataFrame({"x": np.arange(20.0), "c": ["a"] * 20})
+    times, starts = np.arange(20.0), np.repeat([0, 10], 10)
+    pre = Preprocessor(EncoderConfig(min_entities=1), ["x"], ["c"]).fit(df, times, starts)
+    num, _ = pre.transform(df, times, starts)
+    gap = num[:, pre.numeric_channels.index("__time_gap")]
+    assert np.abs(gap).max() <= 1.0 and gap[0] == gap[10] == -1.0
