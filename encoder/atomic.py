@@ -57,3 +57,25 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False, directory: b
         _remove(tmp)
         raise
     replace(tmp, final)
+
+
+def write_parquet_stream(frames, out: str | os.PathLike, metadata: dict[str, str], overwrite: bool = False) -> int:
+    """Write an iterable of DataFrames (same columns) to one Parquet file, batch by batch, under a
+    temporary name renamed when complete; ``metadata`` goes into the file's schema. Returns rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    rows = 0
+    with atomic_output(out, overwrite) as tmp:
+        writer = None
+        try:
+            for frame in frames:
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    meta = dict(table.schema.metadata or {}) | {k.encode(): v.encode() for k, v in metadata.items()}
+                    writer = pq.ParquetWriter(tmp, table.schema.with_metadata(meta))
+                writer.write_table(table.cast(writer.schema))
+                rows += len(frame)
+        finally:
+            if writer is not None:
+                writer.close()
+    return rows

@@ -68,6 +68,8 @@ class EncoderConfig:
     val_fraction: float = 0.2
     categorical_weight: float = 1.0
     recency_halflife: float | None = None
+    contrastive_weight: float = 0.0
+    contrastive_temperature: float = 0.2
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -85,7 +87,7 @@ class EncoderConfig:
                 raise InputError(f"config '{name}' must be positive, got {getattr(self, name)}")
         if self.max_len is not None and self.max_len < 1:
             raise InputError(f"config 'max_len' must be positive, got {self.max_len}")
-        for name in ("noise_std", "step_dropout", "feature_dropout", "unknown_rate", "dropout"):
+        for name in ("noise_std", "step_dropout", "feature_dropout", "unknown_rate", "dropout", "contrastive_weight"):
             if getattr(self, name) < 0:
                 raise InputError(f"config '{name}' must not be negative, got {getattr(self, name)}")
         if self.recency_halflife is not None and self.recency_halflife < 0:

@@ -11,8 +11,6 @@ from typing import Iterator
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_save
@@ -20,7 +18,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from . import events as ev
 from .artifacts import library_versions, read_manifest, verify_hash, write_json
-from .atomic import atomic_output
+from .atomic import atomic_output, write_parquet_stream
 from .config import EncoderConfig
 from .errors import InputError, NotFitted
 from .losses import reconstruction_errors
@@ -134,8 +132,12 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         padding is never seen, and the loss counts valid steps only. Scalers and vocabularies are
         fitted on the training entities only (a seeded ``val_fraction`` of entities is held out for
         early stopping). Missing numerics become 0 plus a missing-indicator channel; missing
-        categories are a category; unseen categories map to "unknown". Corruption (Gaussian noise,
-        feature and step dropout, unknown replacement) is applied in training steps only.
+        categories are a category; unseen categories map to "unknown", and so do values seen in a
+        single entity (identities such as a device), whose change shows in a per-column "new for
+        this entity" channel instead. For ``unit="event"`` the loss weighs steps by recency
+        (``recency_halflife``, 3 steps by default), so an event's code is about it and its recent
+        past. Corruption (Gaussian noise, feature and step dropout, unknown replacement) is applied
+        in training steps only.
 
         ``checkpoint`` is a file written after every epoch; ``resume=True`` continues from it.
         """
@@ -294,25 +296,10 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                           batch_size: int = ENCODE_BATCH, overwrite: bool = False) -> int:
         """Stream latent codes to a Parquet file (atomically); returns the number of rows written."""
         self._check_fitted()
-        rows = 0
-        with atomic_output(out, overwrite) as tmp:
-            writer = None
-            try:
-                for frame in self.iter_batches(events, unit, batch_size):
-                    table = pa.Table.from_pandas(frame, preserve_index=False)
-                    if writer is None:
-                        meta = dict(table.schema.metadata or {})
-                        u = unit or self.config_.unit
-                        keys = [self.schema_.id_col] + ([self.schema_.time_col] if u == "event" else [])
-                        meta.update({b"encoder_id": self.encoder_id.encode(), b"unit": u.encode(),
-                                     b"keys": json.dumps(keys).encode()})
-                        writer = pq.ParquetWriter(tmp, table.schema.with_metadata(meta))
-                    writer.write_table(table.cast(writer.schema))
-                    rows += len(frame)
-            finally:
-                if writer is not None:
-                    writer.close()
-        return rows
+        unit = unit or self.config_.unit
+        keys = [self.schema_.id_col] + ([self.schema_.time_col] if unit == "event" else [])
+        meta = {"encoder_id": self.encoder_id, "unit": unit, "keys": json.dumps(keys)}
+        return write_parquet_stream(self.iter_batches(events, unit, batch_size), out, meta, overwrite)
 
     @property
     def max_len_(self) -> int:

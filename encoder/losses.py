@@ -36,3 +36,14 @@ def masked_cross_entropy(logits: list[torch.Tensor], cat: torch.Tensor, valid: t
 def reconstruction_errors(num_hat, cat_logits, num, cat, valid, categorical_weight: float = 1.0) -> torch.Tensor:
     """Per-sequence reconstruction error (B,): numeric MSE + weight x categorical cross-entropy."""
     return masked_mse(num_hat, num, valid) + categorical_weight * masked_cross_entropy(cat_logits, cat, valid)
+
+
+def info_nce(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
+    """Symmetric InfoNCE between codes of two corrupted views of the same batch: (B, K) x2 -> scalar.
+
+    Each sequence's two views should be closer to each other than to any other sequence's view.
+    """
+    a, b = F.normalize(z1, dim=-1), F.normalize(z2, dim=-1)  # (B, K)
+    logits = a @ b.T / temperature  # (B, B)
+    target = torch.arange(len(a), device=a.device)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))

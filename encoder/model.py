@@ -5,7 +5,6 @@ import dataclasses
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .sequences import valid_mask
 
@@ -71,16 +70,52 @@ class StepInput(nn.Module):
         return self.mix(torch.cat(parts, dim=-1))  # (B, T, branch)
 
 
+class MaskedLSTM(nn.Module):
+    """A (bidirectional) LSTM over right-padded batches whose valid steps never see padding.
+
+    The forward direction reads the padded batch as is: a valid step depends on earlier steps only.
+    The backward direction reads each sequence reversed within its own length, so its padding also
+    trails. This is the arithmetic of a packed LSTM, on the faster padded kernels.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int, bidirectional: bool, dropout: float):
+        super().__init__()
+        sizes = [input_size] + [hidden_size * (2 if bidirectional else 1)] * (num_layers - 1)
+        self.forward_layers = nn.ModuleList(nn.LSTM(n, hidden_size, batch_first=True) for n in sizes)
+        self.backward_layers = nn.ModuleList(nn.LSTM(n, hidden_size, batch_first=True) for n in sizes) \
+            if bidirectional else None
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns the step outputs (B, T, D*H), garbage on padding, and the final states (B, D*H)."""
+        B, T, _ = x.shape  # batch, steps, input channels
+        steps = torch.arange(T, device=x.device)[None, :]  # (1, T)
+        lengths = lengths.to(x.device)
+        rev = torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)  # (B, T), an involution
+        last = lengths - 1  # (B,)
+        rows = torch.arange(B, device=x.device)
+        for i, fwd in enumerate(self.forward_layers):
+            out, _ = fwd(x)  # (B, T, H)
+            finals = [out[rows, last]]  # (B, H): state after each sequence's latest event
+            if self.backward_layers is not None:
+                x_rev = x.gather(1, rev[..., None].expand(-1, -1, x.shape[-1]))  # (B, T, F) reversed within length
+                back, _ = self.backward_layers[i](x_rev)  # (B, T, H) in reversed order
+                finals.append(back[rows, last])  # (B, H): state after each sequence's oldest event
+                back = back.gather(1, rev[..., None].expand(-1, -1, back.shape[-1]))  # (B, T, H) original order
+                out = torch.cat([out, back], dim=-1)  # (B, T, 2H)
+            x = self.dropout(out) if i < len(self.forward_layers) - 1 else out
+        return out, torch.cat(finals, dim=-1)
+
+
 class SequenceEncoderNet(nn.Module):
-    """Packed LSTM over valid steps only, pooled and projected to the latent code."""
+    """Masked LSTM over valid steps only, pooled and projected to the latent code."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
         self.step_input = StepInput(config)
-        self.lstm = nn.LSTM(self.step_input.out_dim, config.hidden_size, num_layers=config.num_layers,
-                            batch_first=True, bidirectional=config.bidirectional,
-                            dropout=config.dropout if config.num_layers > 1 else 0.0)
+        self.lstm = MaskedLSTM(self.step_input.out_dim, config.hidden_size, config.num_layers,
+                               config.bidirectional, config.dropout if config.num_layers > 1 else 0.0)
         state = config.hidden_size * (2 if config.bidirectional else 1)
         self.attention = nn.Linear(state, 1) if "attention" in config.pooling else None
         self.project = nn.Linear(state * len(config.pooling), config.latent_dim)
@@ -88,22 +123,19 @@ class SequenceEncoderNet(nn.Module):
     def forward(self, num: torch.Tensor, cat: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         B, T, _ = num.shape  # batch, steps, numeric channels
         x = self.step_input(num, cat)  # (B, T, D_in)
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, (h_n, _) = self.lstm(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=T)  # (B, T, S), zeros on padding
+        out, final = self.lstm(x, lengths)  # (B, T, S), (B, S)
         valid = valid_mask(lengths.to(out.device), T)[..., None]  # (B, T, 1)
         pooled = []
         for kind in self.config.pooling:
             if kind == "last":
-                d = 2 if self.config.bidirectional else 1
-                pooled.append(torch.cat(list(h_n[-d:]), dim=-1))  # (B, S): last layer, both directions
+                pooled.append(final)  # (B, S)
             elif kind == "mean":
-                pooled.append(out.sum(1) / lengths.to(out.dtype)[:, None])  # (B, S)
+                pooled.append((out * valid).sum(1) / lengths.to(out.device, out.dtype)[:, None])  # (B, S)
             elif kind == "max":
                 pooled.append(out.masked_fill(~valid, float("-inf")).amax(1))  # (B, S)
             else:
                 scores = self.attention(out).masked_fill(~valid, float("-inf"))  # (B, T, 1)
-                pooled.append((torch.softmax(scores, dim=1) * out).sum(1))  # (B, S)
+                pooled.append((torch.softmax(scores, dim=1) * out.masked_fill(~valid, 0.0)).sum(1))  # (B, S)
         return self.project(torch.cat(pooled, dim=-1))  # (B, latent_dim)
 
 

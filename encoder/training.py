@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import EncoderConfig
-from .losses import reconstruction_errors
+from .losses import info_nce, reconstruction_errors
 from .model import LSTMAutoencoder
 from .noise import corrupt
 from .sequences import EventArrays, gather_windows, step_weights, valid_mask
@@ -106,21 +106,27 @@ class Trainer:
         self.epoch, self.history, self.stop = 0, [], False
 
     # -- steps
-    def get_loss(self, clean_num, clean_cat, lengths, num, cat) -> torch.Tensor:
-        """Mean per-sequence reconstruction error of the clean batch from (possibly corrupted) inputs."""
-        _, num_hat, cat_logits = self.model(num, cat, lengths)
+    def get_loss(self, clean_num, clean_cat, lengths, num, cat, second_view=None) -> torch.Tensor:
+        """Mean per-sequence reconstruction error of the clean batch from (possibly corrupted) inputs,
+        plus ``contrastive_weight`` x InfoNCE between the codes of two views when one is given."""
+        z, num_hat, cat_logits = self.model(num, cat, lengths)
         weights = step_weights(lengths, clean_num.shape[1], self.config.recency_halflife)  # (B, T)
-        return reconstruction_errors(num_hat, cat_logits, clean_num, clean_cat, weights,
+        loss = reconstruction_errors(num_hat, cat_logits, clean_num, clean_cat, weights,
                                      self.config.categorical_weight).mean()
+        if second_view is not None and len(z) > 1:
+            z2 = self.model.encoder(*second_view, lengths)  # (B, K)
+            loss = loss + self.config.contrastive_weight * info_nce(z, z2, self.config.contrastive_temperature)
+        return loss
 
     def train_step(self, ends: np.ndarray) -> float:
         """One optimiser step on the windows ending at ``ends``, with training-time corruption."""
         num, cat, lengths = gather_windows(self.arrays, ends, self.max_len)
         valid = valid_mask(lengths, num.shape[1])
         noisy_num, noisy_cat = corrupt(num, cat, valid, self.config, self.gen)
+        second = corrupt(num, cat, valid, self.config, self.gen) if self.config.contrastive_weight > 0 else None
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.get_loss(num, cat, lengths, noisy_num, noisy_cat)
+        loss = self.get_loss(num, cat, lengths, noisy_num, noisy_cat, second)
         loss.backward()
         if self.config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)

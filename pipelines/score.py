@@ -3,12 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from classifier import FeatureTable, LatentClassifier
 from encoder import SequenceEncoder
-from encoder.atomic import atomic_output
+from encoder.atomic import write_parquet_stream
 from encoder.errors import ArtifactError
 
 from .features import FeatureRecipe, features_in_output_order
@@ -40,22 +37,16 @@ def score_events(encoder_dir: str | Path, classifier_dir: str | Path, events, ou
         data.frame = data.frame.iloc[:0]
     keys = [enc.schema_.id_col] + ([enc.schema_.time_col] if unit == "event" else [])
     recon = "recon_error" in clf.features_
-    rows = 0
-    with atomic_output(out, overwrite) as tmp:
-        writer = None
-        try:
-            for batch in enc.iter_prepared(data, arrays, unit, batch_size, reconstruction_error=recon):
-                if base is not None:
-                    batch = batch.join(base.iloc[rows:rows + len(batch)].reset_index(drop=True))
-                table = FeatureTable(batch, keys, clf.features_, enc.encoder_id, source=str(events))
-                scores = clf.predict_frame(table, threshold=threshold)
-                arrow = pa.Table.from_pandas(scores, preserve_index=False)
-                if writer is None:
-                    meta = dict(arrow.schema.metadata or {}) | {b"encoder_id": enc.encoder_id.encode()}
-                    writer = pq.ParquetWriter(tmp, arrow.schema.with_metadata(meta))
-                writer.write_table(arrow.cast(writer.schema))
-                rows += len(batch)
-        finally:
-            if writer is not None:
-                writer.close()
-    return rows
+    batches = enc.iter_prepared(data, arrays, unit, batch_size, reconstruction_error=recon)
+    return write_parquet_stream(_scores(batches, base, clf, keys, enc.encoder_id, str(events), threshold), out,
+                                {"encoder_id": enc.encoder_id}, overwrite)
+
+
+def _scores(batches, base, clf, keys, encoder_id, source, threshold):
+    """Prediction frames for each batch of codes, joined with its rows of baseline features."""
+    offset = 0
+    for batch in batches:
+        if base is not None:
+            batch = batch.join(base.iloc[offset:offset + len(batch)].reset_index(drop=True))
+        offset += len(batch)
+        yield clf.predict_frame(FeatureTable(batch, keys, clf.features_, encoder_id, source=source), threshold=threshold)

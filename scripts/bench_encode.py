@@ -12,7 +12,6 @@ Usage: python scripts/bench_encode.py [--entities 2000] [--events 64] [--threads
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import tempfile
@@ -90,7 +89,9 @@ def child_rss(enc_dir: str, path: str, unit: str) -> None:
     from encoder import load
     out = Path(tempfile.mkdtemp()) / "z.parquet"
     load(enc_dir).encode_to_parquet(path, out, unit=unit, batch_size=1024)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    # VmHWM is this process's own peak; ru_maxrss would include the forked parent's peak
+    hwm = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM"))
+    print(int(hwm.split()[1]) * 1024)
 
 
 def main() -> None:

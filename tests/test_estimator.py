@@ -165,3 +165,36 @@ def test_bad_training_input(events, small_config):
         SequenceEncoder("account", "ts", config=small_config).fit(ids)
     assert str(e.value) == (f"categorical column 'txn' in '<DataFrame>' has {len(events)} distinct values in "
                             f"{len(events)} rows: it looks like an identifier; leave it out with --drop txn")
+
+
+def test_contrastive_term_pulls_views_of_a_sequence_together():
+    from encoder.losses import info_nce
+    z = torch.randn(8, 4)
+    assert info_nce(z, z + 0.01 * torch.randn(8, 4)) < info_nce(z, z[torch.randperm(8)])
+
+
+def test_contrastive_option_trains(events, small_config):
+    a = SequenceEncoder("account", "ts", "label", small_config).fit(events)
+    b = SequenceEncoder("account", "ts", "label", small_config.replace(contrastive_weight=1.0)).fit(events)
+    assert not torch.equal(a.model_.encoder.project.weight, b.model_.encoder.project.weight)
+    assert np.isfinite(b.history_["train_loss"]).all()
+
+
+def test_masked_lstm_equals_packed_bidirectional_lstm():
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    from encoder.model import MaskedLSTM
+    torch.manual_seed(0)
+    ours = MaskedLSTM(3, 5, num_layers=2, bidirectional=True, dropout=0.0)
+    ref = torch.nn.LSTM(3, 5, num_layers=2, bidirectional=True, batch_first=True)
+    for layer in range(2):
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(ours.forward_layers[layer], f"{name}_l0").data.copy_(getattr(ref, f"{name}_l{layer}"))
+            getattr(ours.backward_layers[layer], f"{name}_l0").data.copy_(getattr(ref, f"{name}_l{layer}_reverse"))
+    x, lengths = torch.randn(4, 7, 3), torch.tensor([7, 3, 1, 5])
+    out, final = ours(x, lengths)
+    packed, (h_n, _) = ref(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+    ref_out, _ = pad_packed_sequence(packed, batch_first=True, total_length=7)
+    valid = (torch.arange(7)[None, :] < lengths[:, None])[..., None]
+    torch.testing.assert_close(out * valid, ref_out, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(final, torch.cat([h_n[-2], h_n[-1]], dim=-1), rtol=1e-5, atol=1e-6)
