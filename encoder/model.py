@@ -91,17 +91,18 @@ class MaskedLSTM(nn.Module):
         B, T, _ = x.shape  # batch, steps, input channels
         steps = torch.arange(T, device=x.device)[None, :]  # (1, T)
         lengths = lengths.to(x.device)
-        rev = torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)  # (B, T), an involution
+        full = bool((lengths == T).all())  # no padding in the batch: a plain flip reverses it
+        rev = None if full else torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)  # (B, T)
         last = lengths - 1  # (B,)
         rows = torch.arange(B, device=x.device)
         for i, fwd in enumerate(self.forward_layers):
             out, _ = fwd(x)  # (B, T, H)
             finals = [out[rows, last]]  # (B, H): state after each sequence's latest event
             if self.backward_layers is not None:
-                x_rev = x.gather(1, rev[..., None].expand(-1, -1, x.shape[-1]))  # (B, T, F) reversed within length
+                x_rev = x.flip(1) if full else x.gather(1, rev[..., None].expand(-1, -1, x.shape[-1]))  # (B, T, F)
                 back, _ = self.backward_layers[i](x_rev)  # (B, T, H) in reversed order
                 finals.append(back[rows, last])  # (B, H): state after each sequence's oldest event
-                back = back.gather(1, rev[..., None].expand(-1, -1, back.shape[-1]))  # (B, T, H) original order
+                back = back.flip(1) if full else back.gather(1, rev[..., None].expand(-1, -1, back.shape[-1]))
                 out = torch.cat([out, back], dim=-1)  # (B, T, 2H)
             x = self.dropout(out) if i < len(self.forward_layers) - 1 else out
         return out, torch.cat(finals, dim=-1)
@@ -124,15 +125,16 @@ class SequenceEncoderNet(nn.Module):
         B, T, _ = num.shape  # batch, steps, numeric channels
         x = self.step_input(num, cat)  # (B, T, D_in)
         out, final = self.lstm(x, lengths)  # (B, T, S), (B, S)
+        padded = bool((lengths < T).any())
         valid = valid_mask(lengths.to(out.device), T)[..., None]  # (B, T, 1)
         pooled = []
         for kind in self.config.pooling:
             if kind == "last":
                 pooled.append(final)  # (B, S)
             elif kind == "mean":
-                pooled.append((out * valid).sum(1) / lengths.to(out.device, out.dtype)[:, None])  # (B, S)
+                pooled.append((out * valid if padded else out).sum(1) / lengths.to(out.device, out.dtype)[:, None])
             elif kind == "max":
-                pooled.append(out.masked_fill(~valid, float("-inf")).amax(1))  # (B, S)
+                pooled.append((out.masked_fill(~valid, float("-inf")) if padded else out).amax(1))  # (B, S)
             else:
                 scores = self.attention(out).masked_fill(~valid, float("-inf"))  # (B, T, 1)
                 pooled.append((torch.softmax(scores, dim=1) * out.masked_fill(~valid, 0.0)).sum(1))  # (B, S)

@@ -52,6 +52,17 @@ def category_strings(s: pd.Series) -> np.ndarray:
     return s.astype("string").fillna(MISSING_TOKEN).to_numpy(dtype=object)
 
 
+def factorize_categories(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes (N,) and the distinct values as strings (U,), missing as ``<missing>``; the
+    string conversion touches each distinct value once, not each row."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    strings = category_strings(pd.Series(uniques, dtype=object))
+    if (codes < 0).any():
+        codes = np.where(codes < 0, len(strings), codes)
+        strings = np.append(strings, MISSING_TOKEN)
+    return codes.astype(np.int64), strings
+
+
 def lookup(strings: np.ndarray, vocab: list[str]) -> np.ndarray:
     """Vocabulary indices: ``2 + rank`` for known values, ``UNKNOWN`` for the rest."""
     idx = pd.Index(vocab).get_indexer(strings)
@@ -75,10 +86,12 @@ def within_entity_rolling_mean(x: np.ndarray, starts: np.ndarray, k: int) -> np.
     return ((cs[rows + 1] - cs[lo]) / (rows + 1 - lo)[:, None]).astype(np.float32)
 
 
-def is_new_for_entity(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """1.0 where a row's value has not occurred in its entity's earlier rows (never on a first row)."""
-    seen = pd.DataFrame({"e": starts, "v": values}).groupby(["e", "v"], sort=False).cumcount().to_numpy()
-    return ((seen == 0) & (np.arange(len(values)) > starts)).astype(np.float32)
+def is_new_for_entity(codes: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """1.0 where a row's value (integer code) has not occurred in its entity's earlier rows (never
+    on a first row)."""
+    key = starts * (int(codes.max()) + 1) + codes  # one integer per (entity, value)
+    seen = pd.Series(key).groupby(key, sort=False).cumcount().to_numpy()
+    return ((seen == 0) & (np.arange(len(codes)) > starts)).astype(np.float32)
 
 
 class Preprocessor:
@@ -194,8 +207,9 @@ class Preprocessor:
         if self.gap_ is not None:
             g = (self._log_gaps(times, starts) - self.gap_["center"]) / self.gap_["scale"]
             parts.append(np.clip(g, -CLIP, CLIP).astype(np.float32)[:, None])
+        factorized = {c: factorize_categories(df[c]) for c in self.categorical}
         if self.config.novelty:
-            parts += [is_new_for_entity(category_strings(df[c]), starts)[:, None] for c in self.categorical]
+            parts += [is_new_for_entity(factorized[c][0], starts)[:, None] for c in self.categorical]
         if self.config.diffs:
             has_prev = (np.arange(n) > starts)[:, None]
             parts.append(np.where(has_prev, base - within_entity_shift(base, starts, 1), 0.0))
@@ -204,5 +218,6 @@ class Preprocessor:
         num = np.concatenate(parts, axis=1) if len(parts) > 1 else base
         cat = np.zeros((n, len(self.categorical)), np.int64)
         for j, c in enumerate(self.categorical):
-            cat[:, j] = lookup(category_strings(df[c]), self.vocab_[c])
+            codes, strings = factorized[c]
+            cat[:, j] = lookup(strings, self.vocab_[c])[codes]
         return np.ascontiguousarray(num, dtype=np.float32), cat
