@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from .atomic import check_output
 from .clitools import names_option, overwrite_option
 from .config import UNITS, EncoderConfig
 from .errors import InputError
@@ -69,9 +70,7 @@ def train(events, id_col, time_col, label_col, unit, max_len, latent_dim, epochs
     time_col = time_col or columns.get("time")
     if not id_col or not time_col:
         raise click.UsageError("Missing option '--id' and/or '--time' (on the command line or in --config).")
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise InputError(f"output '{out}' exists already; pass --overwrite to replace it")
+    out = check_output(out, overwrite)
     partial = out.with_name(out.name + ".partial")
     if not resume and partial.exists():
         for f in partial.iterdir():

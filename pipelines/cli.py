@@ -31,10 +31,10 @@ def pipeline_group():
 def pipeline_config(config_path, unit, max_len, epochs, latent_dim):
     """Encoder options for a pipeline: the file's, then the command line's. Without a file, per-event
     training keeps it affordable: windows of at most 32 events, at most 12 epochs (patience 3)."""
-    cfg, columns = _config_file(config_path)
+    cfg, _ = _config_file(config_path)
     if config_path is None and (unit or "event") == "event":
         cfg = cfg.replace(max_len_cap=32, epochs=12, patience=3)
-    return cfg.replace(max_len=max_len, epochs=epochs, latent_dim=latent_dim), columns
+    return cfg.replace(max_len=max_len, epochs=epochs, latent_dim=latent_dim)
 
 
 @pipeline_group.command("compare")
@@ -72,7 +72,7 @@ def compare(events, id_col, time_col, label_col, test_events, out, unit, train_f
     from .compare import run_compare
     from .report import render_table, verdict, write_report
     check_output(out, overwrite)
-    cfg, _ = pipeline_config(config_path, unit, max_len, epochs, latent_dim)
+    cfg = pipeline_config(config_path, unit, max_len, epochs, latent_dim)
     result = run_compare(events, id_col, time_col, label_col, test_events, config=cfg, unit=unit,
                          train_frac=train_frac, valid_frac=valid_frac, train_end=train_end, valid_end=valid_end,
                          search=search, n_boot=n_boot, alert_budget=alert_budget, seed=seed,
@@ -118,7 +118,7 @@ def demo(out, accounts, days, epochs, n_boot, seed, overwrite):
     from .score import score_events
     from .simulate import simulate_events
     check_output(out, overwrite)
-    cfg, _ = pipeline_config(None, "event", None, epochs, None)
+    cfg = pipeline_config(None, "event", None, epochs, None)
     with atomic_output(out, overwrite, directory=True) as tmp:
         click.echo(f"simulating {accounts} accounts over {days} days ...", err=True)
         simulate_events(accounts, days, seed).to_parquet(tmp / "events.parquet", index=False)

@@ -56,8 +56,7 @@ def build_features(enc: SequenceEncoder, recipe: FeatureRecipe, frame: pd.DataFr
     """Codes, reconstruction error and baseline features of ``frame``, one row per sequence, in the
     encoder's output order (input order for events; by id for entities)."""
     data, arrays = enc.prepare(frame, keep_frame=True)  # read and preprocess once for both
-    sorted_frame = data.frame.iloc[data.order].reset_index(drop=True)
-    base = features_in_output_order(recipe, sorted_frame, data.times, data.codes, data.starts, data.order, unit)
+    base = features_in_output_order(recipe, data, unit)
     codes = pd.concat(enc.iter_prepared(data, arrays, unit, batch_size, reconstruction_error=True), ignore_index=True)
     return pd.concat([codes, base], axis=1)
 

@@ -148,11 +148,14 @@ def _window_stats(x: np.ndarray, first: np.ndarray, length: np.ndarray) -> dict:
     return out
 
 
-def features_in_output_order(recipe: FeatureRecipe, frame_sorted, times, codes, starts, order, unit: str) -> pd.DataFrame:
-    """Baseline features aligned with the encoder's output: input row order (event) or entities (entity)."""
-    feats = baseline_features(recipe, frame_sorted, times, codes, starts)
+def features_in_output_order(recipe: FeatureRecipe, data, unit: str) -> pd.DataFrame:
+    """Baseline features of a table read by ``SequenceEncoder.prepare(..., keep_frame=True)``,
+    aligned with the encoder's output: input row order (event) or one row per entity (entity)."""
+    frame_sorted = data.frame.iloc[data.order].reset_index(drop=True)
+    feats = baseline_features(recipe, frame_sorted, data.times, data.codes, data.starts)
     if unit == "entity":
-        return feats.iloc[entity_end_rows(starts)].reset_index(drop=True)
+        return feats.iloc[entity_end_rows(data.starts)].reset_index(drop=True)
+    order = data.order
     inverse = np.empty_like(order)
     inverse[order] = np.arange(len(order))
     return feats.iloc[inverse].reset_index(drop=True)

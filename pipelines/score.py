@@ -32,8 +32,7 @@ def score_events(encoder_dir: str | Path, classifier_dir: str | Path, events, ou
     base = None
     if needs_base:
         recipe = FeatureRecipe.from_dict(clf.recipe_)
-        sorted_frame = data.frame.iloc[data.order].reset_index(drop=True)
-        base = features_in_output_order(recipe, sorted_frame, data.times, data.codes, data.starts, data.order, unit)
+        base = features_in_output_order(recipe, data, unit)
         data.frame = data.frame.iloc[:0]
     keys = [enc.schema_.id_col] + ([enc.schema_.time_col] if unit == "event" else [])
     recon = "recon_error" in clf.features_
