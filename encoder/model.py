@@ -86,26 +86,47 @@ class MaskedLSTM(nn.Module):
             if bidirectional else None
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns the step outputs (B, T, D*H), garbage on padding, and the final states (B, D*H)."""
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The last layer's step outputs, one (B, T, H) tensor per direction, and the final states (B, D*H).
+
+        Each direction's valid steps come first and padding (garbage) trails; the backward
+        direction's steps are in reversed time order. Order-free pooling (mean, max) reads them as
+        they are; ``in_time_order`` aligns them step by step when that is needed.
+        """
         B, T, _ = x.shape  # batch, steps, input channels
-        steps = torch.arange(T, device=x.device)[None, :]  # (1, T)
         lengths = lengths.to(x.device)
-        full = bool((lengths == T).all())  # no padding in the batch: a plain flip reverses it
-        rev = None if full else torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)  # (B, T)
+        rev = self._reversal(lengths, T)  # (B, T) or None when nothing is padded
         last = lengths - 1  # (B,)
         rows = torch.arange(B, device=x.device)
+        n = len(self.forward_layers)
         for i, fwd in enumerate(self.forward_layers):
             out, _ = fwd(x)  # (B, T, H)
-            finals = [out[rows, last]]  # (B, H): state after each sequence's latest event
+            outs, finals = [out], [out[rows, last]]  # (B, H): state after each sequence's latest event
             if self.backward_layers is not None:
-                x_rev = x.flip(1) if full else x.gather(1, rev[..., None].expand(-1, -1, x.shape[-1]))  # (B, T, F)
-                back, _ = self.backward_layers[i](x_rev)  # (B, T, H) in reversed order
+                back, _ = self.backward_layers[i](_reverse(x, rev))  # (B, T, H) in reversed order
+                outs.append(back)
                 finals.append(back[rows, last])  # (B, H): state after each sequence's oldest event
-                back = back.flip(1) if full else back.gather(1, rev[..., None].expand(-1, -1, back.shape[-1]))
-                out = torch.cat([out, back], dim=-1)  # (B, T, 2H)
-            x = self.dropout(out) if i < len(self.forward_layers) - 1 else out
-        return out, torch.cat(finals, dim=-1)
+            if i < n - 1:  # the next layer reads both directions in time order
+                x = self.dropout(torch.cat([outs[0], *(_reverse(o, rev) for o in outs[1:])], dim=-1))  # (B, T, D*H)
+        return outs, torch.cat(finals, dim=-1)
+
+    @staticmethod
+    def _reversal(lengths: torch.Tensor, T: int) -> torch.Tensor | None:
+        """Indices reversing each sequence within its own length, padding left in place; None if unpadded."""
+        if bool((lengths == T).all()):
+            return None  # a plain flip reverses every sequence
+        steps = torch.arange(T, device=lengths.device)[None, :]  # (1, T)
+        return torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)  # (B, T)
+
+    def in_time_order(self, outs: list[torch.Tensor], lengths: torch.Tensor) -> torch.Tensor:
+        """Both directions' step outputs aligned on time: (B, T, D*H), garbage on padding."""
+        rev = self._reversal(lengths.to(outs[0].device), outs[0].shape[1])
+        return torch.cat([outs[0], *(_reverse(o, rev) for o in outs[1:])], dim=-1)  # (B, T, D*H)
+
+
+def _reverse(x: torch.Tensor, rev: torch.Tensor | None) -> torch.Tensor:
+    """Reverse each sequence of (B, T, F) within its length (``rev`` from ``MaskedLSTM._reversal``)."""
+    return x.flip(1) if rev is None else x.gather(1, rev[..., None].expand(-1, -1, x.shape[-1]))  # (B, T, F)
 
 
 class SequenceEncoderNet(nn.Module):
@@ -124,18 +145,21 @@ class SequenceEncoderNet(nn.Module):
     def forward(self, num: torch.Tensor, cat: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         B, T, _ = num.shape  # batch, steps, numeric channels
         x = self.step_input(num, cat)  # (B, T, D_in)
-        out, final = self.lstm(x, lengths)  # (B, T, S), (B, S)
+        outs, final = self.lstm(x, lengths)  # per direction (B, T, H), valid steps first; (B, S)
         padded = bool((lengths < T).any())
-        valid = valid_mask(lengths.to(out.device), T)[..., None]  # (B, T, 1)
+        valid = valid_mask(lengths.to(x.device), T)[..., None]  # (B, T, 1)
+        count = lengths.to(x.device, x.dtype)[:, None]  # (B, 1)
         pooled = []
         for kind in self.config.pooling:
             if kind == "last":
                 pooled.append(final)  # (B, S)
-            elif kind == "mean":
-                pooled.append((out * valid if padded else out).sum(1) / lengths.to(out.device, out.dtype)[:, None])
+            elif kind == "mean":  # per direction, then joined: the same as pooling the joined states
+                pooled.append(torch.cat([(o * valid if padded else o).sum(1) / count for o in outs], dim=-1))  # (B, S)
             elif kind == "max":
-                pooled.append((out.masked_fill(~valid, float("-inf")) if padded else out).amax(1))  # (B, S)
+                pooled.append(torch.cat([(o.masked_fill(~valid, float("-inf")) if padded else o).amax(1)
+                                         for o in outs], dim=-1))  # (B, S)
             else:
+                out = self.lstm.in_time_order(outs, lengths)  # (B, T, S)
                 scores = self.attention(out).masked_fill(~valid, float("-inf"))  # (B, T, 1)
                 pooled.append((torch.softmax(scores, dim=1) * out.masked_fill(~valid, 0.0)).sum(1))  # (B, S)
         return self.project(torch.cat(pooled, dim=-1))  # (B, latent_dim)

@@ -192,11 +192,14 @@ def test_masked_lstm_equals_packed_bidirectional_lstm():
             getattr(ours.forward_layers[layer], f"{name}_l0").data.copy_(getattr(ref, f"{name}_l{layer}"))
             getattr(ours.backward_layers[layer], f"{name}_l0").data.copy_(getattr(ref, f"{name}_l{layer}_reverse"))
     x, lengths = torch.randn(4, 7, 3), torch.tensor([7, 3, 1, 5])
-    full_out, full_final = ours(x, torch.full((4,), 7))  # the no-padding fast path
+    full = torch.full((4,), 7)
+    full_outs, full_final = ours(x, full)  # the no-padding fast path
+    full_out = ours.in_time_order(full_outs, full)
     ref_full, (h_full, _) = ref(x)
     torch.testing.assert_close(full_out, ref_full, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(full_final, torch.cat([h_full[-2], h_full[-1]], dim=-1), rtol=1e-5, atol=1e-6)
-    out, final = ours(x, lengths)
+    outs, final = ours(x, lengths)
+    out = ours.in_time_order(outs, lengths)
     packed, (h_n, _) = ref(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
     ref_out, _ = pad_packed_sequence(packed, batch_first=True, total_length=7)
     valid = (torch.arange(7)[None, :] < lengths[:, None])[..., None]
