@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from encoder.artifacts import library_versions, read_manifest, sha256_file, verify_hash, write_json
 from encoder.atomic import atomic_output
@@ -57,6 +57,11 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         Number of hyper-parameter candidates tried on the validation split (1 = defaults only).
     refit : "auto" | bool
         Refit on all rows with the early-stopped number of rounds ["auto": when rows < 5000].
+    cv_folds : int
+        When refitting rows that carry no time order (no ``times``, no ``validation``), rounds,
+        candidate choice, threshold and validation metrics come from this many stratified folds'
+        out-of-fold predictions instead of one ``val_fraction`` split (1 = a single split). On small
+        data one split leaves a handful of rows to decide everything.
 
     Examples
     --------
@@ -66,13 +71,14 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, threshold_policy: str = "max_f1", alert_budget: float = DEFAULT_BUDGET,
                  positive_class=None, val_fraction: float = 0.2, search: int = 1, refit="auto",
-                 max_rounds: int = 2000, early_stopping: int = 50, seed: int = 0, n_jobs: int | None = None):
+                 cv_folds: int = 5, max_rounds: int = 2000, early_stopping: int = 50, seed: int = 0, n_jobs: int | None = None):
         self.threshold_policy = threshold_policy
         self.alert_budget = alert_budget
         self.positive_class = positive_class
         self.val_fraction = val_fraction
         self.search = search
         self.refit = refit
+        self.cv_folds = cv_folds
         self.max_rounds = max_rounds
         self.early_stopping = early_stopping
         self.seed = seed
@@ -94,15 +100,20 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
             pos = counts.index[-1] if counts.iloc[0] != counts.iloc[-1] else classes[1]
         return [c for c in classes if c != pos] + [pos]
 
-    def _split(self, n: int, y_idx: np.ndarray, times) -> tuple[np.ndarray, np.ndarray, str]:
+    def _folds(self, n: int, y_idx: np.ndarray, times, refit: bool) -> tuple[list, str]:
+        """(train rows, validation rows) pairs and the split's name: one split, or k stratified folds."""
         if times is not None:
             order = np.argsort(np.asarray(times), kind="stable")
             cut = int(round(n * (1 - self.val_fraction)))
-            return np.sort(order[:cut]), np.sort(order[cut:]), "time"
+            return [(np.sort(order[:cut]), np.sort(order[cut:]))], "time"
         idx = np.arange(n)
-        strat = y_idx if np.bincount(y_idx).min() >= 2 else None
+        smallest = np.bincount(y_idx).min()
+        if refit and self.cv_folds > 1 and smallest >= self.cv_folds:
+            kf = StratifiedKFold(self.cv_folds, shuffle=True, random_state=self.seed)
+            return list(kf.split(idx, y_idx)), f"{self.cv_folds}-fold stratified"
+        strat = y_idx if smallest >= 2 else None
         tr, va = train_test_split(idx, test_size=self.val_fraction, random_state=self.seed, stratify=strat)
-        return np.sort(tr), np.sort(va), "stratified" if strat is not None else "random"
+        return [(np.sort(tr), np.sort(va))], "stratified" if strat is not None else "random"
 
     def _params(self, base: dict, n_classes: int, spw: float | None) -> dict:
         p = dict(base) | {"seed": self.seed, "verbosity": 0}
@@ -135,50 +146,66 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         check_finite(X, list(X.columns), "<training data>")
         classes = self._classes(y)
         y_idx = y.map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
+        refit = len(y) < SMALL_DATA if self.refit == "auto" else bool(self.refit)
         if validation is not None:
             validation = np.asarray(validation, dtype=bool)
-            tr, va, split = np.flatnonzero(~validation), np.flatnonzero(validation), "given"
+            folds, split = [(np.flatnonzero(~validation), np.flatnonzero(validation))], "given"
         else:
-            tr, va, split = self._split(len(y), y_idx, times)
+            folds, split = self._folds(len(y), y_idx, times, refit)
+        tr = folds[0][0]
         if len(np.unique(y_idx[tr])) < len(classes):
             raise InputError("the training part of the split lacks a class; give more rows or a later cut")
+        va = np.concatenate([v for _, v in folds])  # rows with a held-out prediction
         Xf = X.to_numpy(np.float32)
+        names = list(map(str, X.columns))
         spw = None
         if len(classes) == 2:
             pos_rate = y_idx[tr].mean()
             spw = float(np.sqrt((1 - pos_rate) / pos_rate)) if pos_rate < 0.2 else None
-        dtr = xgb.DMatrix(Xf[tr], label=y_idx[tr], feature_names=list(map(str, X.columns)))
-        dva = xgb.DMatrix(Xf[va], label=y_idx[va], feature_names=list(map(str, X.columns)))
         best = None
         for cand in search_candidates(self.search, self.seed):
             params = self._params(cand, len(classes), spw)
-            booster = xgb.train(params, dtr, self.max_rounds, evals=[(dva, "val")],
-                                early_stopping_rounds=self.early_stopping, verbose_eval=False)
-            proba = self._proba(booster, dva, len(classes), booster.best_iteration + 1)
-            m = (binary_metrics(y_idx[va], proba[:, 1], budget=self.alert_budget) if len(classes) == 2
-                 else multiclass_metrics(y_idx[va], proba))
+            booster, rounds, proba = self._fit_folds(params, Xf, y_idx, names, folds, len(classes))
+            m = (binary_metrics(y_idx[va], proba[va, 1], budget=self.alert_budget) if len(classes) == 2
+                 else multiclass_metrics(y_idx[va], proba[va]))
             key = -m["pr_auc"] if len(classes) == 2 else m["log_loss"]
             key = key if np.isfinite(key) else np.inf
             if best is None or key < best[0]:
-                best = (key, params, booster, proba)
-        _, params, booster, val_proba = best
-        rounds = booster.best_iteration + 1
+                best = (key, params, booster, rounds, proba[va])
+        _, params, booster, rounds, val_proba = best
         threshold = None
         if len(classes) == 2:
             threshold = choose_threshold(y_idx[va], val_proba[:, 1], policy)
             val_metrics = binary_metrics(y_idx[va], val_proba[:, 1], threshold, self.alert_budget)
         else:
             val_metrics = multiclass_metrics(y_idx[va], val_proba)
-        refit = len(y) < SMALL_DATA if self.refit == "auto" else bool(self.refit)
+        refit = refit or len(folds) > 1  # fold models are not kept: one model on all rows
         if refit:
-            dall = xgb.DMatrix(Xf, label=y_idx, feature_names=list(map(str, X.columns)))
+            dall = xgb.DMatrix(Xf, label=y_idx, feature_names=names)
             booster = xgb.train(params, dall, rounds, verbose_eval=False)
         self.booster_, self.classes_, self.features_ = booster, [_py(c) for c in classes], list(map(str, X.columns))
         self.threshold_, self.policy_, self.rounds_, self.params_ = threshold, str(policy), rounds, params
         self.encoder_id_, self.validation_, self.recipe_ = encoder_id, val_metrics, recipe
-        self.fit_info_ = {"split": split, "n_train": int(len(tr)), "n_validation": int(len(va)), "refit": refit,
+        self.fit_info_ = {"split": split, "n_train": int(len(y) - len(va) if len(folds) == 1 else len(y)),
+                          "n_validation": int(len(va)), "refit": refit,
                           "scale_pos_weight": spw, "search_candidates": max(1, self.search), "rounds": rounds}
         return self
+
+    def _fit_folds(self, params: dict, Xf: np.ndarray, y_idx: np.ndarray, names: list, folds: list,
+                   n_classes: int) -> tuple:
+        """Early-stopped boosters on each fold: the first booster, the mean best number of rounds,
+        and the held-out probabilities (n, K) (rows outside every validation part stay zero)."""
+        proba = np.zeros((len(y_idx), n_classes), dtype=np.float32)
+        rounds, first = [], None
+        for tr, va in folds:
+            dtr = xgb.DMatrix(Xf[tr], label=y_idx[tr], feature_names=names)
+            dva = xgb.DMatrix(Xf[va], label=y_idx[va], feature_names=names)
+            booster = xgb.train(params, dtr, self.max_rounds, evals=[(dva, "val")],
+                                early_stopping_rounds=self.early_stopping, verbose_eval=False)
+            rounds.append(booster.best_iteration + 1)
+            proba[va] = self._proba(booster, dva, n_classes, rounds[-1])
+            first = booster if first is None else first
+        return first, int(round(np.mean(rounds))), proba
 
     # ------------------------------------------------------------------ predict
     @staticmethod

@@ -71,6 +71,17 @@ def test_imbalanced_binary_records_weight_and_threshold():
     assert clf.validation_["recall"] >= 0.9
 
 
+def test_small_data_decides_on_out_of_fold_predictions():
+    X, y = toy(n=120)
+    clf = LatentClassifier(seed=0).fit(X, y)
+    assert clf.fit_info_["split"] == "5-fold stratified" and clf.fit_info_["refit"]
+    assert clf.fit_info_["n_validation"] == len(y)  # every row held out exactly once
+    one = LatentClassifier(seed=0, cv_folds=1).fit(X, y)
+    assert one.fit_info_["split"] == "stratified" and one.fit_info_["n_validation"] == 24
+    times = np.arange(len(y))  # rows in time order are never shuffled into folds
+    assert LatentClassifier(seed=0).fit(X, y, times=times).fit_info_["split"] == "time"
+
+
 def test_save_load_predicts_the_same(tmp_path):
     X, y = toy()
     clf = LatentClassifier().fit(X, y, encoder_id="abc")
