@@ -183,7 +183,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         if refit:
             dall = xgb.DMatrix(Xf, label=y_idx, feature_names=names)
             booster = xgb.train(params, dall, rounds, verbose_eval=False)
-        self.booster_, self.classes_, self.features_ = booster, [_py(c) for c in classes], list(map(str, X.columns))
+        self.booster_, self.classes_, self.features_ = booster, [_py(c) for c in classes], names
         self.threshold_, self.policy_, self.rounds_, self.params_ = threshold, str(policy), rounds, params
         self.encoder_id_, self.validation_, self.recipe_ = encoder_id, val_metrics, recipe
         self.fit_info_ = {"split": split, "n_train": int(len(y) - len(va) if len(folds) == 1 else len(y)),

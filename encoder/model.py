@@ -107,7 +107,7 @@ class MaskedLSTM(nn.Module):
                 outs.append(back)
                 finals.append(back[rows, last])  # (B, H): state after each sequence's oldest event
             if i < n - 1:  # the next layer reads both directions in time order
-                x = self.dropout(torch.cat([outs[0], *(_reverse(o, rev) for o in outs[1:])], dim=-1))  # (B, T, D*H)
+                x = self.dropout(_joined(outs, rev))  # (B, T, D*H)
         return outs, torch.cat(finals, dim=-1)
 
     @staticmethod
@@ -120,13 +120,17 @@ class MaskedLSTM(nn.Module):
 
     def in_time_order(self, outs: list[torch.Tensor], lengths: torch.Tensor) -> torch.Tensor:
         """Both directions' step outputs aligned on time: (B, T, D*H), garbage on padding."""
-        rev = self._reversal(lengths.to(outs[0].device), outs[0].shape[1])
-        return torch.cat([outs[0], *(_reverse(o, rev) for o in outs[1:])], dim=-1)  # (B, T, D*H)
+        return _joined(outs, self._reversal(lengths.to(outs[0].device), outs[0].shape[1]))  # (B, T, D*H)
 
 
 def _reverse(x: torch.Tensor, rev: torch.Tensor | None) -> torch.Tensor:
     """Reverse each sequence of (B, T, F) within its length (``rev`` from ``MaskedLSTM._reversal``)."""
     return x.flip(1) if rev is None else x.gather(1, rev[..., None].expand(-1, -1, x.shape[-1]))  # (B, T, F)
+
+
+def _joined(outs: list[torch.Tensor], rev: torch.Tensor | None) -> torch.Tensor:
+    """Forward states and the backward states put back in time order, side by side: (B, T, D*H)."""
+    return torch.cat([outs[0], *(_reverse(o, rev) for o in outs[1:])], dim=-1)  # (B, T, D*H)
 
 
 class SequenceEncoderNet(nn.Module):
