@@ -326,8 +326,6 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
     def load(cls, path: str | Path) -> "LatentClassifier":
         """Rebuild from the directory; a corrupted or changed model file is refused."""
         path = Path(path)
-        if not path.is_dir():
-            raise InputError(f"classifier directory '{path}' does not exist")
         m = read_manifest(path, "classifier", FORMAT_VERSION)
         verify_hash(path / m["model"], m["model_sha256"], "model")
         booster = xgb.Booster()

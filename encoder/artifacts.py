@@ -7,7 +7,7 @@ import math
 import platform
 from pathlib import Path
 
-from .errors import ArtifactError
+from .errors import ArtifactError, InputError
 
 
 def sha256_file(path: str | Path) -> str:
@@ -58,8 +58,10 @@ def _jsonable(value):
 
 
 def read_manifest(directory: str | Path, kind: str, format_version: int) -> dict:
-    """Read ``directory/manifest.json`` of the given ``kind``; refuse newer formats with a clear error."""
+    """Read ``directory/manifest.json`` of the given ``kind``; refuse a missing directory and newer formats."""
     directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError(f"{kind} directory '{directory}' does not exist")
     path = directory / "manifest.json"
     if not path.exists():
         raise ArtifactError(f"'{directory}' is not a {kind} directory: no manifest.json")

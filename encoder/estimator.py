@@ -345,8 +345,6 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
     def load(cls, path: str | Path) -> "SequenceEncoder":
         """Rebuild an encoder from its directory alone; refuses tampered weights and newer formats."""
         path = Path(path)
-        if not path.is_dir():
-            raise InputError(f"encoder directory '{path}' does not exist")
         m = read_manifest(path, "encoder", FORMAT_VERSION)
         verify_hash(path / m["weights"], m["encoder_id"], "weights")
         schema = ev.Schema.from_dict(m["schema"])
