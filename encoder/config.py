@@ -13,6 +13,10 @@ SCALERS = ("robust", "standard", "minmax")
 LOG_TRANSFORMS = ("auto", "none", "all")
 MERGES = ("concat", "branches")
 POOLINGS = ("last", "mean", "max", "attention")
+UNIT_DEFAULTS = {
+    "entity": {"recency_halflife": 0.0, "pooling": ("max",), "contrastive_weight": 1.0},
+    "event": {"recency_halflife": 3.0, "pooling": ("last", "mean", "max"), "contrastive_weight": 0.0},
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,9 +24,17 @@ class EncoderConfig:
     """All choices behind one encoder: preprocessing, architecture, denoising and training.
 
     ``max_len=None`` means "the 95th percentile of training sequence lengths, at most
-    ``max_len_cap``"; ``recency_halflife=None`` means 3 steps for ``unit="event"`` (an event's code
-    is about it and its recent past) and 0 = uniform for ``unit="entity"``. The resolved values are
-    what the encoder directory records.
+    ``max_len_cap``". ``recency_halflife``, ``pooling`` and ``contrastive_weight`` left at None
+    take the defaults of the unit (``UNIT_DEFAULTS``):
+
+    - ``unit="entity"`` codes a whole sequence (classify machines, accounts, series): step codes
+      are max-pooled and a TS2Vec-style contrastive term trains them alongside reconstruction;
+    - ``unit="event"`` codes an event in its past (score transactions): the latest step code is
+      pooled with the mean and max of the others, the reconstruction loss favours recent events
+      (half-life 3 steps) and there is no contrastive term, whose invariance to context would
+      blunt exactly the "this event does not fit its history" signal.
+
+    The resolved values (``resolved``) are what the encoder directory records.
     """
 
     # sequences
@@ -48,7 +60,7 @@ class EncoderConfig:
     bidirectional: bool = True
     merge: str = "concat"
     branch_size: int = 32
-    pooling: tuple[str, ...] = ("last", "mean", "max")
+    pooling: tuple[str, ...] | None = None
     dropout: float = 0.0
     # denoising (training only)
     noise_std: float = 0.1
@@ -68,8 +80,7 @@ class EncoderConfig:
     val_fraction: float = 0.2
     categorical_weight: float = 1.0
     recency_halflife: float | None = None
-    contrastive_weight: float = 0.0
-    contrastive_temperature: float = 0.2
+    contrastive_weight: float | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -78,7 +89,7 @@ class EncoderConfig:
             if getattr(self, name) not in allowed:
                 raise InputError(f"config '{name}' is '{getattr(self, name)}'; "
                                  f"expected one of {', '.join(allowed)}")
-        if not self.pooling or any(p not in POOLINGS for p in self.pooling):
+        if self.pooling is not None and (not self.pooling or any(p not in POOLINGS for p in self.pooling)):
             raise InputError(f"config 'pooling' is {list(self.pooling)}; "
                              f"expected a list of {', '.join(POOLINGS)}")
         for name in ("max_len_cap", "latent_dim", "hidden_size", "num_layers", "epochs",
@@ -88,12 +99,17 @@ class EncoderConfig:
         if self.max_len is not None and self.max_len < 1:
             raise InputError(f"config 'max_len' must be positive, got {self.max_len}")
         for name in ("noise_std", "step_dropout", "feature_dropout", "unknown_rate", "dropout", "contrastive_weight"):
-            if getattr(self, name) < 0:
+            if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise InputError(f"config '{name}' must not be negative, got {getattr(self, name)}")
         if self.recency_halflife is not None and self.recency_halflife < 0:
             raise InputError(f"config 'recency_halflife' must not be negative, got {self.recency_halflife}")
         if not 0 <= self.val_fraction < 1:
             raise InputError(f"config 'val_fraction' must be in [0, 1), got {self.val_fraction}")
+
+    def resolved(self, max_len: int) -> "EncoderConfig":
+        """A copy with ``max_len`` set and every unit-dependent option left at None filled in."""
+        auto = {k: v for k, v in UNIT_DEFAULTS[self.unit].items() if getattr(self, k) is None}
+        return dataclasses.replace(self, max_len=self.max_len or max_len, **auto)
 
     def replace(self, **changes: Any) -> "EncoderConfig":
         """A copy with ``changes`` applied; ``None`` values are ignored (an option not given)."""

@@ -136,8 +136,9 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         single entity (identities such as a device), whose change shows in a per-column "new for
         this entity" channel instead. For ``unit="event"`` the loss weighs steps by recency
         (``recency_halflife``, 3 steps by default), so an event's code is about it and its recent
-        past. Corruption (Gaussian noise, feature and step dropout, unknown replacement) is applied
-        in training steps only.
+        past; for ``unit="entity"`` a contrastive term on overlapping crops trains the step codes
+        too (see ``EncoderConfig``). Corruption (Gaussian noise, feature and step dropout, unknown
+        replacement) is applied in training steps only.
 
         ``checkpoint`` is a file written after every epoch; ``resume=True`` continues from it.
         """
@@ -168,9 +169,8 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
 
         sizes = np.bincount(train_codes)
         sizes = sizes[sizes > 0]
-        max_len = cfg.max_len or int(min(cfg.max_len_cap, max(1, np.ceil(np.percentile(sizes, 95)))))
-        halflife = cfg.recency_halflife if cfg.recency_halflife is not None else (3.0 if cfg.unit == "event" else 0.0)
-        cfg = cfg.replace(max_len=max_len, recency_halflife=halflife)
+        cfg = cfg.resolved(max_len=int(min(cfg.max_len_cap, max(1, np.ceil(np.percentile(sizes, 95))))))
+        max_len = cfg.max_len
         ends = entity_end_rows(data.starts) if cfg.unit == "entity" else np.arange(len(data.codes))
         train_ends = ends[train_rows[ends]]
         val_ends = ends[~train_rows[ends]]
@@ -380,7 +380,13 @@ def plot_history(history: pd.DataFrame, path: str | Path) -> None:
         ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("reconstruction loss")
-    ax.legend()
+    ax.legend(loc="upper left")
+    if len(history) and "train_contrastive" in history and history["train_contrastive"].gt(0).any():
+        right = ax.twinx()
+        right.plot(history["epoch"], history["train_contrastive"], color="tab:green", linestyle="--",
+                   label="contrastive (train)")
+        right.set_ylabel("contrastive loss")
+        right.legend(loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .sequences import valid_mask
@@ -26,7 +27,7 @@ class ModelConfig:
     bidirectional: bool = True
     merge: str = "concat"
     branch_size: int = 32
-    pooling: tuple[str, ...] = ("last", "mean", "max")
+    pooling: tuple[str, ...] = ("max",)
     latent_dim: int = 32
     dropout: float = 0.0
     max_len: int = 64
@@ -90,8 +91,8 @@ class MaskedLSTM(nn.Module):
         """The last layer's step outputs, one (B, T, H) tensor per direction, and the final states (B, D*H).
 
         Each direction's valid steps come first and padding (garbage) trails; the backward
-        direction's steps are in reversed time order. Order-free pooling (mean, max) reads them as
-        they are; ``in_time_order`` aligns them step by step when that is needed.
+        direction's steps are in reversed time order; ``in_time_order`` and ``backward_in_time_order``
+        align them step by step.
         """
         B, T, _ = x.shape  # batch, steps, input channels
         lengths = lengths.to(x.device)
@@ -122,6 +123,10 @@ class MaskedLSTM(nn.Module):
         """Both directions' step outputs aligned on time: (B, T, D*H), garbage on padding."""
         return _joined(outs, self._reversal(lengths.to(outs[0].device), outs[0].shape[1]))  # (B, T, D*H)
 
+    def backward_in_time_order(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """A (B, T, C) tensor in the backward direction's step order, put in time order."""
+        return _reverse(x, self._reversal(lengths.to(x.device), x.shape[1]))  # (B, T, C)
+
 
 def _reverse(x: torch.Tensor, rev: torch.Tensor | None) -> torch.Tensor:
     """Reverse each sequence of (B, T, F) within its length (``rev`` from ``MaskedLSTM._reversal``)."""
@@ -134,7 +139,13 @@ def _joined(outs: list[torch.Tensor], rev: torch.Tensor | None) -> torch.Tensor:
 
 
 class SequenceEncoderNet(nn.Module):
-    """Masked LSTM over valid steps only, pooled and projected to the latent code."""
+    """Masked LSTM over valid steps only; each step's states projected to a step code, pooled to the code.
+
+    As in TS2Vec, the projection applies to every step (``steps``: (B, T, K)) and the sequence
+    code pools those step codes over valid steps: ``max`` (default), ``mean``, ``last`` (the latest
+    event's step code) or ``attention``; several poolings are mixed back to ``latent_dim`` by a
+    linear layer. The contrastive term of training reads the step codes directly.
+    """
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -143,30 +154,39 @@ class SequenceEncoderNet(nn.Module):
         self.lstm = MaskedLSTM(self.step_input.out_dim, config.hidden_size, config.num_layers,
                                config.bidirectional, config.dropout if config.num_layers > 1 else 0.0)
         state = config.hidden_size * (2 if config.bidirectional else 1)
-        self.attention = nn.Linear(state, 1) if "attention" in config.pooling else None
-        self.project = nn.Linear(state * len(config.pooling), config.latent_dim)
+        self.project = nn.Linear(state, config.latent_dim)
+        self.attention = nn.Linear(config.latent_dim, 1) if "attention" in config.pooling else None
+        self.mix = nn.Linear(len(config.pooling) * config.latent_dim, config.latent_dim) \
+            if len(config.pooling) > 1 else None
+
+    def steps(self, num: torch.Tensor, cat: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Step codes (B, T, K) in time order; garbage on padded steps."""
+        outs, _ = self.lstm(self.step_input(num, cat), lengths)  # per direction (B, T, H), valid steps first
+        H = self.config.hidden_size
+        w, b = self.project.weight, self.project.bias  # (K, D*H), (K,)
+        codes = F.linear(outs[0], w[:, :H], b)  # (B, T, K): forward direction's share
+        if len(outs) > 1:  # project the backward states first: realigning K channels is cheaper than H
+            codes = codes + self.lstm.backward_in_time_order(F.linear(outs[1], w[:, H:]), lengths)  # (B, T, K)
+        return codes
 
     def forward(self, num: torch.Tensor, cat: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         B, T, _ = num.shape  # batch, steps, numeric channels
-        x = self.step_input(num, cat)  # (B, T, D_in)
-        outs, final = self.lstm(x, lengths)  # per direction (B, T, H), valid steps first; (B, S)
+        codes = self.steps(num, cat, lengths)  # (B, T, K)
+        lengths = lengths.to(codes.device)
         padded = bool((lengths < T).any())
-        valid = valid_mask(lengths.to(x.device), T)[..., None]  # (B, T, 1)
-        count = lengths.to(x.device, x.dtype)[:, None]  # (B, 1)
+        valid = valid_mask(lengths, T)[..., None]  # (B, T, 1)
         pooled = []
         for kind in self.config.pooling:
             if kind == "last":
-                pooled.append(final)  # (B, S)
-            elif kind == "mean":  # per direction, then joined: the same as pooling the joined states
-                pooled.append(torch.cat([(o * valid if padded else o).sum(1) / count for o in outs], dim=-1))  # (B, S)
+                pooled.append(codes[torch.arange(B, device=codes.device), lengths - 1])  # (B, K)
+            elif kind == "mean":
+                pooled.append((codes * valid if padded else codes).sum(1) / lengths[:, None].to(codes.dtype))  # (B, K)
             elif kind == "max":
-                pooled.append(torch.cat([(o.masked_fill(~valid, float("-inf")) if padded else o).amax(1)
-                                         for o in outs], dim=-1))  # (B, S)
+                pooled.append((codes.masked_fill(~valid, float("-inf")) if padded else codes).amax(1))  # (B, K)
             else:
-                out = self.lstm.in_time_order(outs, lengths)  # (B, T, S)
-                scores = self.attention(out).masked_fill(~valid, float("-inf"))  # (B, T, 1)
-                pooled.append((torch.softmax(scores, dim=1) * out.masked_fill(~valid, 0.0)).sum(1))  # (B, S)
-        return self.project(torch.cat(pooled, dim=-1))  # (B, latent_dim)
+                scores = self.attention(codes).masked_fill(~valid, float("-inf"))  # (B, T, 1)
+                pooled.append((torch.softmax(scores, dim=1) * codes.masked_fill(~valid, 0.0)).sum(1))  # (B, K)
+        return pooled[0] if self.mix is None else self.mix(torch.cat(pooled, dim=-1))  # (B, K)
 
 
 class SequenceDecoderNet(nn.Module):

@@ -1,7 +1,7 @@
 """The training loop as small named steps, with callbacks for early stopping, checkpoints, progress.
 
-``Trainer.fit_loop`` -> ``run_epoch`` -> ``train_step`` -> ``get_loss``. Randomness (shuffling,
-corruption, dropout) flows from one seeded ``torch.Generator`` plus torch's global RNG, both saved
+``Trainer.fit_loop`` -> ``run_epoch`` -> ``train_step`` -> ``get_loss`` (+ ``get_contrastive_loss``).
+Randomness (shuffling, corruption, crops, dropout) flows from one seeded ``torch.Generator`` plus torch's global RNG, both saved
 in every checkpoint, so a resumed run ends with the same weights as an uninterrupted one.
 """
 from __future__ import annotations
@@ -17,10 +17,11 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import EncoderConfig
-from .losses import info_nce, reconstruction_errors
+from .losses import hierarchical_contrastive, reconstruction_errors
 from .model import LSTMAutoencoder
 from .noise import corrupt
 from .sequences import EventArrays, gather_windows, step_weights, valid_mask
+from .views import crop, overlapping_crops, shared_steps
 
 EVAL_BATCH = 256
 
@@ -106,32 +107,36 @@ class Trainer:
         self.epoch, self.history, self.stop = 0, [], False
 
     # -- steps
-    def get_loss(self, clean_num, clean_cat, lengths, num, cat, second_view=None) -> torch.Tensor:
-        """Mean per-sequence reconstruction error of the clean batch from (possibly corrupted) inputs,
-        plus ``contrastive_weight`` x InfoNCE between the codes of two views when one is given."""
+    def get_loss(self, clean_num, clean_cat, lengths, num, cat) -> torch.Tensor:
+        """Mean per-sequence reconstruction error of the clean batch from (possibly corrupted) inputs."""
         z, num_hat, cat_logits = self.model(num, cat, lengths)
         weights = step_weights(lengths, clean_num.shape[1], self.config.recency_halflife)  # (B, T)
-        loss = reconstruction_errors(num_hat, cat_logits, clean_num, clean_cat, weights,
+        return reconstruction_errors(num_hat, cat_logits, clean_num, clean_cat, weights,
                                      self.config.categorical_weight).mean()
-        if second_view is not None and len(z) > 1:
-            z2 = self.model.encoder(*second_view, lengths)  # (B, K)
-            loss = loss + self.config.contrastive_weight * info_nce(z, z2, self.config.contrastive_temperature)
-        return loss
 
-    def train_step(self, ends: np.ndarray) -> float:
-        """One optimiser step on the windows ending at ``ends``, with training-time corruption."""
+    def get_contrastive_loss(self, num, cat, lengths) -> torch.Tensor:
+        """Hierarchical contrastive loss between the step codes of two overlapping crops of each sequence."""
+        pair = overlapping_crops(lengths, self.gen)
+        codes1 = self.model.encoder.steps(*crop(num, cat, pair.start1, pair.lengths1))  # (B, T1, K)
+        codes2 = self.model.encoder.steps(*crop(num, cat, pair.shared_start, pair.lengths2))  # (B, T2, K)
+        return hierarchical_contrastive(*shared_steps(codes1, codes2, pair))
+
+    def train_step(self, ends: np.ndarray) -> tuple[float, float]:
+        """One optimiser step on the windows ending at ``ends``: denoising reconstruction, plus
+        ``contrastive_weight`` x the contrastive loss of two clean overlapping crops. Returns both."""
         num, cat, lengths = gather_windows(self.arrays, ends, self.max_len)
         valid = valid_mask(lengths, num.shape[1])
         noisy_num, noisy_cat = corrupt(num, cat, valid, self.config, self.gen)
-        second = corrupt(num, cat, valid, self.config, self.gen) if self.config.contrastive_weight > 0 else None
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.get_loss(num, cat, lengths, noisy_num, noisy_cat, second)
-        loss.backward()
+        loss = self.get_loss(num, cat, lengths, noisy_num, noisy_cat)
+        contrastive = self.get_contrastive_loss(num, cat, lengths) if self.config.contrastive_weight > 0 \
+            else loss.new_zeros(())
+        (loss + self.config.contrastive_weight * contrastive).backward()
         if self.config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
-        return float(loss.detach())
+        return float(loss.detach()), float(contrastive.detach())
 
     @torch.no_grad()
     def validate(self) -> float:
@@ -150,13 +155,15 @@ class Trainer:
         start = time.perf_counter()
         order = torch.randperm(len(self.train_ends), generator=self.gen).numpy()
         ends = self.train_ends[order[: self.config.max_sequences_per_epoch]]
-        losses = [self.train_step(ends[i:i + self.batch_size]) * len(ends[i:i + self.batch_size])
-                  for i in range(0, len(ends), self.batch_size)]
-        train_loss = sum(losses) / len(ends)
+        losses = np.array([self.train_step(ends[i:i + self.batch_size])
+                           for i in range(0, len(ends), self.batch_size)])  # (batches, 2)
+        sizes = np.diff(np.r_[np.arange(0, len(ends), self.batch_size), len(ends)])  # (batches,)
+        train_loss, train_contrastive = (losses * sizes[:, None]).sum(0) / len(ends)
         train_seconds = time.perf_counter() - start
         val_loss = self.validate() if len(self.val_ends) else train_loss
         self.scheduler.step(val_loss)
-        return {"epoch": self.epoch, "train_loss": train_loss, "val_loss": val_loss,
+        return {"epoch": self.epoch, "train_loss": float(train_loss), "val_loss": val_loss,
+                "train_contrastive": float(train_contrastive),
                 "lr": self.optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - start,
                 "sequences_per_s": len(ends) / train_seconds}
 

@@ -6,7 +6,7 @@ the default classifier is trained on TRAIN codes. The accuracy is printed beside
 TS2Vec figure. Then ``compare`` runs on the same TRAIN/TEST so latent codes and raw-feature
 baselines are shown side by side under one protocol.
 
-``--probe`` adds a diagnosis: a logistic-regression probe on the codes and on the pooled LSTM
+``--probe`` adds a diagnosis: a logistic-regression probe on the codes and on the max-pooled LSTM
 states before the projection to the code, showing where class information is lost.
 
 Usage: python scripts/benchmark_ucr.py [GunPoint BasicMotions ...] [--no-compare] [--probe]
@@ -28,9 +28,15 @@ PUBLISHED = {"GunPoint": 0.980, "BasicMotions": 0.975}  # TS2Vec (Yue et al., 20
 
 
 def pooled_states(enc, events) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Codes (n, K), pooled encoder states before the projection (n, P) and labels, in entity order."""
+    """Codes (n, K), max-pooled LSTM states before the projection (n, D*H) and labels, in entity order."""
     states = []
-    hook = enc.model_.encoder.project.register_forward_hook(lambda m, i, o: states.append(i[0].numpy().copy()))
+
+    def keep(module, inputs, output):
+        outs, lengths = output[0], inputs[1]
+        valid = (torch.arange(outs[0].shape[1])[None, :] < lengths[:, None])[..., None]  # (B, T, 1)
+        states.append(torch.cat([o.masked_fill(~valid, float("-inf")).amax(1) for o in outs], -1).numpy())
+
+    hook = enc.model_.encoder.lstm.register_forward_hook(keep)
     try:
         z = enc.transform(events)
     finally:
