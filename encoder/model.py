@@ -164,9 +164,11 @@ class SequenceEncoderNet(nn.Module):
         outs, _ = self.lstm(self.step_input(num, cat), lengths)  # per direction (B, T, H), valid steps first
         H = self.config.hidden_size
         w, b = self.project.weight, self.project.bias  # (K, D*H), (K,)
-        codes = F.linear(outs[0], w[:, :H], b)  # (B, T, K): forward direction's share
+        # nn.LSTM's batch_first outputs are (B, T, H) views of (T, B, H) buffers: project in that layout
+        codes = F.linear(outs[0].transpose(0, 1), w[:, :H], b).transpose(0, 1)  # (B, T, K), forward share
         if len(outs) > 1:  # project the backward states first: realigning K channels is cheaper than H
-            codes = codes + self.lstm.backward_in_time_order(F.linear(outs[1], w[:, H:]), lengths)  # (B, T, K)
+            back = F.linear(outs[1].transpose(0, 1), w[:, H:]).transpose(0, 1)  # (B, T, K), backward order
+            codes = codes + self.lstm.backward_in_time_order(back, lengths)  # (B, T, K)
         return codes
 
     def forward(self, num: torch.Tensor, cat: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

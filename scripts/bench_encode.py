@@ -33,7 +33,7 @@ def make_table(n_entities: int, events: int, seed: int = 0) -> pd.DataFrame:
         "kind": rng.choice(["x", "y", "z", "w"], n), "place": rng.choice([f"p{i}" for i in range(50)], n)})
 
 
-def bench_encode(enc, path: Path, unit: str, batch: int, out: Path, repeats: int = 3) -> tuple[float, float, int]:
+def bench_encode(enc, path: Path, unit: str, batch: int, out: Path, repeats: int = 5) -> tuple[float, float, int]:
     """Seconds for encode_to_parquet, seconds for a raw nn.LSTM forward on the same padded batches.
 
     Both are warmed up once, then timed ``repeats`` times interleaved; the best time of each counts
@@ -94,11 +94,11 @@ def bench_fit(table: pd.DataFrame, cfg) -> tuple[float, float]:
             opt.zero_grad()
             _, num_hat, logits = model(num, cat, lengths)
             loss = reconstruction_errors(num_hat, logits, num, cat, valid_mask(lengths, num.shape[1])).mean()
-            if cfg.contrastive_weight > 0:  # the same two-crop contrastive term as fit
+            if enc.config_.contrastive_weight > 0:  # the same two-crop contrastive term as fit
                 pair = overlapping_crops(lengths, gen)
                 codes1 = model.encoder.steps(*crop(num, cat, pair.start1, pair.lengths1))
                 codes2 = model.encoder.steps(*crop(num, cat, pair.shared_start, pair.lengths2))
-                loss = loss + cfg.contrastive_weight * hierarchical_contrastive(*shared_steps(codes1, codes2, pair))
+                loss = loss + enc.config_.contrastive_weight * hierarchical_contrastive(*shared_steps(codes1, codes2, pair))
             loss.backward()
             opt.step()
     bare = cfg.epochs * len(ends) / (time.perf_counter() - start)

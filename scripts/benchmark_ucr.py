@@ -9,7 +9,7 @@ baselines are shown side by side under one protocol.
 ``--probe`` adds a diagnosis: a logistic-regression probe on the codes and on the max-pooled LSTM
 states before the projection to the code, showing where class information is lost.
 
-Usage: python scripts/benchmark_ucr.py [GunPoint BasicMotions ...] [--no-compare] [--probe]
+Usage: python scripts/benchmark_ucr.py [GunPoint BasicMotions ...] [--no-compare] [--probe] [--seeds 0,1,2]
 """
 from __future__ import annotations
 
@@ -57,37 +57,46 @@ def probe(enc, train, test) -> None:
         print(f"  probe: logistic regression on {name:13s} ({a.shape[1]:3d} dims): test accuracy {lr.score(b, yte):.3f}")
 
 
+def accuracy(name: str, train, test, seed: int, show_probe: bool) -> float:
+    """Train the default encoder and classifier with ``seed``; print and return the test accuracy."""
+    from classifier import LatentClassifier
+    from encoder import EncoderConfig, SequenceEncoder
+    start = time.perf_counter()
+    enc = SequenceEncoder("series", "t", "label", EncoderConfig(seed=seed)).fit(train)
+    seconds = time.perf_counter() - start
+    ztr, zte = enc.transform(train), enc.transform(test)
+    zcols = [c for c in ztr.columns if c.startswith("z_")]
+    clf = LatentClassifier(seed=seed).fit(ztr[zcols], ztr["label"])
+    acc = float(np.mean(clf.predict(zte[zcols]) == zte["label"].to_numpy()))
+    print(f"{name:14s} seed {seed}: test accuracy {acc:.3f}  (TS2Vec published {PUBLISHED.get(name, float('nan')):.3f}; "
+          f"target >= 0.95: {'OK' if acc >= 0.95 else 'BELOW'})  encoder trained in {seconds:.0f} s, "
+          f"{enc.training_['epochs_run']} epochs", flush=True)
+    if show_probe:
+        probe(enc, train, test)
+    return acc
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("datasets", nargs="*", default=list(PUBLISHED))
     ap.add_argument("--no-compare", action="store_true", help="Skip the latent-vs-raw comparison.")
     ap.add_argument("--probe", action="store_true", help="Linear probes on codes and pre-projection states.")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", default="0", help="Comma-separated seeds; several show the spread [0].")
     args = ap.parse_args()
     torch.set_num_threads(2)
-    from classifier import LatentClassifier
-    from encoder import EncoderConfig, SequenceEncoder
-    rows = []
+    seeds = [int(s) for s in args.seeds.split(",")]
     for name in args.datasets:
         train, test = ucr_events(name, "train"), ucr_events(name, "test")
-        start = time.perf_counter()
-        enc = SequenceEncoder("series", "t", "label", EncoderConfig(seed=args.seed)).fit(train)
-        seconds = time.perf_counter() - start
-        ztr, zte = enc.transform(train), enc.transform(test)
-        zcols = [c for c in ztr.columns if c.startswith("z_")]
-        clf = LatentClassifier(seed=args.seed).fit(ztr[zcols], ztr["label"])
-        acc = float(np.mean(clf.predict(zte[zcols]) == zte["label"].to_numpy()))
-        rows.append((name, acc, seconds, enc.training_["epochs_run"]))
-        print(f"{name:14s} test accuracy {acc:.3f}  (TS2Vec published {PUBLISHED.get(name, float('nan')):.3f}; "
-              f"target >= 0.95: {'OK' if acc >= 0.95 else 'BELOW'})  encoder trained in {seconds:.0f} s, "
-              f"{enc.training_['epochs_run']} epochs", flush=True)
-        if args.probe:
-            probe(enc, train, test)
+        accs = [accuracy(name, train, test, seed, args.probe) for seed in seeds]
+        if len(seeds) > 1:
+            print(f"{name:14s} over {len(seeds)} seeds: mean {np.mean(accs):.3f}, min {min(accs):.3f}, "
+                  f"max {max(accs):.3f}; {sum(a >= 0.95 for a in accs)} of {len(seeds)} at >= 0.95", flush=True)
         if not args.no_compare:
             from pipelines.compare import run_compare
             from pipelines.report import render_table
-            result = run_compare(train, "series", "t", "label", test, unit="entity", n_boot=200, seed=args.seed)
-            print(f"\n{name}: compare (encoder and classifiers on TRAIN, validation carved from TRAIN, TEST held out)")
+            result = run_compare(train, "series", "t", "label", test, unit="entity", n_boot=200, seed=seeds[0])
+            print(f"\n{name}: compare (seed {seeds[0]}; encoder and classifiers on TRAIN, validation carved from "
+                  "TRAIN, TEST held out)")
             print(render_table(result.metrics) + "\n", flush=True)
 
 

@@ -41,6 +41,8 @@ def test_train_writes_directory_with_resolved_config(trained):
     m = json.loads((trained / "manifest.json").read_text())
     assert m["config"]["hidden_size"] == 8 and m["config"]["epochs"] == 2 and m["config"]["max_len"] >= 1
     assert m["unit"] == "entity" and m["latent_dim"] == 4
+    assert m["config"]["pooling"] == ["max"] and m["config"]["contrastive_weight"] == 1.0  # the entity defaults
+    assert m["model_config"]["pooling"] == ["max"]
     assert not trained.with_name("enc.partial").exists()
 
 

@@ -53,3 +53,14 @@ def test_contrastive_loss_is_low_for_twins_and_ignores_unshared_steps():
     other[~valid] = 1e3  # garbage where the views share nothing
     torch.testing.assert_close(hierarchical_contrastive(other, z, valid), hierarchical_contrastive(z, z, valid))
     assert np.isfinite(float(hierarchical_contrastive(z[:1], z[:1], valid[:1])))  # one sequence: temporal only
+
+
+def test_unit_defaults_fill_only_what_is_left_open():
+    from encoder import EncoderConfig
+    entity = EncoderConfig().resolved(max_len=9)
+    assert (entity.max_len, entity.pooling, entity.contrastive_weight, entity.recency_halflife) == (9, ("max",), 1.0, 0.0)
+    event = EncoderConfig(unit="event", max_len=4).resolved(max_len=9)
+    assert (event.max_len, event.pooling, event.contrastive_weight, event.recency_halflife) == \
+        (4, ("last", "mean", "max"), 0.0, 3.0)
+    chosen = EncoderConfig(unit="event", pooling=("attention",), contrastive_weight=0.5).resolved(max_len=9)
+    assert (chosen.pooling, chosen.contrastive_weight) == (("attention",), 0.5)
