@@ -57,8 +57,9 @@ def _jsonable(value):
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
-def read_manifest(directory: str | Path, kind: str, format_version: int) -> dict:
-    """Read ``directory/manifest.json`` of the given ``kind``; refuse a missing directory and newer formats."""
+def read_manifest(directory: str | Path, kind: str, format_version: int, oldest: int = 1) -> dict:
+    """Read ``directory/manifest.json`` of the given ``kind``; refuse a missing directory, newer formats
+    and formats older than ``oldest`` (whose model this seqae can no longer rebuild)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise InputError(f"{kind} directory '{directory}' does not exist")
@@ -75,6 +76,9 @@ def read_manifest(directory: str | Path, kind: str, format_version: int) -> dict
     if not isinstance(found, int) or found > format_version:
         raise ArtifactError(f"{kind} '{directory}' has manifest format version {found}, newer than this "
                             f"seqae reads ({format_version}); upgrade seqae")
+    if found < oldest:
+        raise ArtifactError(f"{kind} '{directory}' has manifest format version {found}, older than this "
+                            f"seqae reads ({oldest}); train it again")
     return manifest
 
 

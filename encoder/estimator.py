@@ -27,7 +27,7 @@ from .preprocessing import Preprocessor
 from .sequences import EventArrays, entity_end_rows, gather_windows, step_weights
 from .training import Checkpoint, EarlyStopping, ProgressBar, Trainer
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: step codes pooled to the code (1 pooled states, then projected)
 WEIGHTS_FILE = "model.safetensors"
 ENCODE_BATCH = 1024
 
@@ -345,7 +345,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
     def load(cls, path: str | Path) -> "SequenceEncoder":
         """Rebuild an encoder from its directory alone; refuses tampered weights and newer formats."""
         path = Path(path)
-        m = read_manifest(path, "encoder", FORMAT_VERSION)
+        m = read_manifest(path, "encoder", FORMAT_VERSION, oldest=FORMAT_VERSION)
         verify_hash(path / m["weights"], m["encoder_id"], "weights")
         schema = ev.Schema.from_dict(m["schema"])
         cfg = EncoderConfig.from_dict(m["config"], source=f"manifest of '{path}'")

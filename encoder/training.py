@@ -1,8 +1,9 @@
 """The training loop as small named steps, with callbacks for early stopping, checkpoints, progress.
 
 ``Trainer.fit_loop`` -> ``run_epoch`` -> ``train_step`` -> ``get_loss`` (+ ``get_contrastive_loss``).
-Randomness (shuffling, corruption, crops, dropout) flows from one seeded ``torch.Generator`` plus torch's global RNG, both saved
-in every checkpoint, so a resumed run ends with the same weights as an uninterrupted one.
+Randomness (shuffling, corruption, crops, dropout) flows from one seeded ``torch.Generator`` plus
+torch's global RNG, both saved in every checkpoint, so a resumed run ends with the same weights as
+an uninterrupted one.
 """
 from __future__ import annotations
 

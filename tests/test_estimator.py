@@ -101,13 +101,17 @@ def test_save_load_round_trip(events, small_config, tmp_path):
         enc.save(tmp_path / "enc")
 
 
-def test_tampered_weights_and_newer_format_are_refused(events, small_config, tmp_path):
+def test_tampered_weights_and_newer_or_older_format_are_refused(events, small_config, tmp_path):
     enc = SequenceEncoder("account", "ts", "label", small_config).fit(events)
     enc.save(tmp_path / "enc")
     manifest = json.loads((tmp_path / "enc/manifest.json").read_text())
     manifest["format_version"] = 99
     (tmp_path / "enc/manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ArtifactError, match="has manifest format version 99, newer than this seqae reads"):
+        load(tmp_path / "enc")
+    manifest["format_version"] = 1
+    (tmp_path / "enc/manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="has manifest format version 1, older than this seqae reads .2.; train"):
         load(tmp_path / "enc")
     enc.save(tmp_path / "enc", overwrite=True)
     with open(tmp_path / "enc/model.safetensors", "r+b") as f:
