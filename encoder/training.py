@@ -27,6 +27,14 @@ from .views import crop, overlapping_crops, shared_steps
 EVAL_BATCH = 256
 
 
+def crop_contrastive_loss(encoder, num, cat, lengths, gen: torch.Generator) -> torch.Tensor:
+    """Hierarchical contrastive loss between the step codes of two overlapping crops of each sequence."""
+    pair = overlapping_crops(lengths, gen)
+    codes1 = encoder.steps(*crop(num, cat, pair.start1, pair.lengths1))  # (B, T1, K)
+    codes2 = encoder.steps(*crop(num, cat, pair.shared_start, pair.lengths2))  # (B, T2, K)
+    return hierarchical_contrastive(*shared_steps(codes1, codes2, pair))
+
+
 class Callback:
     """Hooks called by ``Trainer``; each may keep state that checkpoints save and restore."""
 
@@ -116,11 +124,7 @@ class Trainer:
                                      self.config.categorical_weight).mean()
 
     def get_contrastive_loss(self, num, cat, lengths) -> torch.Tensor:
-        """Hierarchical contrastive loss between the step codes of two overlapping crops of each sequence."""
-        pair = overlapping_crops(lengths, self.gen)
-        codes1 = self.model.encoder.steps(*crop(num, cat, pair.start1, pair.lengths1))  # (B, T1, K)
-        codes2 = self.model.encoder.steps(*crop(num, cat, pair.shared_start, pair.lengths2))  # (B, T2, K)
-        return hierarchical_contrastive(*shared_steps(codes1, codes2, pair))
+        return crop_contrastive_loss(self.model.encoder, num, cat, lengths, self.gen)
 
     def train_step(self, ends: np.ndarray) -> tuple[float, float]:
         """One optimiser step on the windows ending at ``ends``: denoising reconstruction, plus

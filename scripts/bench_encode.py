@@ -72,10 +72,10 @@ def bench_encode(enc, path: Path, unit: str, batch: int, out: Path, repeats: int
 def bench_fit(table: pd.DataFrame, cfg) -> tuple[float, float]:
     """Sequences per second: our fit (training phase of each epoch) and a bare loop on the same batches."""
     from encoder import SequenceEncoder
-    from encoder.losses import hierarchical_contrastive, reconstruction_errors
+    from encoder.losses import reconstruction_errors
     from encoder.model import LSTMAutoencoder
     from encoder.sequences import gather_windows, valid_mask
-    from encoder.views import crop, overlapping_crops, shared_steps
+    from encoder.training import crop_contrastive_loss
     enc = SequenceEncoder("entity", "t", config=cfg).fit(table)
     ours = float(np.median(enc.history_["sequences_per_s"]))
     data, arrays = enc.prepare(table)
@@ -95,10 +95,7 @@ def bench_fit(table: pd.DataFrame, cfg) -> tuple[float, float]:
             _, num_hat, logits = model(num, cat, lengths)
             loss = reconstruction_errors(num_hat, logits, num, cat, valid_mask(lengths, num.shape[1])).mean()
             if enc.config_.contrastive_weight > 0:  # the same two-crop contrastive term as fit
-                pair = overlapping_crops(lengths, gen)
-                codes1 = model.encoder.steps(*crop(num, cat, pair.start1, pair.lengths1))
-                codes2 = model.encoder.steps(*crop(num, cat, pair.shared_start, pair.lengths2))
-                loss = loss + enc.config_.contrastive_weight * hierarchical_contrastive(*shared_steps(codes1, codes2, pair))
+                loss = loss + enc.config_.contrastive_weight * crop_contrastive_loss(model.encoder, num, cat, lengths, gen)
             loss.backward()
             opt.step()
     bare = cfg.epochs * len(ends) / (time.perf_counter() - start)
