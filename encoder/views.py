@@ -3,7 +3,8 @@
 As in TS2Vec, each sequence of length L gets a shared stretch [a, b) (1 <= b - a <= L) and two
 views around it: view 1 = [s, b) with s <= a, view 2 = [a, e) with e >= b. The shared events are
 then seen in two different contexts. The shared stretch is the same fraction of every length in
-a batch (TS2Vec shares one overlap length); its place and the views' ends are drawn per sequence. Pure functions of the batch and a ``torch.Generator``.
+a batch (TS2Vec shares one overlap length); its place and the views' ends are drawn per sequence.
+Pure functions of the batch and a ``torch.Generator``.
 """
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import torch
 
 @dataclasses.dataclass(frozen=True)
 class CropPair:
-    """Per-sequence positions (B,) within the window: view 1 starts at ``start1``, view 2 at the
-    shared stretch's start ``shared_start``; ``shared`` steps are common; views end at ``end1``/``end2``."""
+    """Per-sequence positions (B,) within the window: view 1 is [``start1``, shared end), view 2 is
+    [``shared_start``, ``end2``), and the ``shared`` steps from ``shared_start`` are in both."""
 
     start1: torch.Tensor
     shared_start: torch.Tensor
@@ -49,24 +50,25 @@ def overlapping_crops(lengths: torch.Tensor, gen: torch.Generator) -> CropPair:
     return CropPair(start1, a, shared, end2)
 
 
+def _take(x: torch.Tensor, start: torch.Tensor, lengths: torch.Tensor, T: int) -> torch.Tensor:
+    """Steps [start, start + lengths) of each sequence of (B, T0, F), left-aligned: (B, T, F); steps
+    past a length repeat its last step."""
+    steps = torch.arange(T, device=x.device)[None, :]  # (1, T)
+    idx = torch.minimum(start[:, None] + steps, (start + lengths - 1)[:, None])  # (B, T) source step
+    return x.gather(1, idx[..., None].expand(-1, -1, x.shape[-1]))  # (B, T, F)
+
+
 def crop(num: torch.Tensor, cat: torch.Tensor, start: torch.Tensor, lengths: torch.Tensor):
     """The steps [start, start + lengths) of each left-aligned sequence, left-aligned and zero-padded.
 
     num (B, T, F_num), cat (B, T, F_cat) -> num (B, T', F_num), cat (B, T', F_cat), lengths (B,)."""
     T = int(lengths.max())
-    steps = torch.arange(T)[None, :]  # (1, T')
-    valid = steps < lengths[:, None]  # (B, T')
-    idx = torch.minimum(start[:, None] + steps, (start + lengths - 1)[:, None])  # (B, T') source step
-    out_num = num.gather(1, idx[..., None].expand(-1, -1, num.shape[-1])) * valid[..., None]  # (B, T', F_num)
-    out_cat = cat.gather(1, idx[..., None].expand(-1, -1, cat.shape[-1])) * valid[..., None]  # (B, T', F_cat)
-    return out_num, out_cat, lengths
+    valid = (torch.arange(T)[None, :] < lengths[:, None])[..., None]  # (B, T', 1)
+    return _take(num, start, lengths, T) * valid, _take(cat, start, lengths, T) * valid, lengths
 
 
 def shared_steps(codes1: torch.Tensor, codes2: torch.Tensor, pair: CropPair):
     """The step codes of the shared stretch from both views, aligned: (B, C, K) x2 and valid (B, C)."""
     C = int(pair.shared.max())
-    steps = torch.arange(C, device=codes1.device)[None, :]  # (1, C)
-    valid = steps < pair.shared[:, None]  # (B, C)
-    idx1 = torch.minimum(pair.offset1[:, None] + steps, (pair.lengths1 - 1)[:, None])  # (B, C)
-    z1 = codes1.gather(1, idx1[..., None].expand(-1, -1, codes1.shape[-1]))  # (B, C, K)
-    return z1, codes2[:, :C], valid
+    valid = torch.arange(C, device=codes1.device)[None, :] < pair.shared[:, None]  # (B, C)
+    return _take(codes1, pair.offset1, pair.shared, C), codes2[:, :C], valid
