@@ -82,6 +82,17 @@ def test_small_data_decides_on_out_of_fold_predictions():
     assert LatentClassifier(seed=0).fit(X, y, times=times).fit_info_["split"] == "time"
 
 
+def test_early_stopping_does_not_stall_when_the_ranking_is_already_perfect():
+    # 50 well separated rows: every held-out fold is ranked perfectly after one round, so a
+    # ranking metric (AUC, PR-AUC) cannot improve and would stop there with scores near 0.5.
+    X, y = toy(n=50)
+    X["z_0"] += np.where(y == 1, 2.0, -2.0)
+    clf = LatentClassifier(seed=0).fit(X, y)
+    assert clf.rounds_ > 20
+    proba = clf.predict_proba(X)[:, 1]
+    assert proba[y.to_numpy() == 1].min() > 0.7 and proba[y.to_numpy() == 0].max() < 0.3
+
+
 def test_save_load_predicts_the_same(tmp_path):
     X, y = toy()
     clf = LatentClassifier().fit(X, y, encoder_id="abc")
