@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from encoder.artifacts import library_versions, read_manifest, sha256_file, verify_hash, write_json
@@ -18,7 +19,7 @@ from .data import FeatureTable, check_finite
 from .metrics import DEFAULT_BUDGET, binary_metrics, multiclass_metrics
 from .thresholds import choose_threshold, parse_policy
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: optional input standardisation for the linear booster
 MODEL_FILE = "model.ubj"
 DEFAULT_PARAMS = {"learning_rate": 0.05, "max_depth": 4, "min_child_weight": 1.0, "subsample": 0.8,
                   "colsample_bytree": 0.8, "reg_lambda": 1.0, "tree_method": "hist"}
@@ -30,18 +31,47 @@ SMALL_DATA = 5000
 # subsampled per tree and per split) instead of one tree: with tens or hundreds of rows a single
 # tree per round follows the noise of the few rows it splits; averaging 16 lowers that variance.
 SMALL_DATA_PARAMS = {"num_parallel_tree": 16, "subsample": 0.6, "colsample_bynode": 0.5}
+# Below SMALL_DATA rows XGBoost's linear booster is a candidate too, at three L2 strengths (per row,
+# as gblinear normalises it), on standardised inputs and a fixed number of coordinate-descent rounds
+# (deterministic, unlike the default "shotgun" updater). Codes whose classes differ along an oblique
+# direction are cut poorly by a few axis-aligned splits on tens of rows; a linear model is not.
+LINEAR_LAMBDAS = (0.01, 0.1, 1.0)
+LINEAR_ROUNDS = 200
+
+
+def linear_params(reg_lambda: float) -> dict:
+    """Parameters of one linear-booster candidate."""
+    return {"booster": "gblinear", "updater": "coord_descent", "feature_selector": "cyclic",
+            "learning_rate": 0.5, "reg_lambda": reg_lambda, "reg_alpha": 0.0}
+
+
+def is_linear(params: dict) -> bool:
+    return params.get("booster") == "gblinear"
 
 
 def search_candidates(n: int, seed: int, small_data: bool = False) -> list[dict]:
-    """The default parameters (with ``SMALL_DATA_PARAMS`` on small data) then ``n - 1`` seeded draws
-    from ``SEARCH_SPACE``: the same list for every model fitted with the same ``n``, ``seed`` and
-    data size, so baselines get an equal tuning budget."""
+    """The default parameters (with ``SMALL_DATA_PARAMS`` on small data), on small data the linear
+    candidates, then ``n - 1`` seeded draws from ``SEARCH_SPACE``: the same list for every model
+    fitted with the same ``n``, ``seed`` and data size, so baselines get an equal tuning budget."""
     rng = np.random.default_rng(seed)
     base = DEFAULT_PARAMS | (SMALL_DATA_PARAMS if small_data else {})
-    out = [dict(base)]
+    out = [dict(base)] + ([linear_params(lam) for lam in LINEAR_LAMBDAS] if small_data else [])
     for _ in range(max(0, n - 1)):
         out.append(base | {k: v[int(rng.integers(len(v)))] for k, v in SEARCH_SPACE.items()})
     return out
+
+
+def standardisation(Xf: np.ndarray) -> dict:
+    """Column means and standard deviations (1 where constant) of ``Xf`` (n, F), JSON-ready."""
+    std = Xf.std(0, dtype=np.float64)
+    return {"mean": Xf.mean(0, dtype=np.float64).tolist(), "std": np.where(std > 0, std, 1.0).tolist()}
+
+
+def scaled(Xf: np.ndarray, scaling: dict | None) -> np.ndarray:
+    """``Xf`` (n, F) standardised with ``scaling``, or unchanged when it is None."""
+    if scaling is None:
+        return Xf
+    return ((Xf - np.asarray(scaling["mean"])) / np.asarray(scaling["std"])).astype(np.float32)
 
 
 def _py(value):
@@ -51,8 +81,11 @@ def _py(value):
 class LatentClassifier(ClassifierMixin, BaseEstimator):
     """Gradient-boosted trees with early stopping, a stored threshold policy, and an encoder guard.
 
-    Below 5000 rows each boosting round grows a small random forest (``SMALL_DATA_PARAMS``), which
-    ``fit_info_["small_data"]`` records; every model of a comparison gets the same rule.
+    Below 5000 rows each boosting round grows a small random forest (``SMALL_DATA_PARAMS``), the
+    linear booster on standardised inputs is a candidate too (``LINEAR_LAMBDAS``), and candidates
+    are compared by out-of-fold log-loss, which still tells them apart where tens of held-out rows
+    are ranked perfectly by all; ``fit_info_["small_data"]`` records it, and every model of a
+    comparison gets the same rule. Otherwise candidates are compared by PR-AUC (binary) or log-loss.
 
     Parameters
     ----------
@@ -63,7 +96,8 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
     positive_class : optional
         The positive class of a binary target [1 / True if the labels are 0/1, else the rarer class].
     search : int
-        Number of hyper-parameter candidates tried on the validation split (1 = defaults only).
+        Number of tree candidates tried on the validation split (1 = defaults only); small data adds
+        the linear ones.
     refit : "auto" | bool
         Refit on all rows with the early-stopped number of rounds ["auto": when rows < 5000].
     cv_folds : int
@@ -179,9 +213,10 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         for cand in search_candidates(self.search, self.seed, small_data):
             params = self._params(cand, len(classes), spw)
             booster, rounds, proba = self._fit_folds(params, Xf, y_idx, names, folds, len(classes))
-            m = (binary_metrics(y_idx[va], proba[va, 1], budget=self.alert_budget) if len(classes) == 2
-                 else multiclass_metrics(y_idx[va], proba[va]))
-            key = -m["pr_auc"] if len(classes) == 2 else m["log_loss"]
+            if small_data or len(classes) > 2:
+                key = log_loss(y_idx[va], np.clip(proba[va], 1e-7, 1 - 1e-7), labels=range(len(classes)))
+            else:
+                key = -binary_metrics(y_idx[va], proba[va, 1], budget=self.alert_budget)["pr_auc"]
             key = key if np.isfinite(key) else np.inf
             if best is None or key < best[0]:
                 best = (key, params, booster, rounds, proba[va])
@@ -193,9 +228,13 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         else:
             val_metrics = multiclass_metrics(y_idx[va], val_proba)
         refit = refit or len(folds) > 1  # fold models are not kept: one model on all rows
+        self.scaling_ = None
         if refit:
-            dall = xgb.DMatrix(Xf, label=y_idx, feature_names=names)
+            self.scaling_ = standardisation(Xf) if is_linear(params) else None
+            dall = xgb.DMatrix(scaled(Xf, self.scaling_), label=y_idx, feature_names=names)
             booster = xgb.train(params, dall, rounds, verbose_eval=False)
+        elif is_linear(params):
+            self.scaling_ = standardisation(Xf[tr])
         self.booster_, self.classes_, self.features_ = booster, [_py(c) for c in classes], names
         self.threshold_, self.policy_, self.rounds_, self.params_ = threshold, str(policy), rounds, params
         self.encoder_id_, self.validation_, self.recipe_ = encoder_id, val_metrics, recipe
@@ -207,17 +246,23 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit_folds(self, params: dict, Xf: np.ndarray, y_idx: np.ndarray, names: list, folds: list,
                    n_classes: int) -> tuple:
-        """Early-stopped boosters on each fold: the first booster, the mean best number of rounds,
+        """Boosters on each fold (trees early-stopped, linear ones a fixed ``LINEAR_ROUNDS`` on inputs
+        standardised with the fold's training rows): the first booster, the mean number of rounds,
         and the held-out probabilities (n, K) (rows outside every validation part stay zero)."""
         proba = np.zeros((len(y_idx), n_classes), dtype=np.float32)
         rounds, first = [], None
         for tr, va in folds:
-            dtr = xgb.DMatrix(Xf[tr], label=y_idx[tr], feature_names=names)
-            dva = xgb.DMatrix(Xf[va], label=y_idx[va], feature_names=names)
-            booster = xgb.train(params, dtr, self.max_rounds, evals=[(dva, "val")],
-                                early_stopping_rounds=self.early_stopping, verbose_eval=False)
-            rounds.append(booster.best_iteration + 1)
-            proba[va] = self._proba(booster, dva, n_classes, rounds[-1])
+            scaling = standardisation(Xf[tr]) if is_linear(params) else None
+            dtr = xgb.DMatrix(scaled(Xf[tr], scaling), label=y_idx[tr], feature_names=names)
+            dva = xgb.DMatrix(scaled(Xf[va], scaling), label=y_idx[va], feature_names=names)
+            if is_linear(params):
+                booster = xgb.train(params, dtr, LINEAR_ROUNDS, verbose_eval=False)
+                rounds.append(LINEAR_ROUNDS)
+            else:
+                booster = xgb.train(params, dtr, self.max_rounds, evals=[(dva, "val")],
+                                    early_stopping_rounds=self.early_stopping, verbose_eval=False)
+                rounds.append(booster.best_iteration + 1)
+            proba[va] = self._proba(booster, dva, n_classes, None if is_linear(params) else rounds[-1])
             first = booster if first is None else first
         return first, int(round(np.mean(rounds))), proba
 
@@ -241,7 +286,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
             raise InputError(f"features of '{source}' differ from training: missing {missing or 'none'}, "
                              f"extra {extra or 'none'}")
         check_finite(X, self.features_, source)
-        return xgb.DMatrix(X[self.features_].to_numpy(np.float32), feature_names=self.features_)
+        return xgb.DMatrix(scaled(X[self.features_].to_numpy(np.float32), self.scaling_), feature_names=self.features_)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Class probabilities (n, K), columns in ``classes_`` order."""
@@ -325,6 +370,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
                 "threshold_policy": {"policy": self.policy_, "threshold": self.threshold_,
                                      "alert_budget": self.alert_budget},
                 "validation_metrics": self.validation_, "params": self.params_, "fit": self.fit_info_,
+                "input_scaling": self.scaling_,
                 "model": MODEL_FILE, "versions": library_versions()}
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
@@ -340,7 +386,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
     def load(cls, path: str | Path) -> "LatentClassifier":
         """Rebuild from the directory; a corrupted or changed model file is refused."""
         path = Path(path)
-        m = read_manifest(path, "classifier", FORMAT_VERSION)
+        m = read_manifest(path, "classifier", FORMAT_VERSION)  # format 1 is format 2 without input_scaling
         verify_hash(path / m["model"], m["model_sha256"], "model")
         booster = xgb.Booster()
         try:
@@ -353,4 +399,5 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         clf.threshold_, clf.policy_, clf.params_ = tp["threshold"], tp["policy"], m["params"]
         clf.encoder_id_, clf.validation_, clf.fit_info_ = m["encoder_id"], m["validation_metrics"], m["fit"]
         clf.rounds_, clf.recipe_ = m["fit"]["rounds"], m.get("feature_recipe")
+        clf.scaling_ = m.get("input_scaling")
         return clf

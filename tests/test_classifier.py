@@ -136,3 +136,33 @@ def test_explanations_name_the_driving_feature():
     clf = LatentClassifier().fit(X, y)
     out = clf.predict_frame(FeatureTable(X, [], list(X.columns)), explain=2)
     assert (out["explain_1"] == "z_0").mean() > 0.9 and "contribution_2" in out
+
+
+def oblique(n, seed, classes=2):
+    """Classes cut along the sum of 8 features: hard for a few axis-aligned splits, easy for a line."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(n, 8)) * np.arange(1, 9) + 5, columns=[f"z_{i}" for i in range(8)])
+    total = ((X - 5) / np.arange(1, 9)).sum(axis=1)  # (n,) ~ N(0, 8)
+    return X, pd.Series(np.digitize(total, [0.0] if classes == 2 else [-1.5, 1.5]))
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_small_data_picks_the_linear_booster_for_an_oblique_boundary(tmp_path, classes):
+    X, y = oblique(60, seed=0, classes=classes)
+    Xt, yt = oblique(500, seed=1, classes=classes)
+    clf = LatentClassifier(seed=0).fit(X, y)
+    assert clf.params_["booster"] == "gblinear" and clf.scaling_["mean"][7] == pytest.approx(X.z_7.mean())
+    assert (clf.predict(Xt) == yt.to_numpy()).mean() > 0.85
+    clf.save(tmp_path / "c")
+    again = LatentClassifier.load(tmp_path / "c")
+    np.testing.assert_array_equal(clf.predict_proba(Xt), again.predict_proba(Xt))
+    out = again.predict_frame(FeatureTable(Xt, [], list(Xt.columns)), explain=1)
+    assert out["explain_1"].isin(Xt.columns).all()
+
+
+def test_large_data_and_separable_toys_keep_the_trees():
+    X, y = toy()  # one feature decides: a single split beats a line through the standardised cloud
+    assert "booster" not in LatentClassifier(seed=0).fit(X, y).params_
+    X, y = toy(n=6000)
+    clf = LatentClassifier(seed=0).fit(X, y)
+    assert not clf.fit_info_["small_data"] and clf.scaling_ is None
