@@ -35,7 +35,7 @@ def classifier_group():
               show_default=True, help="Share of rows an analyst reviews (precision at budget).")
 @click.option("--positive", "positive_class", help="The positive class of a binary label.")
 @click.option("--search", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Hyper-parameter candidates tried on the validation split.")
+              help="Tree candidates tried on the validation split (below 5000 rows the linear booster is tried too).")
 @click.option("--drop-unlabeled", is_flag=True, help="Skip rows whose label is missing.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @overwrite_option

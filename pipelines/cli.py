@@ -56,7 +56,7 @@ def pipeline_config(config_path, unit, max_len, epochs, latent_dim):
 @click.option("--latent-dim", type=click.IntRange(min=1), help="Size of the latent code.")
 @click.option("--config", "config_path", type=click.Path(), help="TOML file of encoder options.")
 @click.option("--search", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Hyper-parameter candidates per model (the same for every model).")
+              help="Tree candidates per model, the same for every model (below 5000 rows the linear booster too).")
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=10), default=200, show_default=True,
               help="Bootstrap resamples of entities for the intervals.")
 @click.option("--alert-budget", type=click.FloatRange(0, 1, min_open=True), default=0.01, show_default=True)
