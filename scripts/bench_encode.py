@@ -1,7 +1,7 @@
 """Encoder performance, measured in one run with one thread count, printed as ratios.
 
 1. end-to-end ``encode`` throughput (parquet in, parquet out) over a raw ``nn.LSTM`` forward on
-   the same padded tensors (same batches, sizes and layers), best of 3 after a warm-up for each:
+   the same padded tensors (same batches, sizes and layers), best of 5 after a warm-up for each:
    targets >= 0.8 (entity), >= 0.6 (event);
 2. training throughput of ``fit`` over a bare PyTorch loop doing the same forward/backward on the
    same batches: target >= 0.8;
