@@ -79,7 +79,8 @@ def _py(value):
 
 
 class LatentClassifier(ClassifierMixin, BaseEstimator):
-    """Gradient-boosted trees with early stopping, a stored threshold policy, and an encoder guard.
+    """XGBoost (trees; on small data the linear booster too) with early stopping, a stored threshold
+    policy, and an encoder guard.
 
     Below 5000 rows each boosting round grows a small random forest (``SMALL_DATA_PARAMS``), the
     linear booster on standardised inputs is a candidate too (``LINEAR_LAMBDAS``), and candidates
