@@ -90,8 +90,8 @@ def is_new_for_entity(codes: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """1.0 where a row's value (integer code) has not occurred in its entity's earlier rows (never
     on a first row)."""
     key = starts * (int(codes.max()) + 1) + codes  # one integer per (entity, value)
-    seen = pd.Series(key).groupby(key, sort=False).cumcount().to_numpy()
-    return ((seen == 0) & (np.arange(len(codes)) > starts)).astype(np.float32)
+    first = ~pd.Series(key).duplicated().to_numpy()  # (N,) first row of its (entity, value) pair
+    return (first & (np.arange(len(codes)) > starts)).astype(np.float32)
 
 
 class Preprocessor:
