@@ -229,13 +229,11 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         else:
             val_metrics = multiclass_metrics(y_idx[va], val_proba)
         refit = refit or len(folds) > 1  # fold models are not kept: one model on all rows
-        self.scaling_ = None
+        # the kept booster's inputs: all rows when refitting, else the (single) split's training rows
+        self.scaling_ = standardisation(Xf if refit else Xf[tr]) if is_linear(params) else None
         if refit:
-            self.scaling_ = standardisation(Xf) if is_linear(params) else None
             dall = xgb.DMatrix(scaled(Xf, self.scaling_), label=y_idx, feature_names=names)
             booster = xgb.train(params, dall, rounds, verbose_eval=False)
-        elif is_linear(params):
-            self.scaling_ = standardisation(Xf[tr])
         self.booster_, self.classes_, self.features_ = booster, [_py(c) for c in classes], names
         self.threshold_, self.policy_, self.rounds_, self.params_ = threshold, str(policy), rounds, params
         self.encoder_id_, self.validation_, self.recipe_ = encoder_id, val_metrics, recipe

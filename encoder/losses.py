@@ -55,7 +55,8 @@ def hierarchical_contrastive(z1: torch.Tensor, z2: torch.Tensor, valid: torch.Te
         levels += 1
         if z1.shape[1] == 1:
             return total / levels
-        z1, z2, valid = _halve(z1, valid), _halve(z2, valid), _halve_mask(valid)
+        halved = _halve_mask(valid)
+        z1, z2, valid = _halve(z1, valid, halved), _halve(z2, valid, halved), halved
 
 
 _MASKED = -1e9  # a logit no softmax picks; finite, so a row with nothing to compare stays finite
@@ -93,14 +94,15 @@ def _contrast(z: torch.Tensor, m: torch.Tensor, n: int) -> torch.Tensor:
     return -picked.sum() / m.sum().clamp(min=1)
 
 
-def _halve(z: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Max-pool pairs of neighbouring steps over valid ones: (B, C, K) -> (B, ceil(C/2), K), 0 where none is."""
+def _halve(z: torch.Tensor, valid: torch.Tensor, halved: torch.Tensor) -> torch.Tensor:
+    """Max-pool pairs of neighbouring steps over valid ones: (B, C, K) -> (B, ceil(C/2), K), 0 where none
+    is (``halved`` = ``_halve_mask(valid)``)."""
     B, C, K = z.shape  # batch, steps, code
     z = z.masked_fill(~valid[..., None], float("-inf"))
     if C % 2:
         z = torch.cat([z, z.new_full((B, 1, K), float("-inf"))], dim=1)  # (B, C + 1, K)
     pooled = z.view(B, -1, 2, K).amax(2)  # (B, ceil(C/2), K)
-    return pooled.masked_fill(~_halve_mask(valid)[..., None], 0.0)
+    return pooled.masked_fill(~halved[..., None], 0.0)
 
 
 def _halve_mask(valid: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,8 @@ import dataclasses
 
 import torch
 
+from .sequences import valid_mask
+
 
 @dataclasses.dataclass(frozen=True)
 class CropPair:
@@ -63,12 +65,12 @@ def crop(num: torch.Tensor, cat: torch.Tensor, start: torch.Tensor, lengths: tor
 
     num (B, T, F_num), cat (B, T, F_cat) -> num (B, T', F_num), cat (B, T', F_cat), lengths (B,)."""
     T = int(lengths.max())
-    valid = (torch.arange(T)[None, :] < lengths[:, None])[..., None]  # (B, T', 1)
+    valid = valid_mask(lengths, T)[..., None]  # (B, T', 1)
     return _take(num, start, lengths, T) * valid, _take(cat, start, lengths, T) * valid, lengths
 
 
 def shared_steps(codes1: torch.Tensor, codes2: torch.Tensor, pair: CropPair):
     """The step codes of the shared stretch from both views, aligned: (B, C, K) x2 and valid (B, C)."""
     C = int(pair.shared.max())
-    valid = torch.arange(C, device=codes1.device)[None, :] < pair.shared[:, None]  # (B, C)
+    valid = valid_mask(pair.shared, C)  # (B, C)
     return _take(codes1, pair.offset1, pair.shared, C), codes2[:, :C], valid

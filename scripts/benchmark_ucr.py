@@ -27,6 +27,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ucr_data import ucr_events  # noqa: E402
 
+from encoder.sequences import valid_mask  # noqa: E402
+
 PUBLISHED = {"GunPoint": 0.980, "BasicMotions": 0.975}  # TS2Vec (Yue et al., 2022), UCR/UEA tables
 
 
@@ -36,7 +38,7 @@ def pooled_states(enc, events) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     def keep(module, inputs, output):
         outs, lengths = output[0], inputs[1]
-        valid = (torch.arange(outs[0].shape[1])[None, :] < lengths[:, None])[..., None]  # (B, T, 1)
+        valid = valid_mask(lengths, outs[0].shape[1])[..., None]  # (B, T, 1)
         states.append(torch.cat([o.masked_fill(~valid, float("-inf")).amax(1) for o in outs], -1).numpy())
 
     hook = enc.model_.encoder.lstm.register_forward_hook(keep)
