@@ -59,22 +59,31 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False, directory: b
     replace(tmp, final)
 
 
-def write_parquet_stream(frames, out: str | os.PathLike, metadata: dict[str, str], overwrite: bool = False) -> int:
-    """Write an iterable of DataFrames (same columns) to one Parquet file, batch by batch, under a
-    temporary name renamed when complete; ``metadata`` goes into the file's schema. Returns rows."""
+def write_parquet_stream(batches, out: str | os.PathLike, metadata: dict[str, str], overwrite: bool = False) -> int:
+    """Write an iterable of batches (DataFrames, or dicts of 1-d arrays, all with the same columns)
+    to one Parquet file, batch by batch, under a temporary name renamed when complete; ``metadata``
+    goes into the file's schema. Returns the number of rows.
+
+    Floating-point columns (codes, scores) are written without dictionary encoding: their values
+    hardly ever repeat, so trying costs time and saves nothing.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
     rows = 0
     with atomic_output(out, overwrite) as tmp:
         writer = None
         try:
-            for frame in frames:
-                table = pa.Table.from_pandas(frame, preserve_index=False)
+            for batch in batches:
+                if isinstance(batch, dict):  # NaN and None are nulls, as in Table.from_pandas
+                    table = pa.table({k: pa.array(v, from_pandas=True) for k, v in batch.items()})
+                else:
+                    table = pa.Table.from_pandas(batch, preserve_index=False)
                 if writer is None:
                     meta = dict(table.schema.metadata or {}) | {k.encode(): v.encode() for k, v in metadata.items()}
-                    writer = pq.ParquetWriter(tmp, table.schema.with_metadata(meta))
+                    dictionary = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
+                    writer = pq.ParquetWriter(tmp, table.schema.with_metadata(meta), use_dictionary=dictionary)
                 writer.write_table(table.cast(writer.schema))
-                rows += len(frame)
+                rows += table.num_rows
         finally:
             if writer is not None:
                 writer.close()

@@ -96,6 +96,10 @@ class EncoderConfig:
                      "batch_size", "min_freq", "max_vocab", "min_entities", "branch_size", "patience", "max_sequences_per_epoch"):
             if getattr(self, name) < 1:
                 raise InputError(f"config '{name}' must be positive, got {getattr(self, name)}")
+        for name in ("lags", "rolling"):
+            bad = [k for k in getattr(self, name) if isinstance(k, bool) or not isinstance(k, int) or k < 1]
+            if bad:
+                raise InputError(f"config '{name}' holds {bad[0]!r}; every entry must be a positive whole number of steps")
         if self.max_len is not None and self.max_len < 1:
             raise InputError(f"config 'max_len' must be positive, got {self.max_len}")
         for name in ("noise_std", "step_dropout", "feature_dropout", "unknown_rate", "dropout", "contrastive_weight"):

@@ -7,7 +7,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -57,12 +57,12 @@ def _columns_and_kinds(events) -> tuple[list[str], dict[str, str]]:
     return ev.table_columns(events)
 
 
-def _read(events, columns: list[str]) -> pd.DataFrame:
+def _read(events, columns: list[str], categorical: Sequence[str]) -> pd.DataFrame:
     if isinstance(events, pd.DataFrame):
         if len(events) == 0:
             raise InputError("the events DataFrame holds no rows")
         return events[columns].reset_index(drop=True)
-    return ev.read_events(events, columns)
+    return ev.read_events(events, columns, categorical)
 
 
 def prepare_events(events, schema: ev.Schema, training: bool) -> PreparedEvents:
@@ -80,7 +80,7 @@ def prepare_events(events, schema: ev.Schema, training: bool) -> PreparedEvents:
         raise InputError(f"feature column '{missing[0]}' seen in training is missing from '{source}'")
     has_label = schema.label_col is not None and schema.label_col in columns
     wanted = [schema.id_col, schema.time_col, *([schema.label_col] if has_label else []), *schema.features]
-    df = _read(events, wanted)
+    df = _read(events, wanted, schema.categorical)
     ev.check_features(df, schema, source, training)
     times_in = ev.time_values(df[schema.time_col], source)
     codes_in, _ = ev.entity_codes(df[schema.id_col], source)
@@ -243,16 +243,25 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         Columns: keys, the label (if present), ``z_0..z_{K-1}`` (float32), and ``recon_error``
         when asked.
         """
+        self._check_encode_options(unit, batch_size)
+        yield from self.iter_prepared(*self.prepare(events), unit, batch_size, reconstruction_error)
+
+    def _check_encode_options(self, unit: str | None, batch_size: int) -> None:
         self._check_fitted()
         if (unit or self.config_.unit) not in ("entity", "event"):
             raise InputError(f"unit '{unit}' is not one of entity, event")
         if batch_size < 1:
             raise InputError(f"batch size must be positive, got {batch_size}")
-        yield from self.iter_prepared(*self.prepare(events), unit, batch_size, reconstruction_error)
 
     def iter_prepared(self, data: PreparedEvents, arrays: EventArrays, unit: str | None = None,
                       batch_size: int = ENCODE_BATCH, reconstruction_error: bool = False) -> Iterator[pd.DataFrame]:
         """``iter_batches`` over a table already read by ``prepare``."""
+        for columns in self._iter_columns(data, arrays, unit, batch_size, reconstruction_error):
+            yield pd.DataFrame(columns)
+
+    def _iter_columns(self, data: PreparedEvents, arrays: EventArrays, unit: str | None, batch_size: int,
+                      reconstruction_error: bool) -> Iterator[dict[str, np.ndarray]]:
+        """Each batch's output columns (keys, label, ``z_*``, ``recon_error``) as 1-d arrays, in order."""
         unit = unit or self.config_.unit
         schema, K = self.schema_, self.model_config_.latent_dim
         if unit == "entity":
@@ -262,6 +271,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
             inverse = np.empty_like(data.order)
             inverse[data.order] = np.arange(len(data.order))
             ends_all, key_rows = inverse, np.arange(len(data.order))
+        names = [f"z_{k}" for k in range(K)]
         model = self.model_.eval()
         with torch.inference_mode():
             for i in range(0, len(ends_all), batch_size):
@@ -279,12 +289,11 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                                                 self.config_.categorical_weight)
                 else:
                     z = model.encoder(num, cat, lengths)  # (B, K)
-                codes = z.numpy().astype(np.float32)
-                frame = pd.DataFrame(out)
-                frame = pd.concat([frame, pd.DataFrame(codes, columns=[f"z_{k}" for k in range(K)])], axis=1)
+                codes = np.ascontiguousarray(z.numpy().T, dtype=np.float32)  # (K, B): each code column contiguous
+                out.update(zip(names, codes))
                 if reconstruction_error:
-                    frame["recon_error"] = err.numpy().astype(np.float32)
-                yield frame
+                    out["recon_error"] = err.numpy().astype(np.float32)
+                yield out
 
     def transform(self, events, unit: str | None = None, batch_size: int = ENCODE_BATCH,
                   reconstruction_error: bool = False) -> pd.DataFrame:
@@ -295,11 +304,14 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
     def encode_to_parquet(self, events, out: str | Path, unit: str | None = None,
                           batch_size: int = ENCODE_BATCH, overwrite: bool = False) -> int:
         """Stream latent codes to a Parquet file (atomically); returns the number of rows written."""
-        self._check_fitted()
+        self._check_encode_options(unit, batch_size)
         unit = unit or self.config_.unit
         keys = [self.schema_.id_col] + ([self.schema_.time_col] if unit == "event" else [])
         meta = {"encoder_id": self.encoder_id, "unit": unit, "keys": json.dumps(keys)}
-        return write_parquet_stream(self.iter_batches(events, unit, batch_size), out, meta, overwrite)
+
+        def columns():  # a generator: the input is read once the output is known to be writable
+            yield from self._iter_columns(*self.prepare(events), unit, batch_size, False)
+        return write_parquet_stream(columns(), out, meta, overwrite)
 
     @property
     def max_len_(self) -> int:

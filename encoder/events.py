@@ -54,14 +54,18 @@ def split_names(values: Iterable[str] | None) -> tuple[str, ...]:
 
 # --------------------------------------------------------------------------- reading
 
-def _dataset(path: Path) -> ds.Dataset:
+def _dataset(path: Path, dictionary_columns: Sequence[str] = ()) -> ds.Dataset:
+    """The Parquet file or directory as a dataset; ``dictionary_columns`` (string columns) are read
+    dictionary-encoded, as Parquet usually stores them, and arrive in pandas as categoricals."""
+    fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=list(dictionary_columns))) \
+        if dictionary_columns else "parquet"
     try:
         if path.is_dir():
             files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
             if not files:
                 raise InputError(f"'{path}' is a directory with no .parquet files")
-            return ds.dataset([str(p) for p in files], format="parquet")
-        return ds.dataset(str(path), format="parquet")
+            return ds.dataset([str(p) for p in files], format=fmt)
+        return ds.dataset(str(path), format=fmt)
     except InputError:
         raise
     except (pa.ArrowInvalid, OSError) as exc:
@@ -91,9 +95,12 @@ def table_columns(path: str | os.PathLike) -> tuple[list[str], dict[str, str]]:
     return list(schema.names), kinds
 
 
-def read_events(path: str | os.PathLike, columns: Sequence[str] | None = None) -> pd.DataFrame:
+def read_events(path: str | os.PathLike, columns: Sequence[str] | None = None,
+                categorical: Sequence[str] = ()) -> pd.DataFrame:
     """Read an event table (Parquet file, directory of Parquet files, or CSV), only ``columns``.
 
+    String columns named in ``categorical`` come from Parquet as pandas categoricals (their codes
+    are read, not a string per row); numeric columns stay numeric whatever their role.
     Raises ``InputError`` naming the file if it is missing, unreadable or empty.
     """
     path = Path(path)
@@ -107,7 +114,7 @@ def read_events(path: str | os.PathLike, columns: Sequence[str] | None = None) -
             raise InputError(f"'{path}' is not a readable CSV file: {str(exc).splitlines()[0]}") from None
     else:
         try:
-            df = _dataset(path).to_table(columns=cols).to_pandas()
+            df = _dataset(path, categorical).to_table(columns=cols).to_pandas()
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputError(f"'{path}' is not a readable Parquet file: {str(exc).splitlines()[0]}") from None
     if len(df) == 0:
@@ -246,7 +253,13 @@ def entity_codes(ids: pd.Series, path) -> tuple[np.ndarray, pd.Index]:
 
 
 def sort_order(codes: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """Row order by (entity, time); ties keep file order (``np.lexsort`` is stable)."""
+    """Row order by (entity, time); ties keep file order (``np.lexsort`` is stable).
+
+    Exports are usually sorted already: that is checked in one pass and costs no sort.
+    """
+    same = codes[1:] == codes[:-1]
+    if bool(np.all((codes[1:] > codes[:-1]) | (same & (times[1:] >= times[:-1])))):
+        return np.arange(len(codes))
     return np.lexsort((times, codes))
 
 

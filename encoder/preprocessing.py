@@ -72,9 +72,10 @@ def lookup(strings: np.ndarray, vocab: list[str]) -> np.ndarray:
 def within_entity_shift(x: np.ndarray, starts: np.ndarray, k: int) -> np.ndarray:
     """``x`` shifted down ``k`` rows inside each entity, 0 where the entity has no row ``k`` back."""
     out = np.zeros_like(x)
-    rows = np.arange(len(x))
-    ok = rows - k >= starts
-    out[ok] = x[rows[ok] - k]
+    if k >= len(x):
+        return out
+    out[k:] = x[:-k]  # shifted across entities first,
+    out[np.arange(len(x)) - k < starts] = 0  # then cleared where that crossed an entity's start
     return out
 
 

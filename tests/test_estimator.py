@@ -82,6 +82,27 @@ def test_codes_do_not_depend_on_batch_size(events, small_config):
     np.testing.assert_allclose(a[_zcols(a)].to_numpy(), b[_zcols(b)].to_numpy(), atol=1e-5)
 
 
+def test_parquet_csv_and_dataframe_inputs_give_the_same_codes_and_file(events, small_config, tmp_path):
+    """Parquet string columns are read as categoricals (codes, not strings): same vocabulary lookups,
+    novelty flags and codes as the in-memory table, also with missing values and an integer column
+    declared categorical."""
+    events = events.assign(mcc=np.where(events.index % 3 == 0, 5411, 4829), channel=events.channel.where(
+        events.index % 7 != 0, None))
+    enc = SequenceEncoder("account", "ts", "label", small_config, categorical=["mcc"]).fit(events)
+    events.to_parquet(tmp_path / "e.parquet")
+    events.to_csv(tmp_path / "e.csv", index=False)
+    fitted_on_file = SequenceEncoder("account", "ts", "label", small_config, categorical=["mcc"]).fit(tmp_path / "e.parquet")
+    for k, v in enc.model_.state_dict().items():
+        assert torch.equal(v, fitted_on_file.model_.state_dict()[k]), k
+    for unit in ("entity", "event"):
+        expected = enc.transform(events, unit=unit)
+        for src in ("e.parquet", "e.csv"):
+            pd.testing.assert_frame_equal(enc.transform(tmp_path / src, unit=unit), expected)
+        enc.encode_to_parquet(tmp_path / "e.parquet", tmp_path / f"z_{unit}.parquet", unit=unit)
+        written = pd.read_parquet(tmp_path / f"z_{unit}.parquet")
+        pd.testing.assert_frame_equal(written, expected)
+
+
 def test_same_seed_same_weights(events, small_config):
     a = SequenceEncoder("account", "ts", "label", small_config).fit(events)
     b = SequenceEncoder("account", "ts", "label", small_config).fit(events)

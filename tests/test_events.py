@@ -58,4 +58,13 @@ def test_sort_is_stable_by_entity_then_time():
     codes = np.array([1, 0, 1, 0, 0])
     times = np.array([5.0, 2.0, 5.0, 1.0, 2.0])
     assert ev.sort_order(codes, times).tolist() == [3, 1, 4, 0, 2]
+    # already in order (ties included): the one-pass check returns the identity, as lexsort would
+    in_order = np.array([0, 0, 0, 1, 1]), np.array([1.0, 2.0, 2.0, 0.0, 3.0])
+    assert ev.sort_order(*in_order).tolist() == [0, 1, 2, 3, 4]
+    # one time step out of order inside an entity is caught
+    assert ev.sort_order(np.array([0, 0, 1]), np.array([2.0, 1.0, 0.0])).tolist() == [1, 0, 2]
+    rng = np.random.default_rng(0)
+    c, t = rng.integers(0, 5, 200), rng.integers(0, 4, 200).astype(float)
+    assert (ev.sort_order(c, t) == np.lexsort((t, c))).all()
+    assert ev.sort_order(np.array([0]), np.array([0.0])).tolist() == [0]
     assert ev.entity_starts(np.array([0, 0, 0, 1, 1])).tolist() == [0, 0, 0, 3, 3]

@@ -1,8 +1,10 @@
 """Scalers, vocabularies, missing values and within-entity engineered channels."""
 import numpy as np
 import pandas as pd
+import pytest
 
 from encoder import EncoderConfig
+from encoder.errors import InputError
 from encoder.preprocessing import Preprocessor, within_entity_rolling_mean, within_entity_shift
 
 
@@ -46,7 +48,15 @@ def test_engineered_channels_stay_within_entity():
     x = np.arange(6, dtype=np.float32)[:, None]
     starts = np.array([0, 0, 0, 3, 3, 3])
     assert within_entity_shift(x, starts, 1)[:, 0].tolist() == [0, 0, 1, 0, 3, 4]
+    assert within_entity_shift(x, starts, 2)[:, 0].tolist() == [0, 0, 0, 0, 0, 3]
+    assert within_entity_shift(x, starts, 9)[:, 0].tolist() == [0] * 6
     assert within_entity_rolling_mean(x, starts, 2)[:, 0].tolist() == [0, 0.5, 1.5, 3, 3.5, 4.5]
+
+
+@pytest.mark.parametrize("option, value", [("lags", (0,)), ("rolling", (3, -1)), ("lags", (1.5,))])
+def test_lags_and_rolling_windows_must_be_positive_steps(option, value):
+    with pytest.raises(InputError, match=f"config '{option}' holds"):
+        EncoderConfig(**{option: value})
 
 
 def test_values_of_a_single_entity_are_identities_and_novelty_is_point_in_time():
