@@ -59,11 +59,31 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False, directory: b
     replace(tmp, final)
 
 
+ROW_GROUP_ROWS = 65536  # batches are gathered into row groups of about this many rows
+
+
+def _arrow_copy(batch):
+    """A batch (DataFrame, or dict of 1-d arrays) as a table whose buffers Arrow owns.
+
+    Zero-copy tables would keep each batch's NumPy and pandas buffers alive while batches are
+    gathered into a row group; held between the model's large allocations, those fragment the heap
+    and peak memory grows with the number of batches.
+    """
+    import pyarrow as pa
+    if isinstance(batch, dict):  # NaN and None are nulls, as in Table.from_pandas
+        table = pa.table({k: pa.array(v, from_pandas=True) for k, v in batch.items()})
+    else:
+        table = pa.Table.from_pandas(batch, preserve_index=False)
+    return pa.table([pa.concat_arrays(col.chunks) for col in table.columns], schema=table.schema)
+
+
 def write_parquet_stream(batches, out: str | os.PathLike, metadata: dict[str, str], overwrite: bool = False) -> int:
     """Write an iterable of batches (DataFrames, or dicts of 1-d arrays, all with the same columns)
-    to one Parquet file, batch by batch, under a temporary name renamed when complete; ``metadata``
-    goes into the file's schema. Returns the number of rows.
+    to one Parquet file under a temporary name renamed when complete; ``metadata`` goes into the
+    file's schema. Returns the number of rows.
 
+    Small batches are gathered into row groups of ``ROW_GROUP_ROWS`` rows: thousands of tiny row
+    groups would make the file slow to read and its footer (kept in memory until closed) large.
     Floating-point columns (codes, scores) are written without dictionary encoding: their values
     hardly ever repeat, so trying costs time and saves nothing.
     """
@@ -71,19 +91,22 @@ def write_parquet_stream(batches, out: str | os.PathLike, metadata: dict[str, st
     import pyarrow.parquet as pq
     rows = 0
     with atomic_output(out, overwrite) as tmp:
-        writer = None
+        writer, pending, pending_rows = None, [], 0
         try:
             for batch in batches:
-                if isinstance(batch, dict):  # NaN and None are nulls, as in Table.from_pandas
-                    table = pa.table({k: pa.array(v, from_pandas=True) for k, v in batch.items()})
-                else:
-                    table = pa.Table.from_pandas(batch, preserve_index=False)
+                table = _arrow_copy(batch)
                 if writer is None:
                     meta = dict(table.schema.metadata or {}) | {k.encode(): v.encode() for k, v in metadata.items()}
                     dictionary = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
                     writer = pq.ParquetWriter(tmp, table.schema.with_metadata(meta), use_dictionary=dictionary)
-                writer.write_table(table.cast(writer.schema))
+                pending.append(table.cast(writer.schema))
+                pending_rows += table.num_rows
                 rows += table.num_rows
+                if pending_rows >= ROW_GROUP_ROWS:
+                    writer.write_table(pa.concat_tables(pending), row_group_size=pending_rows)
+                    pending, pending_rows = [], 0
+            if pending:
+                writer.write_table(pa.concat_tables(pending), row_group_size=pending_rows)
         finally:
             if writer is not None:
                 writer.close()

@@ -289,7 +289,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                                                 self.config_.categorical_weight)
                 else:
                     z = model.encoder(num, cat, lengths)  # (B, K)
-                codes = np.ascontiguousarray(z.numpy().T, dtype=np.float32)  # (K, B): each code column contiguous
+                codes = z.numpy().astype(np.float32, copy=False).T  # (K, B) view: column k is codes[k]
                 out.update(zip(names, codes))
                 if reconstruction_error:
                     out["recon_error"] = err.numpy().astype(np.float32)
