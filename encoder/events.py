@@ -252,15 +252,36 @@ def entity_codes(ids: pd.Series, path) -> tuple[np.ndarray, pd.Index]:
     return codes.astype(np.int64), pd.Index(uniques)
 
 
-def sort_order(codes: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """Row order by (entity, time); ties keep file order (``np.lexsort`` is stable).
+def stable_argsort_codes(codes: np.ndarray) -> np.ndarray:
+    """Stable argsort of non-negative integer codes, one 16-bit digit at a time (least significant
+    first): NumPy radix-sorts 16-bit keys in linear time, where 64-bit keys take a merge sort."""
+    order = np.arange(len(codes))
+    high, shift = (int(codes.max()) if len(codes) else 0), 0
+    while True:
+        digit = ((codes[order] >> shift) & 0xFFFF).astype(np.uint16)
+        order = order[np.argsort(digit, kind="stable")]
+        shift += 16
+        if high >> shift == 0:
+            return order
 
-    Exports are usually sorted already: that is checked in one pass and costs no sort.
+
+def sort_order(codes: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Row order by (entity code, time); ties keep file order, as ``np.lexsort((times, codes))``.
+
+    Exports usually come sorted, or as a log in time order with entities interleaved: the first
+    costs one check, the second one linear-time sort by entity. Other orders sort by time, then
+    stably by entity.
     """
-    same = codes[1:] == codes[:-1]
-    if bool(np.all((codes[1:] > codes[:-1]) | (same & (times[1:] >= times[:-1])))):
+    def in_order(c, t):
+        return bool(np.all((c[1:] > c[:-1]) | ((c[1:] == c[:-1]) & (t[1:] >= t[:-1]))))
+
+    if in_order(codes, times):
         return np.arange(len(codes))
-    return np.lexsort((times, codes))
+    by_entity = stable_argsort_codes(codes)
+    if in_order(codes[by_entity], times[by_entity]):
+        return by_entity
+    by_time = np.argsort(times, kind="stable")
+    return by_time[stable_argsort_codes(codes[by_time])]
 
 
 def entity_starts(sorted_codes: np.ndarray) -> np.ndarray:

@@ -64,7 +64,11 @@ def test_sort_is_stable_by_entity_then_time():
     # one time step out of order inside an entity is caught
     assert ev.sort_order(np.array([0, 0, 1]), np.array([2.0, 1.0, 0.0])).tolist() == [1, 0, 2]
     rng = np.random.default_rng(0)
-    c, t = rng.integers(0, 5, 200), rng.integers(0, 4, 200).astype(float)
-    assert (ev.sort_order(c, t) == np.lexsort((t, c))).all()
+    for n_entities in (5, 70000):  # one and two 16-bit digits of entity code
+        c, t = rng.integers(0, n_entities, 3000), rng.integers(0, 4, 3000).astype(float)
+        assert (ev.sort_order(c, t) == np.lexsort((t, c))).all()  # any order, with time ties
+        t_log = np.sort(t)  # a log in time order, entities interleaved
+        assert (ev.sort_order(c, t_log) == np.lexsort((t_log, c))).all()
+        assert (ev.stable_argsort_codes(c) == np.argsort(c, kind="stable")).all()
     assert ev.sort_order(np.array([0]), np.array([0.0])).tolist() == [0]
     assert ev.entity_starts(np.array([0, 0, 0, 1, 1])).tolist() == [0, 0, 0, 3, 3]
