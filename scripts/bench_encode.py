@@ -1,7 +1,8 @@
 """Encoder performance, measured in one run with one thread count, printed as ratios.
 
 1. end-to-end ``encode`` throughput (parquet in, parquet out) over a raw ``nn.LSTM`` forward on
-   the same padded tensors (same batches, sizes and layers), best of 5 after a warm-up for each:
+   the same padded tensors (same batches, sizes and layers), best of 15 (entity, a pass takes
+   0.1 s) or 3 (event, 10 s) after a warm-up for each, interleaved:
    targets >= 0.8 (entity), >= 0.6 (event); entity also on the same rows shuffled (unsorted input);
 2. training throughput of ``fit`` over a bare PyTorch loop doing the same forward/backward on the
    same batches: target >= 0.8;
@@ -138,7 +139,8 @@ def main() -> None:
             table if unit == "entity" else table[table.entity < 50])
         sources = [(path, "sorted input")] + ([(shuffled, "shuffled input")] if unit == "entity" else [])
         for source, label in sources:
-            ours, raw, rows = bench_encode(enc, source, unit, 1024, work / f"z_{unit}.parquet")
+            ours, raw, rows = bench_encode(enc, source, unit, 1024, work / f"z_{unit}.parquet",
+                                           repeats=15 if unit == "entity" else 3)
             ratio = raw / ours
             print(f"1. encode --unit {unit:6s} ({label:14s}): {rows / ours:9.0f} seq/s end to end vs "
                   f"{rows / raw:9.0f} seq/s raw nn.LSTM forward: ratio {ratio:.2f} (target >= {target}) "
