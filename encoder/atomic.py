@@ -69,9 +69,12 @@ def _arrow_copy(batch):
     gathered into a row group; held between the model's large allocations, those fragment the heap
     and peak memory grows with the number of batches.
     """
+    import pandas as pd
     import pyarrow as pa
     if isinstance(batch, dict):  # NaN and None are nulls, as in Table.from_pandas
-        table = pa.table({k: pa.array(v, from_pandas=True) for k, v in batch.items()})
+        # object arrays (strings, tz-aware timestamps) take pandas' type inference, as a DataFrame would
+        table = pa.table({k: pa.Array.from_pandas(pd.Series(v)) if v.dtype == object else pa.array(v, from_pandas=True)
+                          for k, v in batch.items()})
     else:
         table = pa.Table.from_pandas(batch, preserve_index=False)
     return pa.table([pa.concat_arrays(col.chunks) for col in table.columns], schema=table.schema)

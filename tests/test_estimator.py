@@ -103,6 +103,22 @@ def test_parquet_csv_and_dataframe_inputs_give_the_same_codes_and_file(events, s
         pd.testing.assert_frame_equal(written, expected)
 
 
+@pytest.mark.parametrize("tz", [None, "Europe/Paris"])
+def test_event_codes_keep_the_time_column_type_in_the_file(events, small_config, tmp_path, tz):
+    """Time keys written to Parquet keep their type (resolution and zone), so the codes join back
+    onto the events; categorical ids come out as strings, as from ``transform``."""
+    events = events.assign(ts=pd.Timestamp("2024-01-01", tz=tz) + pd.to_timedelta(events.ts, unit="h"),
+                           account=events.account.astype("category"))
+    events.to_parquet(tmp_path / "e.parquet")
+    enc = SequenceEncoder("account", "ts", "label", small_config.replace(unit="event")).fit(events)
+    enc.encode_to_parquet(tmp_path / "e.parquet", tmp_path / "z.parquet")
+    written = pd.read_parquet(tmp_path / "z.parquet")
+    assert written["ts"].dtype == events["ts"].dtype
+    pd.testing.assert_frame_equal(written, enc.transform(tmp_path / "e.parquet"))
+    joined = written.merge(events.astype({"account": str}), on=["account", "ts"], how="left", validate="one_to_one")
+    assert joined["signal"].notna().all()
+
+
 def test_same_seed_same_weights(events, small_config):
     a = SequenceEncoder("account", "ts", "label", small_config).fit(events)
     b = SequenceEncoder("account", "ts", "label", small_config).fit(events)
