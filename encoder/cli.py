@@ -12,6 +12,7 @@ from .clitools import names_option, overwrite_option
 from .config import UNITS, EncoderConfig
 from .errors import InputError
 from .estimator import ENCODE_BATCH, SequenceEncoder
+from .sequences import window_note
 
 COLUMN_KEYS = ("id", "time", "label", "numeric", "categorical", "drop")
 
@@ -92,7 +93,11 @@ def train(events, id_col, time_col, label_col, unit, max_len, latent_dim, epochs
     partial.rmdir()
     t = enc.training_
     click.echo(f"encoder {enc.encoder_id[:12]} written to {out}: {t['epochs_run']} epochs, best validation "
-               f"loss {t['best_val_loss']:.4f} at epoch {t['best_epoch']}, max_len {enc.max_len_}")
+               f"loss {t['best_val_loss']:.4f} at epoch {t['best_epoch']}, max_len {enc.max_len_}"
+               f"{f', {enc.config_.patch} events per LSTM step' if enc.config_.patch > 1 else ''}")
+    note = window_note(t["truncation"])
+    if note:
+        click.echo(f"note: {note}")
 
 
 @encoder_group.command("encode")

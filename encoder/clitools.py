@@ -3,10 +3,21 @@ from __future__ import annotations
 
 import sys
 import traceback
+import warnings
 
 import click
 
-from .errors import SeqaeError
+from .errors import SeqaeError, TruncationWarning
+
+
+def _one_line_warnings(show_other):
+    """A ``warnings.showwarning`` printing project warnings as ``warning: <message>``, others via ``show_other``."""
+    def show(message, category, *args, **kwargs) -> None:
+        if issubclass(category, TruncationWarning):
+            click.echo(f"warning: {message}", err=True)
+        else:
+            show_other(message, category, *args, **kwargs)
+    return show
 
 
 class SeqaeGroup(click.Group):
@@ -14,7 +25,10 @@ class SeqaeGroup(click.Group):
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.showwarning = _one_line_warnings(warnings.showwarning)
+                warnings.simplefilter("always", TruncationWarning)
+                return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except KeyboardInterrupt:

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .errors import InputError
 
@@ -13,9 +16,10 @@ SCALERS = ("robust", "standard", "minmax")
 LOG_TRANSFORMS = ("auto", "none", "all")
 MERGES = ("concat", "branches")
 POOLINGS = ("last", "mean", "max", "attention")
+PATCH_STEPS = 256  # entity unit: sequences up to this long are read one event per LSTM step
 UNIT_DEFAULTS = {
-    "entity": {"recency_halflife": 0.0, "pooling": ("max",), "contrastive_weight": 1.0},
-    "event": {"recency_halflife": 3.0, "pooling": ("last", "mean", "max"), "contrastive_weight": 0.0},
+    "entity": {"recency_halflife": 0.0, "pooling": ("max",), "contrastive_weight": 1.0, "surprise": False},
+    "event": {"recency_halflife": 3.0, "pooling": ("last", "mean", "max"), "contrastive_weight": 0.0, "surprise": True},
 }
 
 
@@ -23,16 +27,30 @@ UNIT_DEFAULTS = {
 class EncoderConfig:
     """All choices behind one encoder: preprocessing, architecture, denoising and training.
 
-    ``max_len=None`` means "the 95th percentile of training sequence lengths, at most
-    ``max_len_cap``". ``recency_halflife``, ``pooling`` and ``contrastive_weight`` left at None
-    take the defaults of the unit (``UNIT_DEFAULTS``):
+    ``max_len=None`` means, for ``unit="entity"``, the longest training sequence (at most
+    ``max_len_cap``), so no sequence loses events unless it is longer than the cap; for
+    ``unit="event"``, the 95th percentile of training sequence lengths (at most ``max_len_cap``):
+    the window of history each event is coded with. Any sequence longer than ``max_len`` keeps
+    its latest events; ``fit`` counts those and the manifest records them.
+
+    ``patch=None`` means one LSTM step per event for ``unit="event"`` and, for ``unit="entity"``,
+    ``ceil(p95 length / PATCH_STEPS)`` events per step: long sequences are read whole, each LSTM
+    step seeing the concatenated inputs of ``patch`` consecutive events (strided reading), so the
+    LSTM runs at most about 256 steps however long the series (shorter sequences: one event per step).
+
+    ``recency_halflife``, ``pooling``, ``contrastive_weight`` and ``surprise`` left at None take the
+    defaults of the unit (``UNIT_DEFAULTS``):
 
     - ``unit="entity"`` codes a whole sequence (classify machines, accounts, series): step codes
       are max-pooled and a TS2Vec-style contrastive term trains them alongside reconstruction;
     - ``unit="event"`` codes an event in its past (score transactions): the latest step code is
       pooled with the mean and max of the others, the reconstruction loss favours recent events
       (half-life 3 steps) and there is no contrastive term, whose invariance to context would
-      blunt exactly the "this event does not fit its history" signal.
+      blunt exactly the "this event does not fit its history" signal. With ``surprise`` (on for
+      this unit) a next-event head on the forward LSTM predicts every event from its past only
+      (trained with weight ``next_event_weight``), and the code ends with the latest event's
+      surprise per input channel: the signed error of each numeric channel and the normalised
+      ``-log p`` of each categorical value.
 
     The resolved values (``resolved``) are what the encoder directory records.
     """
@@ -40,7 +58,8 @@ class EncoderConfig:
     # sequences
     unit: str = "entity"
     max_len: int | None = None
-    max_len_cap: int = 256
+    max_len_cap: int = 4096
+    patch: int | None = None
     # preprocessing
     scaler: str = "robust"
     log_transform: str = "auto"
@@ -61,6 +80,7 @@ class EncoderConfig:
     merge: str = "concat"
     branch_size: int = 32
     pooling: tuple[str, ...] | None = None
+    surprise: bool | None = None
     dropout: float = 0.0
     # denoising (training only)
     noise_std: float = 0.1
@@ -81,6 +101,7 @@ class EncoderConfig:
     categorical_weight: float = 1.0
     recency_halflife: float | None = None
     contrastive_weight: float | None = None
+    next_event_weight: float = 1.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -100,9 +121,11 @@ class EncoderConfig:
             bad = [k for k in getattr(self, name) if isinstance(k, bool) or not isinstance(k, int) or k < 1]
             if bad:
                 raise InputError(f"config '{name}' holds {bad[0]!r}; every entry must be a positive whole number of steps")
-        if self.max_len is not None and self.max_len < 1:
-            raise InputError(f"config 'max_len' must be positive, got {self.max_len}")
-        for name in ("noise_std", "step_dropout", "feature_dropout", "unknown_rate", "dropout", "contrastive_weight"):
+        for name in ("max_len", "patch"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise InputError(f"config '{name}' must be positive, got {getattr(self, name)}")
+        for name in ("noise_std", "step_dropout", "feature_dropout", "unknown_rate", "dropout", "contrastive_weight",
+                     "next_event_weight"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise InputError(f"config '{name}' must not be negative, got {getattr(self, name)}")
         if self.recency_halflife is not None and self.recency_halflife < 0:
@@ -110,10 +133,20 @@ class EncoderConfig:
         if not 0 <= self.val_fraction < 1:
             raise InputError(f"config 'val_fraction' must be in [0, 1), got {self.val_fraction}")
 
-    def resolved(self, max_len: int) -> "EncoderConfig":
-        """A copy with ``max_len`` set and every unit-dependent option left at None filled in."""
+    def resolved(self, lengths) -> "EncoderConfig":
+        """A copy with ``max_len``, ``patch`` and every unit-dependent option left at None filled in,
+        from the training sequence ``lengths`` (events per entity)."""
         auto = {k: v for k, v in UNIT_DEFAULTS[self.unit].items() if getattr(self, k) is None}
-        return dataclasses.replace(self, max_len=self.max_len or max_len, **auto)
+        p95 = max(1, int(math.ceil(np.percentile(lengths, 95))))
+        longest = p95 if self.unit == "event" else max(1, int(np.max(lengths)))
+        max_len = self.max_len or min(self.max_len_cap, longest)
+        surprise = auto.get("surprise", self.surprise)
+        patch = self.patch or (1 if self.unit == "event" or surprise else
+                               max(1, math.ceil(min(p95, max_len) / PATCH_STEPS)))
+        if surprise and patch > 1:
+            raise InputError(f"config 'surprise' codes each event's departure from its past and needs one "
+                             f"event per step, but 'patch' is {patch}")
+        return dataclasses.replace(self, max_len=max_len, patch=patch, **auto)
 
     def replace(self, **changes: Any) -> "EncoderConfig":
         """A copy with ``changes`` applied; ``None`` values are ignored (an option not given)."""

@@ -16,3 +16,8 @@ class ArtifactError(SeqaeError, ValueError):
 
 class NotFitted(SeqaeError, NotFittedError):
     """An estimator used before ``fit`` (or ``load``)."""
+
+
+class TruncationWarning(UserWarning):
+    """Sequences longer than the encoder's ``max_len`` lost their oldest events (printed by the CLI
+    as ``warning: <message>``)."""

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -20,11 +21,12 @@ from . import events as ev
 from .artifacts import library_versions, read_manifest, verify_hash, write_json
 from .atomic import atomic_output, write_parquet_stream
 from .config import EncoderConfig
-from .errors import InputError, NotFitted
+from .errors import InputError, NotFitted, TruncationWarning
 from .losses import reconstruction_errors
 from .model import LSTMAutoencoder, ModelConfig, embedding_dim_for
 from .preprocessing import Preprocessor
-from .sequences import EventArrays, entity_end_rows, gather_windows, step_weights
+from .sequences import (EventArrays, entity_end_rows, gather_windows, step_weights, truncation,
+                        truncation_message)
 from .training import Checkpoint, EarlyStopping, ProgressBar, Trainer
 
 FORMAT_VERSION = 2  # 2: step codes pooled to the code (1 pooled states, then projected)
@@ -167,10 +169,13 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         del sorted_frame
         arrays = EventArrays(num, cat, data.starts)
 
-        sizes = np.bincount(train_codes)
-        sizes = sizes[sizes > 0]
-        cfg = cfg.resolved(max_len=int(min(cfg.max_len_cap, max(1, np.ceil(np.percentile(sizes, 95))))))
+        sizes = np.bincount(data.codes)  # every entity's events, validation entities too: none is cut unseen
+        cfg = cfg.resolved(sizes)
         max_len = cfg.max_len
+        truncated = truncation(sizes, max_len, cfg.unit)
+        message = truncation_message(truncated, source)
+        if message:
+            warnings.warn(message, TruncationWarning, stacklevel=2)
         ends = entity_end_rows(data.starts) if cfg.unit == "entity" else np.arange(len(data.codes))
         train_ends = ends[train_rows[ends]]
         val_ends = ends[~train_rows[ends]]
@@ -183,7 +188,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                            embedding_dims=emb_dims, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
                            bidirectional=cfg.bidirectional, merge=cfg.merge, branch_size=cfg.branch_size,
                            pooling=tuple(cfg.pooling), latent_dim=cfg.latent_dim, dropout=cfg.dropout,
-                           max_len=max_len)
+                           max_len=max_len, patch=cfg.patch, surprise=bool(cfg.surprise))
         model = LSTMAutoencoder(mcfg)
         early = EarlyStopping(cfg.patience)
         cbs = [early, *callbacks, ProgressBar()]
@@ -204,6 +209,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
             "n_entities": n_entities, "n_val_entities": int(n_val), "n_events": len(data.codes),
             "n_train_sequences": int(len(train_ends)), "n_val_sequences": int(len(val_ends)),
             "batch_size": trainer.batch_size, "seconds": round(time.perf_counter() - started, 3),
+            "truncation": truncated,
         }
         self.encoder_id_ = None
         return self
@@ -223,16 +229,25 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         if not hasattr(self, "model_"):
             raise NotFitted("this SequenceEncoder is not fitted yet; call fit or load first")
 
-    def prepare(self, events, keep_frame: bool = False) -> tuple[PreparedEvents, EventArrays]:
+    def prepare(self, events, keep_frame: bool = False, unit: str | None = None) -> tuple[PreparedEvents, EventArrays]:
         """Read, validate, order and preprocess ``events`` once; the raw feature columns are dropped
-        afterwards unless ``keep_frame`` (callers that build other features from them)."""
+        afterwards unless ``keep_frame`` (callers that build other features from them). Warns
+        (``TruncationWarning``) when sequences of ``unit`` are longer than ``max_len``."""
         self._check_fitted()
         data = prepare_events(events, self.schema_, training=False)
+        self._warn_truncation(data, unit)
         sorted_frame = data.frame.iloc[data.order].reset_index(drop=True)
         num, cat = self.preprocessor_.transform(sorted_frame, data.times, data.starts)
         if not keep_frame:
             data.frame = data.frame.iloc[:0]  # free the raw columns: only the arrays are needed now
         return data, EventArrays(num, cat, data.starts)
+
+    def _warn_truncation(self, data: PreparedEvents, unit: str | None = None) -> None:
+        """Warn (``TruncationWarning``) when entities of ``data`` are longer than ``max_len``."""
+        info = truncation(np.bincount(data.codes), self.max_len_, unit or self.config_.unit)
+        message = truncation_message(info, data.source)
+        if message:
+            warnings.warn(message, TruncationWarning, stacklevel=3)
 
     def iter_batches(self, events, unit: str | None = None, batch_size: int = ENCODE_BATCH,
                      reconstruction_error: bool = False) -> Iterator[pd.DataFrame]:
@@ -244,7 +259,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         when asked.
         """
         self._check_encode_options(unit, batch_size)
-        yield from self.iter_prepared(*self.prepare(events), unit, batch_size, reconstruction_error)
+        yield from self.iter_prepared(*self.prepare(events, unit=unit), unit, batch_size, reconstruction_error)
 
     def _check_encode_options(self, unit: str | None, batch_size: int) -> None:
         self._check_fitted()
@@ -263,7 +278,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                       reconstruction_error: bool) -> Iterator[dict[str, np.ndarray]]:
         """Each batch's output columns (keys, label, ``z_*``, ``recon_error``) as 1-d arrays, in order."""
         unit = unit or self.config_.unit
-        schema, K = self.schema_, self.model_config_.latent_dim
+        schema, K = self.schema_, self.model_config_.code_dim
         if unit == "entity":
             ends_all = entity_end_rows(data.starts)
             key_rows = data.order[ends_all]  # input row of each entity's last event
@@ -310,7 +325,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         meta = {"encoder_id": self.encoder_id, "unit": unit, "keys": json.dumps(keys)}
 
         def columns():  # a generator: the input is read once the output is known to be writable
-            yield from self._iter_columns(*self.prepare(events), unit, batch_size, False)
+            yield from self._iter_columns(*self.prepare(events, unit=unit), unit, batch_size, False)
         return write_parquet_stream(columns(), out, meta, overwrite)
 
     @property
@@ -335,11 +350,22 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
             "format": "seqae-encoder", "format_version": FORMAT_VERSION, "encoder_id": self.encoder_id,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "schema": self.schema_.to_dict(), "unit": self.config_.unit, "max_len": self.max_len_,
-            "latent_dim": self.model_config_.latent_dim, "config": self.config_.to_dict(),
+            "latent_dim": self.model_config_.code_dim, "code_layout": self.code_layout(),
+            "config": self.config_.to_dict(),
             "model_config": self.model_config_.to_dict(), "preprocessing": self.preprocessor_.state_dict(),
             "numeric_channels": self.preprocessor_.numeric_channels, "training": self.training_,
             "versions": library_versions(), "weights": WEIGHTS_FILE,
         }
+
+    def code_layout(self) -> dict:
+        """What the code's channels are: ``z_0..`` pooled step codes, then (``surprise``) one channel
+        per numeric input channel and per categorical column, named."""
+        self._check_fitted()
+        K = self.model_config_.latent_dim
+        surprise = [f"surprise:{c}" for c in self.preprocessor_.numeric_channels] + \
+                   [f"surprise:{c}" for c in self.schema_.categorical] if self.model_config_.surprise else []
+        return {"pooled": [f"z_{k}" for k in range(K)],
+                "surprise": {f"z_{K + i}": name for i, name in enumerate(surprise)}}
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write the encoder directory (manifest, weights, history, loss plot) atomically."""

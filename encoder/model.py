@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +32,14 @@ class ModelConfig:
     latent_dim: int = 32
     dropout: float = 0.0
     max_len: int = 64
+    patch: int = 1
+    surprise: bool = False
+
+    @property
+    def code_dim(self) -> int:
+        """Width of the code: ``latent_dim`` pooled channels, then with ``surprise`` one channel per
+        numeric input channel and per categorical column."""
+        return self.latent_dim + ((self.n_numeric + len(self.cardinalities)) if self.surprise else 0)
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
@@ -69,6 +78,33 @@ class StepInput(nn.Module):
         if self.cat_branch is not None:
             parts.append(torch.relu(self.cat_branch(torch.cat(embs, dim=-1))))  # (B, T, branch)
         return self.mix(torch.cat(parts, dim=-1))  # (B, T, branch)
+
+
+def patch_lengths(lengths: torch.Tensor, patch: int) -> torch.Tensor:
+    """LSTM steps of sequences of ``lengths`` events read ``patch`` events per step: (B,) -> (B,)."""
+    return (lengths + patch - 1) // patch
+
+
+def fold_patches(x: torch.Tensor, lengths: torch.Tensor, patch: int) -> torch.Tensor:
+    """Concatenate every ``patch`` consecutive steps: (B, T, C) -> (B, ceil(T / patch), patch * C).
+
+    Steps past a sequence's length are zeroed first, so the last, partial patch holds zeros, never
+    another input's values."""
+    if patch == 1:
+        return x
+    B, T, C = x.shape  # batch, events, input channels
+    x = x * valid_mask(lengths.to(x.device), T)[..., None]  # (B, T, C)
+    P = -(-T // patch)  # patches
+    x = F.pad(x, (0, 0, 0, P * patch - T))  # (B, P * patch, C)
+    return x.reshape(B, P, patch * C)  # (B, P, patch * C)
+
+
+def unfold_patches(x: torch.Tensor, patch: int, T: int) -> torch.Tensor:
+    """Inverse of ``fold_patches`` for per-step outputs: (B, P, patch * C) -> (B, T, C)."""
+    if patch == 1:
+        return x
+    B, P, PC = x.shape  # batch, patches, patch * channels
+    return x.reshape(B, P * patch, PC // patch)[:, :T]  # (B, T, C)
 
 
 class MaskedLSTM(nn.Module):
@@ -151,17 +187,37 @@ class SequenceEncoderNet(nn.Module):
         super().__init__()
         self.config = config
         self.step_input = StepInput(config)
-        self.lstm = MaskedLSTM(self.step_input.out_dim, config.hidden_size, config.num_layers,
+        self.lstm = MaskedLSTM(config.patch * self.step_input.out_dim, config.hidden_size, config.num_layers,
                                config.bidirectional, config.dropout if config.num_layers > 1 else 0.0)
         state = config.hidden_size * (2 if config.bidirectional else 1)
         self.project = nn.Linear(state, config.latent_dim)
         self.attention = nn.Linear(config.latent_dim, 1) if "attention" in config.pooling else None
         self.mix = nn.Linear(len(config.pooling) * config.latent_dim, config.latent_dim) \
             if len(config.pooling) > 1 else None
+        if config.surprise:  # next-event head on the forward states: what the past expects of each event
+            H = config.hidden_size
+            self.start_state = nn.Parameter(torch.zeros(H))  # the "state" before an entity's first event
+            self.next_numeric = nn.Linear(H, config.n_numeric) if config.n_numeric else None
+            self.next_categorical = nn.ModuleList(nn.Linear(H, card) for card in config.cardinalities)
+
+    def step_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Step codes per sequence of ``lengths`` events (one per patch of ``config.patch`` events)."""
+        return patch_lengths(lengths, self.config.patch)
 
     def steps(self, num: torch.Tensor, cat: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Step codes (B, T, K) in time order; garbage on padded steps."""
-        outs, _ = self.lstm(self.step_input(num, cat), lengths)  # per direction (B, T, H), valid steps first
+        """Step codes (B, P, K) in time order, one per patch of ``config.patch`` events (P = T with
+        patch 1); garbage on padded steps. ``step_lengths(lengths)`` gives each sequence's count."""
+        return self._project(*self._states(num, cat, lengths))
+
+    def _states(self, num, cat, lengths) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The LSTM's step outputs per direction (B, P, H) and the step lengths (B,)."""
+        x = fold_patches(self.step_input(num, cat), lengths, self.config.patch)  # (B, P, patch * C)
+        lengths = self.step_lengths(lengths)
+        outs, _ = self.lstm(x, lengths)  # per direction (B, P, H), valid steps first
+        return outs, lengths
+
+    def _project(self, outs: list[torch.Tensor], lengths: torch.Tensor) -> torch.Tensor:
+        """Step codes (B, P, K) in time order from the per-direction states."""
         H = self.config.hidden_size
         w, b = self.project.weight, self.project.bias  # (K, D*H), (K,)
         # nn.LSTM's batch_first outputs are (B, T, H) views of (T, B, H) buffers: project in that layout
@@ -172,8 +228,26 @@ class SequenceEncoderNet(nn.Module):
         return codes
 
     def forward(self, num: torch.Tensor, cat: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        B, T, _ = num.shape  # batch, steps, numeric channels
-        codes = self.steps(num, cat, lengths)  # (B, T, K)
+        """The code (B, code_dim): pooled step codes, then with ``surprise`` the latest event's surprise."""
+        return self.encode(num, cat, lengths)[0]
+
+    def encode(self, num: torch.Tensor, cat: torch.Tensor, lengths: torch.Tensor):
+        """The code (B, code_dim) and, with ``surprise``, the next-event predictions of every event
+        from its past: numeric (B, T, F_num) and one (B, T, V_j) logit tensor per categorical column
+        (None, [] without)."""
+        outs, step_lengths = self._states(num, cat, lengths)
+        pooled = self._pool(self._project(outs, step_lengths), step_lengths)  # (B, K)
+        if not self.config.surprise:
+            return pooled, None, []
+        B, T, H = outs[0].shape  # batch, events (patch 1), hidden
+        before = torch.cat([self.start_state.expand(B, 1, H), outs[0][:, :-1]], dim=1)  # (B, T, H): state after t-1
+        next_num = self.next_numeric(before) if self.next_numeric is not None else num[..., :0]  # (B, T, F_num)
+        next_cat = [head(before) for head in self.next_categorical]  # each (B, T, V_j)
+        return torch.cat([pooled, latest_surprise(next_num, next_cat, num, cat, lengths)], dim=-1), next_num, next_cat
+
+    def _pool(self, codes: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Pool step codes (B, P, K) over each sequence's ``lengths`` valid steps: (B, K)."""
+        B, T, _ = codes.shape  # batch, steps (patches), code channels
         lengths = lengths.to(codes.device)
         padded = bool((lengths < T).any())
         valid = valid_mask(lengths, T)[..., None]  # (B, T, 1)
@@ -191,8 +265,25 @@ class SequenceEncoderNet(nn.Module):
         return pooled[0] if self.mix is None else self.mix(torch.cat(pooled, dim=-1))  # (B, K)
 
 
+def latest_surprise(next_num: torch.Tensor, next_cat: list[torch.Tensor], num: torch.Tensor, cat: torch.Tensor,
+                    lengths: torch.Tensor) -> torch.Tensor:
+    """How the latest event of each sequence departs from what its past predicted: (B, F_num + F_cat).
+
+    Numeric channels: the signed error ``value - predicted`` (an amount above expectation is
+    positive); categorical columns: ``-log p(actual value)`` divided by log(vocabulary size), 0 for
+    a value the past made certain, about 1 for a uniform guess."""
+    rows = torch.arange(num.shape[0], device=num.device)
+    last = lengths.to(num.device) - 1  # (B,)
+    parts = [num[rows, last] - next_num[rows, last]]  # (B, F_num)
+    for j, logits in enumerate(next_cat):
+        logp = torch.log_softmax(logits[rows, last], dim=-1)  # (B, V_j)
+        parts.append(-logp[rows, cat[rows, last, j]][:, None] / math.log(max(logits.shape[-1] - 1, 2)))  # (B, 1)
+    return torch.cat(parts, dim=-1)  # (B, F_num + F_cat)
+
+
 class SequenceDecoderNet(nn.Module):
-    """Reconstructs every step from the code and the step's position relative to both ends."""
+    """Reconstructs every event from the code and its step's position relative to both ends; with
+    ``patch > 1`` each decoder step emits the ``patch`` events of one patch."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -200,21 +291,24 @@ class SequenceDecoderNet(nn.Module):
         self.init = nn.Linear(config.latent_dim, 2 * config.num_layers * config.hidden_size)
         self.lstm = nn.LSTM(config.latent_dim + 2, config.hidden_size, num_layers=config.num_layers,
                             batch_first=True)
-        self.numeric_head = nn.Linear(config.hidden_size, config.n_numeric) if config.n_numeric else None
-        self.categorical_heads = nn.ModuleList(nn.Linear(config.hidden_size, card) for card in config.cardinalities)
+        p = config.patch
+        self.numeric_head = nn.Linear(config.hidden_size, p * config.n_numeric) if config.n_numeric else None
+        self.categorical_heads = nn.ModuleList(nn.Linear(config.hidden_size, p * card) for card in config.cardinalities)
 
     def forward(self, z: torch.Tensor, lengths: torch.Tensor, T: int):
         B, K = z.shape  # batch, latent
-        L, H = self.config.num_layers, self.config.hidden_size
-        steps = torch.arange(T, device=z.device, dtype=z.dtype)[None, :]  # (1, T)
-        lens = lengths.to(z.device, z.dtype)[:, None]  # (B, 1)
-        scale = float(self.config.max_len)
-        position = torch.stack([steps.expand(B, T) / scale, (lens - 1 - steps) / scale], dim=-1)  # (B, T, 2)
-        inp = torch.cat([z[:, None, :].expand(B, T, K), position], dim=-1)  # (B, T, K + 2)
+        L, H, p = self.config.num_layers, self.config.hidden_size, self.config.patch
+        P = -(-T // p)  # decoder steps: patches
+        steps = torch.arange(P, device=z.device, dtype=z.dtype)[None, :]  # (1, P)
+        lens = patch_lengths(lengths.to(z.device), p).to(z.dtype)[:, None]  # (B, 1)
+        scale = float(-(-self.config.max_len // p))
+        position = torch.stack([steps.expand(B, P) / scale, (lens - 1 - steps) / scale], dim=-1)  # (B, P, 2)
+        inp = torch.cat([z[:, None, :].expand(B, P, K), position], dim=-1)  # (B, P, K + 2)
         h0, c0 = torch.tanh(self.init(z)).view(B, 2, L, H).permute(1, 2, 0, 3).contiguous()  # 2 x (L, B, H)
-        out, _ = self.lstm(inp, (h0, c0))  # (B, T, H)
-        num_hat = self.numeric_head(out) if self.numeric_head is not None else out[..., :0]  # (B, T, F_num)
-        cat_logits = [head(out) for head in self.categorical_heads]  # each (B, T, V_j)
+        out, _ = self.lstm(inp, (h0, c0))  # (B, P, H)
+        num_hat = unfold_patches(self.numeric_head(out), p, T) if self.numeric_head is not None \
+            else out.new_zeros(B, T, 0)  # (B, T, F_num)
+        cat_logits = [unfold_patches(head(out), p, T) for head in self.categorical_heads]  # each (B, T, V_j)
         return num_hat, cat_logits
 
 
@@ -228,6 +322,12 @@ class LSTMAutoencoder(nn.Module):
         self.decoder = SequenceDecoderNet(config)
 
     def forward(self, num: torch.Tensor, cat: torch.Tensor, lengths: torch.Tensor):
-        z = self.encoder(num, cat, lengths)  # (B, K)
-        num_hat, cat_logits = self.decoder(z, lengths, num.shape[1])
+        z, num_hat, cat_logits, _, _ = self.outputs(num, cat, lengths)
         return z, num_hat, cat_logits
+
+    def outputs(self, num: torch.Tensor, cat: torch.Tensor, lengths: torch.Tensor):
+        """Code (B, code_dim), reconstruction (numeric (B, T, F_num), logits per column) and the
+        next-event predictions (``SequenceEncoderNet.encode``). The decoder reads the pooled part."""
+        z, next_num, next_cat = self.encoder.encode(num, cat, lengths)  # (B, code_dim)
+        num_hat, cat_logits = self.decoder(z[:, :self.config.latent_dim], lengths, num.shape[1])
+        return z, num_hat, cat_logits, next_num, next_cat

@@ -36,6 +36,41 @@ def entity_end_rows(starts: np.ndarray) -> np.ndarray:
     return np.flatnonzero(is_last)
 
 
+def truncation(sizes: np.ndarray, max_len: int, unit: str) -> dict:
+    """What a ``max_len`` window drops from entities of ``sizes`` events, JSON-ready.
+
+    ``unit="entity"``: the sequences longer than ``max_len`` and the oldest events they lose;
+    ``unit="event"``: the events whose history is longer than the window (each is coded from its
+    latest ``max_len`` events, by design)."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    over = sizes > max_len
+    out = {"unit": unit, "max_len": int(max_len), "n_sequences": int(len(sizes)),
+           "longest": int(sizes.max()) if len(sizes) else 0}
+    if unit == "entity":
+        return out | {"n_truncated": int(over.sum()), "events_dropped": int((sizes[over] - max_len).sum())}
+    n_events = int(sizes.sum())
+    longer = int(np.maximum(sizes - max_len, 0).sum())  # events with more than max_len - 1 before them
+    return out | {"n_events": n_events, "n_events_windowed": longer}
+
+
+def truncation_message(info: dict, source: str) -> str | None:
+    """One line saying which sequences of ``source`` lost events (``info`` from ``truncation``), or
+    None when none did; the event unit's window is by design and has ``window_note`` instead."""
+    if info["unit"] == "entity" and info["n_truncated"]:
+        return (f"{info['n_truncated']} of {info['n_sequences']} sequences in '{source}' are longer than "
+                f"max_len {info['max_len']} (longest {info['longest']}): their oldest "
+                f"{info['events_dropped']} events in all are not coded; raise --max-len to keep them")
+    return None
+
+
+def window_note(info: dict) -> str | None:
+    """For ``unit="event"``: one line on how many events have more history than the window."""
+    if info["unit"] != "event" or not info.get("n_events_windowed"):
+        return None
+    return (f"{info['n_events_windowed']} of {info['n_events']} events have more than {info['max_len'] - 1} "
+            f"earlier events: each is coded from its latest {info['max_len']} (the event window; --max-len sets it)")
+
+
 def window_bounds(ends: np.ndarray, starts: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray]:
     """First row and length of the window ending at each row of ``ends`` (latest events kept)."""
     first = np.maximum(starts[ends], ends - max_len + 1)

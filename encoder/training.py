@@ -28,10 +28,17 @@ EVAL_BATCH = 256
 
 
 def crop_contrastive_loss(encoder, num, cat, lengths, gen: torch.Generator) -> torch.Tensor:
-    """Hierarchical contrastive loss between the step codes of two overlapping crops of each sequence."""
-    pair = overlapping_crops(lengths, gen)
-    codes1 = encoder.steps(*crop(num, cat, pair.start1, pair.lengths1))  # (B, T1, K)
-    codes2 = encoder.steps(*crop(num, cat, pair.shared_start, pair.lengths2))  # (B, T2, K)
+    """Hierarchical contrastive loss between the step codes of two overlapping crops of each sequence.
+
+    Crops are drawn in steps (patches of ``encoder.config.patch`` events) and cut at patch
+    boundaries, so step ``j`` of a view reads the same events as step ``j`` of the whole sequence
+    shifted by the view's start."""
+    p = encoder.config.patch
+    pair = overlapping_crops(encoder.step_lengths(lengths), gen)  # in steps
+    end1 = torch.minimum((pair.shared_start + pair.shared) * p, lengths)  # (B,) events
+    end2 = torch.minimum(pair.end2 * p, lengths)  # (B,)
+    codes1 = encoder.steps(*crop(num, cat, pair.start1 * p, end1 - pair.start1 * p))  # (B, T1, K)
+    codes2 = encoder.steps(*crop(num, cat, pair.shared_start * p, end2 - pair.shared_start * p))  # (B, T2, K)
     return hierarchical_contrastive(*shared_steps(codes1, codes2, pair))
 
 
@@ -117,11 +124,17 @@ class Trainer:
 
     # -- steps
     def get_loss(self, clean_num, clean_cat, lengths, num, cat) -> torch.Tensor:
-        """Mean per-sequence reconstruction error of the clean batch from (possibly corrupted) inputs."""
-        z, num_hat, cat_logits = self.model(num, cat, lengths)
+        """Mean per-sequence reconstruction error of the clean batch from (possibly corrupted) inputs,
+        plus ``next_event_weight`` x the error of predicting each clean event from its (corrupted)
+        past when the encoder has a next-event head (``surprise``)."""
+        z, num_hat, cat_logits, next_num, next_cat = self.model.outputs(num, cat, lengths)
         weights = step_weights(lengths, clean_num.shape[1], self.config.recency_halflife)  # (B, T)
-        return reconstruction_errors(num_hat, cat_logits, clean_num, clean_cat, weights,
+        loss = reconstruction_errors(num_hat, cat_logits, clean_num, clean_cat, weights,
                                      self.config.categorical_weight).mean()
+        if next_num is not None:
+            loss = loss + self.config.next_event_weight * reconstruction_errors(
+                next_num, next_cat, clean_num, clean_cat, weights, self.config.categorical_weight).mean()
+        return loss
 
     def get_contrastive_loss(self, num, cat, lengths) -> torch.Tensor:
         return crop_contrastive_loss(self.model.encoder, num, cat, lengths, self.gen)

@@ -55,7 +55,7 @@ def build_features(enc: SequenceEncoder, recipe: FeatureRecipe, frame: pd.DataFr
                    batch_size: int = 1024) -> pd.DataFrame:
     """Codes, reconstruction error and baseline features of ``frame``, one row per sequence, in the
     encoder's output order (input order for events; by id for entities)."""
-    data, arrays = enc.prepare(frame, keep_frame=True)  # read and preprocess once for both
+    data, arrays = enc.prepare(frame, keep_frame=True, unit=unit)  # read and preprocess once for both
     base = features_in_output_order(recipe, data, unit)
     codes = pd.concat(enc.iter_prepared(data, arrays, unit, batch_size, reconstruction_error=True), ignore_index=True)
     return pd.concat([codes, base], axis=1)

@@ -57,10 +57,12 @@ def test_contrastive_loss_is_low_for_twins_and_ignores_unshared_steps():
 
 def test_unit_defaults_fill_only_what_is_left_open():
     from encoder import EncoderConfig
-    entity = EncoderConfig().resolved(max_len=9)
-    assert (entity.max_len, entity.pooling, entity.contrastive_weight, entity.recency_halflife) == (9, ("max",), 1.0, 0.0)
-    event = EncoderConfig(unit="event", max_len=4).resolved(max_len=9)
-    assert (event.max_len, event.pooling, event.contrastive_weight, event.recency_halflife) == \
-        (4, ("last", "mean", "max"), 0.0, 3.0)
-    chosen = EncoderConfig(unit="event", pooling=("attention",), contrastive_weight=0.5).resolved(max_len=9)
-    assert (chosen.pooling, chosen.contrastive_weight) == (("attention",), 0.5)
+    entity = EncoderConfig().resolved([9, 5, 7])
+    assert (entity.max_len, entity.pooling, entity.contrastive_weight, entity.recency_halflife,
+            entity.surprise, entity.patch) == (9, ("max",), 1.0, 0.0, False, 1)
+    event = EncoderConfig(unit="event", max_len=4).resolved([9, 5, 7])
+    assert (event.max_len, event.pooling, event.contrastive_weight, event.recency_halflife, event.surprise) == \
+        (4, ("last", "mean", "max"), 0.0, 3.0, True)
+    chosen = EncoderConfig(unit="event", pooling=("attention",), contrastive_weight=0.5,
+                           surprise=False).resolved([9])
+    assert (chosen.pooling, chosen.contrastive_weight, chosen.surprise) == (("attention",), 0.5, False)

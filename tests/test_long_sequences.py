@@ -1,0 +1,119 @@
+"""Long sequences are coded whole (strided reading); any truncation left is warned and recorded."""
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+
+from encoder import EncoderConfig, SequenceEncoder
+from encoder.config import PATCH_STEPS
+from encoder.errors import InputError, TruncationWarning
+from encoder.model import fold_patches, unfold_patches
+from encoder.training import crop_contrastive_loss
+from pipelines.cli import main
+
+OLD_CAP = 256  # max_len_cap before issue 11: longer sequences silently lost their oldest events
+
+
+def long_events(lengths=(300, 40, 60, 35), seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = [{"series": e, "t": i, "x": float(v), "label": e % 2}
+            for e, n in enumerate(lengths) for i, v in enumerate(rng.normal(size=n))]
+    return pd.DataFrame(rows)
+
+
+# mean pooling: every step provably reaches the code (a max may ignore a changed step)
+TINY = EncoderConfig(hidden_size=8, latent_dim=4, epochs=2, batch_size=2, min_batches_per_epoch=1, seed=0,
+                     pooling=("mean",))
+
+
+def test_a_sequence_longer_than_the_old_cap_is_coded_from_all_its_steps():
+    df = long_events()
+    enc = SequenceEncoder("series", "t", "label", TINY).fit(df)
+    assert enc.max_len_ == 300 > OLD_CAP
+    assert enc.training_["truncation"]["n_truncated"] == 0
+    before = enc.transform(df)
+    first = df.index[(df.series == 0) & (df.t == 0)]
+    changed = df.copy()
+    changed.loc[first, "x"] += 25.0  # the oldest of 300 events
+    after = enc.transform(changed)
+    z = [c for c in before.columns if c.startswith("z_")]
+    assert not np.allclose(before.loc[0, z].to_numpy(float), after.loc[0, z].to_numpy(float))
+    assert np.allclose(before.loc[1:, z].to_numpy(float), after.loc[1:, z].to_numpy(float))
+
+
+def test_very_long_sequences_are_read_in_patches_of_events_and_still_whole():
+    n = 3 * PATCH_STEPS + 5
+    df = long_events((n, n - 7, n - 20))
+    enc = SequenceEncoder("series", "t", "label", TINY).fit(df)
+    assert enc.max_len_ == n and enc.config_.patch == 4  # ceil(n / PATCH_STEPS) events per LSTM step
+    before = enc.transform(df)
+    changed = df.copy()
+    changed.loc[(df.series == 1) & (df.t == 0), "x"] -= 25.0
+    after = enc.transform(changed)
+    z = [c for c in before.columns if c.startswith("z_")]
+    assert not np.allclose(before.loc[1, z].to_numpy(float), after.loc[1, z].to_numpy(float))
+
+
+def test_truncation_is_warned_and_recorded_in_the_manifest(tmp_path):
+    df = long_events()
+    with pytest.warns(TruncationWarning, match=r"1 of 4 sequences in '<DataFrame>' are longer than max_len 100 "
+                                              r"\(longest 300\): their oldest 200 events"):
+        enc = SequenceEncoder("series", "t", "label", TINY.replace(max_len=100)).fit(df)
+    enc.save(tmp_path / "enc")
+    record = json.loads((tmp_path / "enc" / "manifest.json").read_text())["training"]["truncation"]
+    assert record == {"unit": "entity", "max_len": 100, "n_sequences": 4, "longest": 300,
+                      "n_truncated": 1, "events_dropped": 200}
+    with pytest.warns(TruncationWarning, match="1 of 4 sequences"):
+        enc.transform(df)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TruncationWarning)
+        enc.transform(df[df.series != 0])  # nothing longer than max_len: no warning
+
+
+def test_cli_prints_truncation_as_one_warning_line(tmp_path):
+    path = tmp_path / "long.csv"
+    long_events().to_csv(path, index=False)
+    r = CliRunner().invoke(main, ["encoder", "train", str(path), "--id", "series", "--time", "t", "--label", "label",
+                                  "--max-len", "100", "--epochs", "1", "--latent-dim", "4", "--out", str(tmp_path / "enc")])
+    assert r.exit_code == 0, r.output
+    lines = [line for line in r.output.splitlines() if line.startswith("warning:")]
+    assert len(lines) == 1 and "1 of 4 sequences" in lines[0] and "raise --max-len" in lines[0]
+
+
+def test_fold_and_unfold_patches_are_inverse_and_zero_past_each_length():
+    x = torch.arange(2 * 7 * 3, dtype=torch.float32).view(2, 7, 3)  # (B, T, C)
+    lengths = torch.tensor([7, 5])
+    folded = fold_patches(x, lengths, 3)
+    assert folded.shape == (2, 3, 9)
+    assert torch.equal(folded[1, 1], torch.cat([x[1, 3], x[1, 4], torch.zeros(3)]))  # events 3, 4, then padding
+    assert torch.equal(unfold_patches(folded, 3, 7)[0], x[0])
+
+
+def test_contrastive_crops_with_patches_are_finite_and_learnable():
+    enc = SequenceEncoder("series", "t", "label", TINY.replace(patch=3)).fit(long_events((30, 25, 17, 9)))
+    num, cat = torch.randn(4, 30, enc.model_config_.n_numeric), torch.zeros(4, 30, 0, dtype=torch.long)
+    lengths = torch.tensor([30, 25, 17, 1])
+    loss = crop_contrastive_loss(enc.model_.encoder, num, cat, lengths, torch.Generator().manual_seed(0))
+    loss.backward()
+    assert torch.isfinite(loss) and enc.model_.encoder.project.weight.grad.abs().sum() > 0
+
+
+def test_surprise_needs_one_event_per_step():
+    with pytest.raises(InputError, match="config 'surprise' .* needs one event per step, but 'patch' is 2"):
+        EncoderConfig(surprise=True, patch=2).resolved([10])
+
+
+def test_random_weights_control_row_exists():
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    import benchmark_ucr
+    results = benchmark_ucr.benchmark(["UnitTest"], [0], control=True)
+    run, control = results["UnitTest"]["seqae"][0], results["UnitTest"]["control"][0]
+    assert 0 <= control["accuracy"] <= 1 and control["epochs"] == 1
+    row = benchmark_ucr.table(results, 1).splitlines()[-1]
+    assert row.startswith("| UnitTest |") and f"{control['accuracy']:.3f}" in row and "not run" not in row
