@@ -93,6 +93,15 @@ def prepare_events(events, schema: ev.Schema, training: bool) -> PreparedEvents:
                           order=order, times=times_in[order], codes=codes, starts=ev.entity_starts(codes))
 
 
+def warn_truncation(sizes: np.ndarray, max_len: int, unit: str, source: str) -> dict:
+    """``truncation`` of entities of ``sizes`` events, warned (``TruncationWarning``) when any lost events."""
+    info = truncation(sizes, max_len, unit)
+    message = truncation_message(info, source)
+    if message:
+        warnings.warn(message, TruncationWarning, stacklevel=3)
+    return info
+
+
 class SequenceEncoder(TransformerMixin, BaseEstimator):
     """Denoising, masking-aware LSTM autoencoder over event sequences.
 
@@ -172,10 +181,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         sizes = np.bincount(data.codes)  # every entity's events, validation entities too: none is cut unseen
         cfg = cfg.resolved(sizes)
         max_len = cfg.max_len
-        truncated = truncation(sizes, max_len, cfg.unit)
-        message = truncation_message(truncated, source)
-        if message:
-            warnings.warn(message, TruncationWarning, stacklevel=2)
+        truncated = warn_truncation(sizes, max_len, cfg.unit, source)
         ends = entity_end_rows(data.starts) if cfg.unit == "entity" else np.arange(len(data.codes))
         train_ends = ends[train_rows[ends]]
         val_ends = ends[~train_rows[ends]]
@@ -235,19 +241,12 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         (``TruncationWarning``) when sequences of ``unit`` are longer than ``max_len``."""
         self._check_fitted()
         data = prepare_events(events, self.schema_, training=False)
-        self._warn_truncation(data, unit)
+        warn_truncation(np.bincount(data.codes), self.max_len_, unit or self.config_.unit, data.source)
         sorted_frame = data.frame.iloc[data.order].reset_index(drop=True)
         num, cat = self.preprocessor_.transform(sorted_frame, data.times, data.starts)
         if not keep_frame:
             data.frame = data.frame.iloc[:0]  # free the raw columns: only the arrays are needed now
         return data, EventArrays(num, cat, data.starts)
-
-    def _warn_truncation(self, data: PreparedEvents, unit: str | None = None) -> None:
-        """Warn (``TruncationWarning``) when entities of ``data`` are longer than ``max_len``."""
-        info = truncation(np.bincount(data.codes), self.max_len_, unit or self.config_.unit)
-        message = truncation_message(info, data.source)
-        if message:
-            warnings.warn(message, TruncationWarning, stacklevel=3)
 
     def iter_batches(self, events, unit: str | None = None, batch_size: int = ENCODE_BATCH,
                      reconstruction_error: bool = False) -> Iterator[pd.DataFrame]:
