@@ -4,16 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import pandas as pd
 
 from encoder.artifacts import write_json
 from encoder.atomic import atomic_output, check_output
 from encoder.clitools import overwrite_option
 
-from .data import check_finite, labels_of, read_latents
-from .estimator import LatentClassifier
-from .metrics import DEFAULT_BUDGET, plot_curves
-from .thresholds import parse_policy
+from .thresholds import DEFAULT_BUDGET, parse_policy
 
 features_option = click.option("--features", "features_path", type=click.Path(),
                                help="Parquet file of more feature columns, joined on the key columns.")
@@ -42,6 +38,10 @@ def classifier_group():
 def train(latents, label, out, features_path, policy, alert_budget, positive_class, search, drop_unlabeled,
           seed, overwrite):
     """Train a classifier on the z_* columns of LATENTS (plus --features) to predict --label."""
+    import pandas as pd
+
+    from .data import check_finite, labels_of, read_latents
+    from .estimator import LatentClassifier
     check_output(out, overwrite)
     parse_policy(policy)
     table, y = labels_of(read_latents(latents, label, features_path), label, drop_unlabeled)
@@ -69,6 +69,8 @@ def train(latents, label, out, features_path, policy, alert_budget, positive_cla
 @overwrite_option
 def predict(classifier_dir, latents, out, features_path, threshold, explain, overwrite):
     """Score LATENTS with the classifier in CLASSIFIER_DIR."""
+    from .data import read_latents
+    from .estimator import LatentClassifier
     check_output(out, overwrite)
     clf = LatentClassifier.load(classifier_dir)
     table = read_latents(latents, None, features_path)
@@ -89,6 +91,9 @@ def predict(classifier_dir, latents, out, features_path, threshold, explain, ove
 @overwrite_option
 def evaluate(classifier_dir, latents, label, out, features_path, drop_unlabeled, overwrite):
     """Print (and optionally write) the metrics of the classifier on labelled LATENTS."""
+    from .data import labels_of, read_latents
+    from .estimator import LatentClassifier
+    from .metrics import plot_curves
     if out:
         check_output(out, overwrite)
     clf = LatentClassifier.load(classifier_dir)

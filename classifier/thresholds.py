@@ -12,6 +12,7 @@ import numpy as np
 from encoder.errors import InputError
 
 KINDS = ("max_f1", "precision", "recall", "fpr", "budget")
+DEFAULT_BUDGET = 0.01  # share of rows an analyst reviews: precision at this budget is reported everywhere
 
 
 @dataclasses.dataclass(frozen=True)

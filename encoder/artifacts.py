@@ -9,6 +9,8 @@ from pathlib import Path
 
 from .errors import ArtifactError, InputError
 
+ENCODER_FORMAT_VERSION = 2  # 2: step codes pooled to the code (1 pooled states, then projected)
+
 
 def sha256_file(path: str | Path) -> str:
     """Hex sha256 of a file, read in 1 MiB blocks."""
@@ -90,3 +92,11 @@ def verify_hash(path: Path, expected: str, what: str) -> None:
     if actual != expected:
         raise ArtifactError(f"{what} file '{path}' does not match its manifest (sha256 {actual[:12]}…, "
                             f"expected {expected[:12]}…): it was changed or corrupted")
+
+
+def read_encoder_manifest(directory: str | Path) -> dict:
+    """The manifest of an encoder directory, its format checked and its weights' sha256 verified;
+    without torch, so ``encoder inspect`` answers at once."""
+    manifest = read_manifest(directory, "encoder", ENCODER_FORMAT_VERSION, oldest=ENCODER_FORMAT_VERSION)
+    verify_hash(Path(directory) / manifest["weights"], manifest["encoder_id"], "weights")
+    return manifest

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import click
 
+from .artifacts import read_encoder_manifest
 from .atomic import check_output
-from .clitools import names_option, overwrite_option
-from .config import UNITS, EncoderConfig
+from .clitools import engine_options, names_option, overwrite_option
+from .config import ENCODE_BATCH, UNITS, EncoderConfig
 from .errors import InputError
-from .estimator import ENCODE_BATCH, SequenceEncoder
-from .sequences import window_note
 
 COLUMN_KEYS = ("id", "time", "label", "numeric", "categorical", "drop")
 
@@ -49,7 +48,7 @@ def encoder_group():
 @click.option("--time", "time_col", help="Event time column (timestamp or number).")
 @click.option("--label", "label_col", help="Target column: never a feature; carried into the latents.")
 @click.option("--unit", type=click.Choice(UNITS), help="One sequence per entity or per event [entity].")
-@click.option("--max-len", type=click.IntRange(min=1), help="Events per sequence [95th percentile, at most 256].")
+@click.option("--max-len", type=click.IntRange(min=1), help="Events per sequence [entity: the longest, at most 4096; event: the 95th percentile].")
 @click.option("--latent-dim", type=click.IntRange(min=1), help="Size of the latent code [32].")
 @click.option("--epochs", type=click.IntRange(min=1), help="Maximum training epochs [200; early stopping].")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Training batch size [64].")
@@ -64,6 +63,8 @@ def encoder_group():
 def train(events, id_col, time_col, label_col, unit, max_len, latent_dim, epochs, batch_size, seed,
           config_path, numeric, categorical, drop, out, resume, overwrite):
     """Train an encoder on EVENTS (Parquet file or directory, or CSV) and write it to --out."""
+    from .estimator import SequenceEncoder
+    from .sequences import window_note
     cfg, columns = _config_file(config_path)
     cfg = cfg.replace(unit=unit, max_len=max_len, latent_dim=latent_dim, epochs=epochs,
                       batch_size=batch_size, seed=seed)
@@ -95,7 +96,7 @@ def train(events, id_col, time_col, label_col, unit, max_len, latent_dim, epochs
     click.echo(f"encoder {enc.encoder_id[:12]} written to {out}: {t['epochs_run']} epochs, best validation "
                f"loss {t['best_val_loss']:.4f} at epoch {t['best_epoch']}, max_len {enc.max_len_}"
                f"{f', {enc.config_.patch} events per LSTM step' if enc.config_.patch > 1 else ''}")
-    note = window_note(t["truncation"])
+    note = None if enc.config_.causal else window_note(t["truncation"])  # causal codes read whole histories
     if note:
         click.echo(f"note: {note}")
 
@@ -107,9 +108,19 @@ def train(events, id_col, time_col, label_col, unit, max_len, latent_dim, epochs
 @click.option("--unit", type=click.Choice(UNITS), help="Override the unit the encoder was trained with.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=ENCODE_BATCH, show_default=True,
               help="Sequences encoded at once (memory is bounded by it).")
+@engine_options
 @overwrite_option
-def encode(encoder_dir, events, out, unit, batch_size, overwrite):
-    """Write the latent codes of EVENTS under ENCODER_DIR's encoder to a parquet file."""
+def encode(encoder_dir, events, out, unit, batch_size, engine, scheduler, workers, partitions, overwrite):
+    """Write the latent codes of EVENTS under ENCODER_DIR's encoder to a parquet file (with
+    --engine dask: a directory of Parquet files, one per partition)."""
+    if engine == "dask":
+        from pipelines.dask_engine import encode_dask
+        if scheduler and workers:
+            raise click.UsageError("give --scheduler (an existing cluster) or --workers (a local one), not both")
+        rows, files = encode_dask(encoder_dir, events, out, unit, batch_size, overwrite, scheduler, workers, partitions)
+        click.echo(f"{rows} latent rows written to {out} ({files} Parquet files)")
+        return
+    from .estimator import SequenceEncoder
     enc = SequenceEncoder.load(encoder_dir)
     rows = enc.encode_to_parquet(events, out, unit=unit, batch_size=batch_size, overwrite=overwrite)
     click.echo(f"{rows} latent rows ({unit or enc.config_.unit}) written to {out}")
@@ -120,8 +131,7 @@ def encode(encoder_dir, events, out, unit, batch_size, overwrite):
 @click.option("--json", "as_json", is_flag=True, help="Print the raw manifest as JSON.")
 def inspect(encoder_dir, as_json):
     """Print what ENCODER_DIR holds: schema, preprocessing, architecture, training, versions."""
-    SequenceEncoder.load(encoder_dir)  # validates the manifest and the weights' hash
-    m = json.loads((Path(encoder_dir) / "manifest.json").read_text())
+    m = read_encoder_manifest(encoder_dir)  # format and weights' sha256 checked, no torch needed
     if as_json:
         click.echo(json.dumps(m, indent=2))
         return

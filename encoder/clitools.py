@@ -56,3 +56,28 @@ def names_option(flag: str, help_text: str):
 
 
 overwrite_option = click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+
+
+def engine_options(f):
+    """``--engine local|dask`` with the Dask cluster to use (``--scheduler`` or ``--workers``) and
+    ``--partitions``; the command gets one ``engine`` dict (None for the local engine)."""
+    def check(ctx, param, value):
+        if value is None:
+            return None
+        engine = ctx.params.get("engine") or "local"
+        if engine != "dask":
+            raise click.BadParameter(f"only applies with --engine dask (got --engine {engine})")
+        return value
+    options = [
+        click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+                     is_eager=True, help="local: one process; dask: one task per partition of whole entities, "
+                                         "output written as a directory of Parquet files."),
+        click.option("--scheduler", callback=check, help="Dask scheduler address (tcp://host:8786) [a local cluster]."),
+        click.option("--workers", type=click.IntRange(min=1), callback=check,
+                     help="Worker processes of the local Dask cluster [2]."),
+        click.option("--partitions", type=click.IntRange(min=1), callback=check,
+                     help="Partitions of whole entities [those of the input]."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f

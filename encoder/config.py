@@ -7,8 +7,6 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .errors import InputError
 
 UNITS = ("entity", "event")
@@ -16,10 +14,13 @@ SCALERS = ("robust", "standard", "minmax")
 LOG_TRANSFORMS = ("auto", "none", "all")
 MERGES = ("concat", "branches")
 POOLINGS = ("last", "mean", "max", "attention")
+ENCODE_BATCH = 1024  # sequences coded at once by encode and score (memory is bounded by it)
 PATCH_STEPS = 256  # entity unit: sequences up to this long are read one event per LSTM step
 UNIT_DEFAULTS = {
-    "entity": {"recency_halflife": 0.0, "pooling": ("max",), "contrastive_weight": 1.0, "surprise": False},
-    "event": {"recency_halflife": 3.0, "pooling": ("last", "mean", "max"), "contrastive_weight": 0.0, "surprise": True},
+    "entity": {"recency_halflife": 0.0, "pooling": ("max",), "contrastive_weight": 1.0, "surprise": False,
+               "causal": False},
+    "event": {"recency_halflife": 3.0, "pooling": ("last", "mean", "max"), "contrastive_weight": 0.0, "surprise": True,
+              "causal": False},
 }
 
 
@@ -52,6 +53,13 @@ class EncoderConfig:
       surprise per input channel: the signed error of each numeric channel and the normalised
       ``-log p`` of each categorical value.
 
+    ``causal=True`` (any unit) makes a forward-only encoder whose code after an event depends on
+    the LSTM state after it and the running mean and max of the step codes so far (pooling from
+    ``last``, ``mean``, ``max``); ``bidirectional`` is then False. Event codes are then written in
+    one pass over each entity's whole history, O(events), instead of re-reading a ``max_len``
+    window for every event, O(events x window): training still reads windows of ``max_len``
+    events, scoring carries the state through all of an entity's events.
+
     The resolved values (``resolved``) are what the encoder directory records.
     """
 
@@ -81,6 +89,7 @@ class EncoderConfig:
     branch_size: int = 32
     pooling: tuple[str, ...] | None = None
     surprise: bool | None = None
+    causal: bool | None = None
     dropout: float = 0.0
     # denoising (training only)
     noise_std: float = 0.1
@@ -136,16 +145,27 @@ class EncoderConfig:
     def resolved(self, lengths) -> "EncoderConfig":
         """A copy with ``max_len``, ``patch`` and every unit-dependent option left at None filled in,
         from the training sequence ``lengths`` (events per entity)."""
+        import numpy as np
         auto = {k: v for k, v in UNIT_DEFAULTS[self.unit].items() if getattr(self, k) is None}
         p95 = max(1, int(math.ceil(np.percentile(lengths, 95))))
         longest = p95 if self.unit == "event" else max(1, int(np.max(lengths)))
         max_len = self.max_len or min(self.max_len_cap, longest)
         surprise = auto.get("surprise", self.surprise)
-        patch = self.patch or (1 if self.unit == "event" or surprise else
+        causal = auto.get("causal", self.causal)
+        patch = self.patch or (1 if self.unit == "event" or surprise or causal else
                                max(1, math.ceil(min(p95, max_len) / PATCH_STEPS)))
         if surprise and patch > 1:
             raise InputError(f"config 'surprise' codes each event's departure from its past and needs one "
                              f"event per step, but 'patch' is {patch}")
+        if causal:
+            if patch > 1:
+                raise InputError(f"config 'causal' codes every event as it comes and needs one event per step, "
+                                 f"but 'patch' is {patch}")
+            pooling = auto.get("pooling", self.pooling)
+            if "attention" in pooling:
+                raise InputError(f"config 'causal' pools with running last/mean/max only, but 'pooling' is "
+                                 f"{list(pooling)}")
+            auto["bidirectional"] = False  # a causal code never reads a later event
         return dataclasses.replace(self, max_len=max_len, patch=patch, **auto)
 
     def replace(self, **changes: Any) -> "EncoderConfig":

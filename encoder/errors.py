@@ -1,5 +1,6 @@
-"""The project's exception hierarchy: errors a user can act on, turned into one line by the CLI."""
-from sklearn.exceptions import NotFittedError
+"""The project's exception hierarchy: errors a user can act on, turned into one line by the CLI.
+
+Imports nothing heavy: every command's error handling loads this module before any work starts."""
 
 
 class SeqaeError(Exception):
@@ -14,8 +15,9 @@ class ArtifactError(SeqaeError, ValueError):
     """A saved encoder or classifier that cannot be used: tampered, corrupted, too new, mismatched."""
 
 
-class NotFitted(SeqaeError, NotFittedError):
-    """An estimator used before ``fit`` (or ``load``)."""
+class NotFitted(SeqaeError, ValueError, AttributeError):
+    """An estimator used before ``fit`` (or ``load``); the bases of scikit-learn's ``NotFittedError``,
+    without importing scikit-learn."""
 
 
 class TruncationWarning(UserWarning):

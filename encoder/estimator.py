@@ -18,20 +18,19 @@ from safetensors.torch import save as safetensors_save
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from . import events as ev
-from .artifacts import library_versions, read_manifest, verify_hash, write_json
+from .artifacts import ENCODER_FORMAT_VERSION as FORMAT_VERSION
+from .artifacts import library_versions, read_encoder_manifest, write_json
 from .atomic import atomic_output, write_parquet_stream
-from .config import EncoderConfig
+from .config import ENCODE_BATCH, EncoderConfig
 from .errors import InputError, NotFitted, TruncationWarning
 from .losses import reconstruction_errors
 from .model import LSTMAutoencoder, ModelConfig, embedding_dim_for
 from .preprocessing import Preprocessor
 from .sequences import (EventArrays, entity_end_rows, gather_windows, step_weights, truncation,
-                        truncation_message)
+                        truncation_message, valid_mask)
 from .training import Checkpoint, EarlyStopping, ProgressBar, Trainer
 
-FORMAT_VERSION = 2  # 2: step codes pooled to the code (1 pooled states, then projected)
 WEIGHTS_FILE = "model.safetensors"
-ENCODE_BATCH = 1024
 
 
 @dataclasses.dataclass
@@ -194,7 +193,8 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                            embedding_dims=emb_dims, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
                            bidirectional=cfg.bidirectional, merge=cfg.merge, branch_size=cfg.branch_size,
                            pooling=tuple(cfg.pooling), latent_dim=cfg.latent_dim, dropout=cfg.dropout,
-                           max_len=max_len, patch=cfg.patch, surprise=bool(cfg.surprise))
+                           max_len=max_len, patch=cfg.patch, surprise=bool(cfg.surprise),
+                           causal=bool(cfg.causal))
         model = LSTMAutoencoder(mcfg)
         early = EarlyStopping(cfg.patience)
         cbs = [early, *callbacks, ProgressBar()]
@@ -287,15 +287,21 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
             ends_all, key_rows = inverse, np.arange(len(data.order))
         names = [f"z_{k}" for k in range(K)]
         model = self.model_.eval()
+        one_pass = unit == "event" and self.model_config_.causal and not reconstruction_error
+        all_codes = self.running_codes(arrays, batch_size) if one_pass else None  # (N, K) in sorted order
         with torch.inference_mode():
             for i in range(0, len(ends_all), batch_size):
                 ends, rows = ends_all[i:i + batch_size], key_rows[i:i + batch_size]
-                num, cat, lengths = gather_windows(arrays, ends, self.max_len_)
                 out = {schema.id_col: data.ids.iloc[rows].to_numpy()}
                 if unit == "event":
                     out[schema.time_col] = data.time_raw.iloc[rows].to_numpy()
                 if data.labels is not None:
                     out[schema.label_col] = data.labels.iloc[rows].to_numpy()
+                if one_pass:
+                    out.update(zip(names, all_codes[ends].T))  # (K, B) view: column k is row k
+                    yield out
+                    continue
+                num, cat, lengths = gather_windows(arrays, ends, self.max_len_)
                 if reconstruction_error:
                     z, num_hat, cat_logits = model(num, cat, lengths)
                     weights = step_weights(lengths, num.shape[1], self.config_.recency_halflife)
@@ -308,6 +314,36 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                 if reconstruction_error:
                     out["recon_error"] = err.numpy().astype(np.float32)
                 yield out
+
+    def running_codes(self, arrays: EventArrays, batch_size: int = ENCODE_BATCH) -> np.ndarray:
+        """A ``causal`` encoder's code after every event, (N, K) float32 in sorted row order: one
+        pass of the LSTM over each entity's whole history (every event, not a ``max_len`` window).
+
+        Entities are batched by size, about ``batch_size * max_len`` events a batch, so memory is
+        bounded however long the histories."""
+        self._check_fitted()
+        if not self.model_config_.causal:
+            raise InputError("running_codes needs an encoder trained with causal = true")
+        ends = entity_end_rows(arrays.starts)
+        sizes = ends - arrays.starts[ends] + 1
+        order = np.argsort(sizes, kind="stable")  # similar lengths together: little padding
+        budget = batch_size * self.max_len_
+        codes = np.empty((len(arrays), self.model_config_.code_dim), dtype=np.float32)
+        model = self.model_.eval()
+        i = 0
+        with torch.inference_mode():
+            while i < len(order):
+                n = max(1, min(batch_size, budget // int(sizes[order[i]])))  # sizes grow along order
+                while n > 1 and n * int(sizes[order[min(i + n, len(order)) - 1]]) > budget:
+                    n //= 2
+                batch = order[i:i + n]
+                num, cat, lengths = gather_windows(arrays, ends[batch], int(sizes[batch].max()))
+                z = model.encoder.running_codes(num, cat, lengths)[0]  # (B, T, K)
+                valid = valid_mask(lengths, num.shape[1]).numpy()  # (B, T)
+                rows = arrays.starts[ends[batch]][:, None] + np.arange(num.shape[1])[None, :]  # (B, T)
+                codes[rows[valid]] = z.numpy()[valid]
+                i += n
+        return codes
 
     def transform(self, events, unit: str | None = None, batch_size: int = ENCODE_BATCH,
                   reconstruction_error: bool = False) -> pd.DataFrame:
@@ -382,8 +418,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
     def load(cls, path: str | Path) -> "SequenceEncoder":
         """Rebuild an encoder from its directory alone; refuses tampered weights and newer formats."""
         path = Path(path)
-        m = read_manifest(path, "encoder", FORMAT_VERSION, oldest=FORMAT_VERSION)
-        verify_hash(path / m["weights"], m["encoder_id"], "weights")
+        m = read_encoder_manifest(path)
         schema = ev.Schema.from_dict(m["schema"])
         cfg = EncoderConfig.from_dict(m["config"], source=f"manifest of '{path}'")
         enc = cls(schema.id_col, schema.time_col, schema.label_col, cfg,

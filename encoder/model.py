@@ -34,6 +34,7 @@ class ModelConfig:
     max_len: int = 64
     patch: int = 1
     surprise: bool = False
+    causal: bool = False
 
     @property
     def code_dim(self) -> int:
@@ -234,16 +235,47 @@ class SequenceEncoderNet(nn.Module):
     def encode(self, num: torch.Tensor, cat: torch.Tensor, lengths: torch.Tensor):
         """The code (B, code_dim) and, with ``surprise``, the next-event predictions of every event
         from its past: numeric (B, T, F_num) and one (B, T, V_j) logit tensor per categorical column
-        (None, [] without)."""
+        (None, [] without). A ``causal`` encoder's code is its ``running_codes`` at the latest event."""
+        if self.config.causal:
+            codes, next_num, next_cat = self.running_codes(num, cat, lengths)  # (B, T, code_dim)
+            return codes[torch.arange(len(lengths), device=codes.device), lengths.to(codes.device) - 1], next_num, next_cat
         outs, step_lengths = self._states(num, cat, lengths)
         pooled = self._pool(self._project(outs, step_lengths), step_lengths)  # (B, K)
         if not self.config.surprise:
             return pooled, None, []
-        B, T, H = outs[0].shape  # batch, events (patch 1), hidden
-        before = torch.cat([self.start_state.expand(B, 1, H), outs[0][:, :-1]], dim=1)  # (B, T, H): state after t-1
-        next_num = self.next_numeric(before) if self.next_numeric is not None else num[..., :0]  # (B, T, F_num)
-        next_cat = [head(before) for head in self.next_categorical]  # each (B, T, V_j)
+        next_num, next_cat = self._next_event(outs[0], num)
         return torch.cat([pooled, latest_surprise(next_num, next_cat, num, cat, lengths)], dim=-1), next_num, next_cat
+
+    def running_codes(self, num: torch.Tensor, cat: torch.Tensor, lengths: torch.Tensor):
+        """``causal`` encoder: the code after every event, (B, T, code_dim), from that event and the
+        earlier ones only, in one pass: the forward LSTM's step code, the running mean and running
+        max of the step codes so far, mixed; then with ``surprise`` the event's surprise. Also the
+        next-event predictions as in ``encode``. Garbage on padded steps."""
+        outs, step_lengths = self._states(num, cat, lengths)  # forward direction only, patch 1
+        codes = self._project(outs, step_lengths)  # (B, T, K)
+        T = codes.shape[1]
+        pooled = []
+        for kind in self.config.pooling:
+            if kind == "last":
+                pooled.append(codes)  # (B, T, K)
+            elif kind == "mean":
+                seen = torch.arange(1, T + 1, device=codes.device, dtype=codes.dtype)[None, :, None]  # (1, T, 1)
+                pooled.append(codes.cumsum(1) / seen)  # (B, T, K)
+            else:  # max (config validation leaves no other kind)
+                pooled.append(codes.cummax(1).values)  # (B, T, K)
+        running = pooled[0] if self.mix is None else self.mix(torch.cat(pooled, dim=-1))  # (B, T, K)
+        if not self.config.surprise:
+            return running, None, []
+        next_num, next_cat = self._next_event(outs[0], num)
+        return torch.cat([running, surprise(next_num, next_cat, num, cat)], dim=-1), next_num, next_cat
+
+    def _next_event(self, forward_states: torch.Tensor, num: torch.Tensor):
+        """What the past expects of every event, from the forward states (B, T, H): numeric
+        (B, T, F_num) and one (B, T, V_j) logit tensor per categorical column."""
+        B, T, H = forward_states.shape  # batch, events (patch 1), hidden
+        before = torch.cat([self.start_state.expand(B, 1, H), forward_states[:, :-1]], dim=1)  # (B, T, H): after t-1
+        next_num = self.next_numeric(before) if self.next_numeric is not None else num[..., :0]  # (B, T, F_num)
+        return next_num, [head(before) for head in self.next_categorical]  # each (B, T, V_j)
 
     def _pool(self, codes: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Pool step codes (B, P, K) over each sequence's ``lengths`` valid steps: (B, K)."""
@@ -265,20 +297,25 @@ class SequenceEncoderNet(nn.Module):
         return pooled[0] if self.mix is None else self.mix(torch.cat(pooled, dim=-1))  # (B, K)
 
 
-def latest_surprise(next_num: torch.Tensor, next_cat: list[torch.Tensor], num: torch.Tensor, cat: torch.Tensor,
-                    lengths: torch.Tensor) -> torch.Tensor:
-    """How the latest event of each sequence departs from what its past predicted: (B, F_num + F_cat).
+def surprise(next_num: torch.Tensor, next_cat: list[torch.Tensor], num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
+    """How events depart from what their past predicted: (..., F_num + F_cat) for inputs (..., F).
 
     Numeric channels: the signed error ``value - predicted`` (an amount above expectation is
     positive); categorical columns: ``-log p(actual value)`` divided by log(vocabulary size), 0 for
     a value the past made certain, about 1 for a uniform guess."""
+    parts = [num - next_num]  # (..., F_num)
+    for j, logits in enumerate(next_cat):
+        logp = torch.log_softmax(logits, dim=-1)  # (..., V_j)
+        parts.append(-logp.gather(-1, cat[..., j:j + 1]) / math.log(max(logits.shape[-1] - 1, 2)))  # (..., 1)
+    return torch.cat(parts, dim=-1)  # (..., F_num + F_cat)
+
+
+def latest_surprise(next_num: torch.Tensor, next_cat: list[torch.Tensor], num: torch.Tensor, cat: torch.Tensor,
+                    lengths: torch.Tensor) -> torch.Tensor:
+    """``surprise`` of the latest event of each sequence: (B, F_num + F_cat)."""
     rows = torch.arange(num.shape[0], device=num.device)
     last = lengths.to(num.device) - 1  # (B,)
-    parts = [num[rows, last] - next_num[rows, last]]  # (B, F_num)
-    for j, logits in enumerate(next_cat):
-        logp = torch.log_softmax(logits[rows, last], dim=-1)  # (B, V_j)
-        parts.append(-logp[rows, cat[rows, last, j]][:, None] / math.log(max(logits.shape[-1] - 1, 2)))  # (B, 1)
-    return torch.cat(parts, dim=-1)  # (B, F_num + F_cat)
+    return surprise(next_num[rows, last], [logits[rows, last] for logits in next_cat], num[rows, last], cat[rows, last])
 
 
 class SequenceDecoderNet(nn.Module):

@@ -8,7 +8,7 @@ import click
 from classifier.cli import classifier_group
 from encoder.atomic import atomic_output, check_output
 from encoder.cli import _config_file, encoder_group
-from encoder.clitools import SeqaeGroup, names_option, overwrite_option
+from encoder.clitools import SeqaeGroup, engine_options, names_option, overwrite_option
 from encoder.config import UNITS
 
 DEMO_ACCOUNTS = 1500
@@ -90,9 +90,20 @@ def compare(events, id_col, time_col, label_col, test_events, out, unit, train_f
 @click.option("--out", required=True, type=click.Path(), help="Scores parquet to write.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4096, show_default=True)
 @click.option("--threshold", type=float, help="Override the classifier's decision threshold.")
+@engine_options
 @overwrite_option
-def score(encoder_dir, classifier_dir, events, out, batch_size, threshold, overwrite):
-    """Score EVENTS with a trained encoder and classifier, streaming, to a parquet file."""
+def score(encoder_dir, classifier_dir, events, out, batch_size, threshold, engine, scheduler, workers, partitions,
+          overwrite):
+    """Score EVENTS with a trained encoder and classifier, streaming, to a parquet file (with
+    --engine dask: a directory of Parquet files, one per partition)."""
+    if engine == "dask":
+        from .dask_engine import score_dask
+        if scheduler and workers:
+            raise click.UsageError("give --scheduler (an existing cluster) or --workers (a local one), not both")
+        rows, files = score_dask(encoder_dir, classifier_dir, events, out, batch_size, overwrite, threshold,
+                                 scheduler, workers, partitions)
+        click.echo(f"{rows} scores written to {out} ({files} Parquet files)")
+        return
     from .score import score_events
     rows = score_events(encoder_dir, classifier_dir, events, out, batch_size, overwrite, threshold)
     click.echo(f"{rows} scores written to {out}")

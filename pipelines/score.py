@@ -12,13 +12,16 @@ from .features import FeatureRecipe, features_in_output_order
 
 
 def score_events(encoder_dir: str | Path, classifier_dir: str | Path, events, out: str | Path,
-                 batch_size: int = 4096, overwrite: bool = False, threshold: float | None = None) -> int:
+                 batch_size: int = 4096, overwrite: bool = False, threshold: float | None = None,
+                 source: str | None = None) -> int:
     """Write the scores parquet (keys, prediction, score, decision or proba_*) atomically.
 
     Codes are computed in batches of ``batch_size`` sequences and written as they come; baseline
     features, when the classifier uses them, are rebuilt point in time from the recipe it recorded.
-    Returns the number of rows written. The output is identical on a re-run.
+    Returns the number of rows written. The output is identical on a re-run. ``source`` names
+    the input in error messages (default: ``events`` itself when it is a path).
     """
+    source = source or (str(events) if isinstance(events, (str, Path)) else "<DataFrame>")
     enc = SequenceEncoder.load(encoder_dir)
     clf = LatentClassifier.load(classifier_dir)
     if clf.encoder_id_ and clf.encoder_id_ != enc.encoder_id:
@@ -37,7 +40,7 @@ def score_events(encoder_dir: str | Path, classifier_dir: str | Path, events, ou
     keys = [enc.schema_.id_col] + ([enc.schema_.time_col] if unit == "event" else [])
     recon = "recon_error" in clf.features_
     batches = enc.iter_prepared(data, arrays, unit, batch_size, reconstruction_error=recon)
-    return write_parquet_stream(_scores(batches, base, clf, keys, enc.encoder_id, str(events), threshold), out,
+    return write_parquet_stream(_scores(batches, base, clf, keys, enc.encoder_id, source, threshold), out,
                                 {"encoder_id": enc.encoder_id}, overwrite)
 
 

@@ -1,0 +1,78 @@
+"""The Dask engine: a LocalCluster of 2 worker processes gives the single-process outputs row for row."""
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from pipelines.cli import main
+from pipelines.simulate import simulate_events
+
+pytest.importorskip("distributed")
+FAST = ["--epochs", "1", "--bootstrap", "20", "--max-len", "8", "--latent-dim", "4"]
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory):
+    """Events written as 3 Parquet files (a dataset), and the models of a small compare."""
+    d = tmp_path_factory.mktemp("dask")
+    events = simulate_events(60, days=21, seed=2, fraud_share=0.5)
+    (d / "events").mkdir()
+    for i, rows in enumerate(np.array_split(np.arange(len(events)), 3)):  # entities spread over input files
+        events.iloc[rows].to_parquet(d / "events" / f"{i}.parquet", index=False)
+    r = run("pipeline", "compare", d / "events", "--id", "account", "--time", "ts", "--label", "is_fraud",
+            "--out", d / "report", *FAST)
+    assert r.exit_code == 0, r.output
+    return d
+
+
+def in_key_order(frame, keys):
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def test_dask_encode_equals_single_process(job):
+    enc = job / "report" / "models" / "encoder"
+    assert run("encoder", "encode", enc, job / "events", "--out", job / "z.parquet").exit_code == 0
+    r = run("encoder", "encode", enc, job / "events", "--out", job / "z_dask", "--engine", "dask",
+            "--workers", "2", "--partitions", "3")
+    assert r.exit_code == 0, r.output
+    files = sorted((job / "z_dask").glob("part-*.parquet"))
+    assert len(files) == 3 and not list(job.glob(".z_dask*"))
+    one, many = pd.read_parquet(job / "z.parquet"), pd.read_parquet(job / "z_dask")
+    assert list(many.columns) == list(one.columns) and len(many) == len(one)
+    one, many = in_key_order(one, ["account", "ts"]), in_key_order(many, ["account", "ts"])
+    z = [c for c in one.columns if c.startswith("z_")]
+    pd.testing.assert_frame_equal(one.drop(columns=z), many.drop(columns=z))
+    np.testing.assert_allclose(many[z].to_numpy(), one[z].to_numpy(), atol=1e-5)
+    owners = pd.concat([pd.read_parquet(f, columns=["account"]).assign(file=f.name) for f in files])
+    assert owners.groupby("account")["file"].nunique().max() == 1
+
+
+def test_dask_score_equals_single_process(job):
+    models = job / "report" / "models"
+    args = ["pipeline", "score", "--encoder", models / "encoder", "--classifier", models / "hybrid", job / "events"]
+    assert run(*args, "--out", job / "s.parquet").exit_code == 0
+    r = run(*args, "--out", job / "s_dask", "--engine", "dask", "--workers", "2")
+    assert r.exit_code == 0, r.output
+    one = in_key_order(pd.read_parquet(job / "s.parquet"), ["account", "ts"])
+    many = in_key_order(pd.read_parquet(job / "s_dask"), ["account", "ts"])
+    pd.testing.assert_frame_equal(one.drop(columns="score"), many.drop(columns="score"))
+    np.testing.assert_allclose(many["score"], one["score"], atol=1e-5)
+
+
+def test_dask_options_need_the_dask_engine(job):
+    r = run("encoder", "encode", job / "report" / "models" / "encoder", job / "events", "--out", job / "x",
+            "--workers", "2")
+    assert r.exit_code == 2 and "only applies with --engine dask" in r.output
+
+
+def test_dask_engine_bad_id_is_one_line(job, tmp_path):
+    frame = pd.read_parquet(job / "events").rename(columns={"account": "acct"})
+    frame.to_parquet(tmp_path / "bad.parquet")
+    r = run("encoder", "encode", job / "report" / "models" / "encoder", tmp_path / "bad.parquet", "--out",
+            tmp_path / "z", "--engine", "dask", "--workers", "1")
+    assert r.exit_code == 1 and r.output.strip().startswith("error: --id column 'account' is not in")
+    assert not (tmp_path / "z").exists()
