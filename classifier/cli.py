@@ -7,7 +7,7 @@ import click
 
 from encoder.artifacts import write_json
 from encoder.atomic import atomic_output, check_output
-from encoder.clitools import overwrite_option
+from encoder.clitools import engine_options, overwrite_option
 
 from .thresholds import DEFAULT_BUDGET, parse_policy
 
@@ -34,10 +34,17 @@ def classifier_group():
               help="Tree candidates tried on the validation split (below 5000 rows the linear booster is tried too).")
 @click.option("--drop-unlabeled", is_flag=True, help="Skip rows whose label is missing.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@engine_options
 @overwrite_option
 def train(latents, label, out, features_path, policy, alert_budget, positive_class, search, drop_unlabeled,
-          seed, overwrite):
-    """Train a classifier on the z_* columns of LATENTS (plus --features) to predict --label."""
+          seed, engine, scheduler, workers, partitions, overwrite):
+    """Train a classifier on the z_* columns of LATENTS (plus --features) to predict --label.
+
+    With --engine dask, LATENTS may be a partitioned dataset; xgboost.dask trains the default
+    parameters with early stopping on the latest (or a random) share of rows."""
+    if engine == "dask":
+        return _train_dask(latents, label, out, features_path, policy, alert_budget, positive_class, search,
+                           drop_unlabeled, seed, scheduler, workers, partitions, overwrite)
     import pandas as pd
 
     from .data import check_finite, labels_of, read_latents
@@ -53,6 +60,31 @@ def train(latents, label, out, features_path, policy, alert_budget, positive_cla
                            search=search, seed=seed)
     clf.fit(table.frame[table.features], y, times=times, encoder_id=table.encoder_id)
     clf.save(out, overwrite=overwrite)
+    _report(clf, out)
+
+
+def _train_dask(latents, label, out, features_path, policy, alert_budget, positive_class, search, drop_unlabeled,
+                seed, scheduler, workers, partitions, overwrite):
+    from pipelines.dask_engine import dask_client
+
+    from .dask_training import fit_dask
+    from .estimator import LatentClassifier
+    for flag, given in (("--features", features_path), ("--positive", positive_class), ("--drop-unlabeled", drop_unlabeled),
+                        ("--partitions", partitions), ("--search", search != 1)):
+        if given:
+            raise click.BadParameter(f"{flag} does not apply with --engine dask", param_hint=flag)
+    if scheduler and workers:
+        raise click.UsageError("give --scheduler (an existing cluster) or --workers (a local one), not both")
+    check_output(out, overwrite)
+    parse_policy(policy)
+    clf = LatentClassifier(threshold_policy=policy, alert_budget=alert_budget, seed=seed)
+    with dask_client(scheduler, workers) as client:
+        fit_dask(clf, client, latents, label)
+    clf.save(out, overwrite=overwrite)
+    _report(clf, out)
+
+
+def _report(clf, out) -> None:
     v = clf.validation_
     shown = (f"PR-AUC {v['pr_auc']:.4f}, ROC-AUC {v['roc_auc']:.4f}, threshold {clf.threshold_:.4f} ({clf.policy_})"
              if len(clf.classes_) == 2 else f"accuracy {v['accuracy']:.4f}, macro-F1 {v['macro_f1']:.4f}")

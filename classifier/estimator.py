@@ -129,8 +129,10 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
 
     # ------------------------------------------------------------------ fit
-    def _classes(self, y: pd.Series) -> list:
-        classes = sorted(y.unique().tolist(), key=lambda v: (str(type(v)), v))
+    def _classes(self, counts: pd.Series) -> list:
+        """Classes in model order from the label counts (``y.value_counts()``): the positive class
+        of a binary target last."""
+        classes = sorted(counts.index.tolist(), key=lambda v: (str(type(v)), v))
         if len(classes) != 2:
             return classes
         if self.positive_class is not None:
@@ -140,7 +142,6 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         elif set(map(_py, classes)) <= {0, 1}:
             pos = classes[1]
         else:
-            counts = y.value_counts()
             pos = counts.index[-1] if counts.iloc[0] != counts.iloc[-1] else classes[1]
         return [c for c in classes if c != pos] + [pos]
 
@@ -191,7 +192,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         if y.nunique() < 2:
             raise InputError(f"labels hold a single class ({y.iloc[0]!r}): nothing to learn")
         check_finite(X, list(X.columns), "<training data>")
-        classes = self._classes(y)
+        classes = self._classes(y.value_counts())
         y_idx = y.map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
         refit = len(y) < SMALL_DATA if self.refit == "auto" else bool(self.refit)
         if validation is not None:

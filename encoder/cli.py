@@ -59,10 +59,31 @@ def encoder_group():
 @names_option("--drop", "Columns to ignore")
 @click.option("--out", required=True, type=click.Path(), help="Encoder directory to write.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from OUT.partial/checkpoint.pt.")
+@click.option("--distributed", is_flag=True,
+              help="Data-parallel training under torchrun (gloo): each process trains on its share of every "
+                   "batch, gradients are summed, process 0 writes --out.")
 @overwrite_option
 def train(events, id_col, time_col, label_col, unit, max_len, latent_dim, epochs, batch_size, seed,
-          config_path, numeric, categorical, drop, out, resume, overwrite):
+          config_path, numeric, categorical, drop, out, resume, distributed, overwrite):
     """Train an encoder on EVENTS (Parquet file or directory, or CSV) and write it to --out."""
+    if distributed:
+        if resume:
+            raise click.UsageError("--resume does not apply with --distributed")
+        from .distributed import init_from_env
+        init_from_env()
+        try:
+            return _train(events, id_col, time_col, label_col, unit, max_len, latent_dim, epochs, batch_size,
+                          seed, config_path, numeric, categorical, drop, out, False, overwrite)
+        finally:
+            import torch.distributed as dist
+            dist.destroy_process_group()
+    _train(events, id_col, time_col, label_col, unit, max_len, latent_dim, epochs, batch_size, seed,
+           config_path, numeric, categorical, drop, out, resume, overwrite)
+
+
+def _train(events, id_col, time_col, label_col, unit, max_len, latent_dim, epochs, batch_size, seed,
+           config_path, numeric, categorical, drop, out, resume, overwrite):
+    from .distributed import rank_and_world
     from .estimator import SequenceEncoder
     from .sequences import window_note
     cfg, columns = _config_file(config_path)
@@ -73,15 +94,18 @@ def train(events, id_col, time_col, label_col, unit, max_len, latent_dim, epochs
     if not id_col or not time_col:
         raise click.UsageError("Missing option '--id' and/or '--time' (on the command line or in --config).")
     out = check_output(out, overwrite)
+    enc = SequenceEncoder(id_col, time_col, label_col or columns.get("label"), cfg,
+                          numeric=numeric or _as_tuple(columns.get("numeric")),
+                          categorical=categorical or _as_tuple(columns.get("categorical")),
+                          drop=drop or _as_tuple(columns.get("drop")))
+    if rank_and_world()[0] > 0:  # torchrun: process 0 keeps checkpoints and writes the encoder
+        enc.fit(events)
+        return
     partial = out.with_name(out.name + ".partial")
     if not resume and partial.exists():
         for f in partial.iterdir():
             f.unlink()
     partial.mkdir(exist_ok=True)
-    enc = SequenceEncoder(id_col, time_col, label_col or columns.get("label"), cfg,
-                          numeric=numeric or _as_tuple(columns.get("numeric")),
-                          categorical=categorical or _as_tuple(columns.get("categorical")),
-                          drop=drop or _as_tuple(columns.get("drop")))
     try:
         enc.fit(events, checkpoint=partial / "checkpoint.pt", resume=resume)
         enc.save(out, overwrite=overwrite)

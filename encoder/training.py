@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import EncoderConfig
+from .distributed import all_reduce_gradients, all_reduce_sum, broadcast_parameters, rank_and_world
 from .losses import hierarchical_contrastive, reconstruction_errors
 from .model import LSTMAutoencoder
 from .noise import corrupt
@@ -95,7 +96,7 @@ class ProgressBar(Callback):
 
     def on_train_begin(self, trainer):
         self.bar = tqdm(total=trainer.config.epochs, initial=trainer.epoch, desc="encoder", unit="epoch",
-                        file=sys.stderr, disable=None, leave=False)
+                        file=sys.stderr, disable=None if trainer.rank == 0 else True, leave=False)
 
     def on_epoch_end(self, trainer, record):
         self.bar.update(1)
@@ -114,7 +115,12 @@ class Trainer:
         self.model, self.config, self.arrays = model, config, arrays
         self.train_ends, self.val_ends, self.max_len = train_ends, val_ends, max_len
         self.callbacks = list(callbacks)
-        self.gen = torch.Generator().manual_seed(config.seed)
+        self.rank, self.world = rank_and_world()  # under torchrun: this process's share of every batch
+        self.gen = torch.Generator().manual_seed(config.seed + 7919 * self.rank)  # corruption, crops
+        # the epoch's order must be the same in every process: its own generator when distributed
+        self.order_gen = self.gen if self.world == 1 else torch.Generator().manual_seed(config.seed)
+        if self.world > 1:
+            broadcast_parameters(model)
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=0.5, patience=config.lr_patience)
@@ -141,16 +147,25 @@ class Trainer:
 
     def train_step(self, ends: np.ndarray) -> tuple[float, float]:
         """One optimiser step on the windows ending at ``ends``: denoising reconstruction, plus
-        ``contrastive_weight`` x the contrastive loss of two clean overlapping crops. Returns both."""
-        num, cat, lengths = gather_windows(self.arrays, ends, self.max_len)
-        valid = valid_mask(lengths, num.shape[1])
-        noisy_num, noisy_cat = corrupt(num, cat, valid, self.config, self.gen)
+        ``contrastive_weight`` x the contrastive loss of two clean overlapping crops. Returns both
+        (under torchrun: this process's share of the batch mean; ``run_epoch`` sums the shares)."""
+        share = ends[self.rank::self.world]
+        weight = len(share) / len(ends)  # 1 in one process
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.get_loss(num, cat, lengths, noisy_num, noisy_cat)
-        contrastive = self.get_contrastive_loss(num, cat, lengths) if self.config.contrastive_weight > 0 \
-            else loss.new_zeros(())
-        (loss + self.config.contrastive_weight * contrastive).backward()
+        loss = contrastive = torch.zeros(())
+        if len(share):
+            num, cat, lengths = gather_windows(self.arrays, share, self.max_len)
+            valid = valid_mask(lengths, num.shape[1])
+            noisy_num, noisy_cat = corrupt(num, cat, valid, self.config, self.gen)
+            loss = self.get_loss(num, cat, lengths, noisy_num, noisy_cat)
+            if self.config.contrastive_weight > 0:
+                contrastive = self.get_contrastive_loss(num, cat, lengths)
+            if weight != 1:
+                loss, contrastive = loss * weight, contrastive * weight
+            (loss + self.config.contrastive_weight * contrastive).backward()
+        if self.world > 1:
+            all_reduce_gradients(self.model)
         if self.config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
@@ -161,20 +176,25 @@ class Trainer:
         """Mean clean reconstruction error over the validation windows (no corruption, eval mode)."""
         self.model.eval()
         total, count = 0.0, 0
-        for i in range(0, len(self.val_ends), EVAL_BATCH):
-            ends = self.val_ends[i:i + EVAL_BATCH]
+        val_ends = self.val_ends[self.rank::self.world]  # summed over processes below
+        for i in range(0, len(val_ends), EVAL_BATCH):
+            ends = val_ends[i:i + EVAL_BATCH]
             num, cat, lengths = gather_windows(self.arrays, ends, self.max_len)
             total += float(self.get_loss(num, cat, lengths, num, cat)) * len(ends)
             count += len(ends)
+        if self.world > 1:
+            total, count = all_reduce_sum(torch.tensor([total, count], dtype=torch.float64)).tolist()
         return total / max(count, 1)
 
     def run_epoch(self) -> dict:
         """Shuffle (and cap) the training windows, step through them in batches, validate."""
         start = time.perf_counter()
-        order = torch.randperm(len(self.train_ends), generator=self.gen).numpy()
+        order = torch.randperm(len(self.train_ends), generator=self.order_gen).numpy()
         ends = self.train_ends[order[: self.config.max_sequences_per_epoch]]
         losses = np.array([self.train_step(ends[i:i + self.batch_size])
                            for i in range(0, len(ends), self.batch_size)])  # (batches, 2)
+        if self.world > 1:  # each process returned its share of every batch mean
+            losses = all_reduce_sum(torch.from_numpy(losses)).numpy()
         sizes = np.diff(np.r_[np.arange(0, len(ends), self.batch_size), len(ends)])  # (batches,)
         train_loss, train_contrastive = (losses * sizes[:, None]).sum(0) / len(ends)
         train_seconds = time.perf_counter() - start

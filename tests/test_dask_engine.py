@@ -1,4 +1,6 @@
 """The Dask engine: a LocalCluster of 2 worker processes gives the single-process outputs row for row."""
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -76,3 +78,22 @@ def test_dask_engine_bad_id_is_one_line(job, tmp_path):
             tmp_path / "z", "--engine", "dask", "--workers", "1")
     assert r.exit_code == 1 and r.output.strip().startswith("error: --id column 'account' is not in")
     assert not (tmp_path / "z").exists()
+
+
+def test_xgboost_dask_training_writes_the_usual_classifier(job):
+    z = job / "z_dask"
+    if not z.exists():
+        assert run("encoder", "encode", job / "report" / "models" / "encoder", job / "events", "--out", z,
+                   "--engine", "dask", "--workers", "2").exit_code == 0
+    r = run("classifier", "train", z, "--label", "is_fraud", "--out", job / "clf_dask", "--engine", "dask",
+            "--workers", "2")
+    assert r.exit_code == 0, r.output
+    m = json.loads((job / "clf_dask" / "manifest.json").read_text())
+    assert m["format"] == "seqae-classifier" and m["fit"]["engine"] == "dask" and m["fit"]["split"] == "time"
+    assert m["features"] == [c for c in pd.read_parquet(z).columns if c.startswith("z_")]
+    assert m["encoder_id"] == json.loads((job / "report" / "models" / "encoder" / "manifest.json").read_text())["encoder_id"]
+    r = run("classifier", "predict", job / "clf_dask", z, "--out", job / "p.parquet")
+    assert r.exit_code == 0, r.output
+    p = pd.read_parquet(job / "p.parquet")
+    assert p["score"].between(0, 1).all() and len(p) == len(pd.read_parquet(z))
+    assert 0 < m["validation_metrics"]["roc_auc"] <= 1
