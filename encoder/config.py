@@ -20,7 +20,7 @@ UNIT_DEFAULTS = {
     "entity": {"recency_halflife": 0.0, "pooling": ("max",), "contrastive_weight": 1.0, "surprise": False,
                "causal": False},
     "event": {"recency_halflife": 3.0, "pooling": ("last", "mean", "max"), "contrastive_weight": 0.0, "surprise": True,
-              "causal": False},
+              "causal": True},
 }
 
 
@@ -151,6 +151,8 @@ class EncoderConfig:
         longest = p95 if self.unit == "event" else max(1, int(np.max(lengths)))
         max_len = self.max_len or min(self.max_len_cap, longest)
         surprise = auto.get("surprise", self.surprise)
+        if "causal" in auto and ("attention" in auto.get("pooling", self.pooling) or (self.patch or 1) > 1):
+            auto["causal"] = False  # the unit's default yields to an explicit windowed-only choice
         causal = auto.get("causal", self.causal)
         patch = self.patch or (1 if self.unit == "event" or surprise or causal else
                                max(1, math.ceil(min(p95, max_len) / PATCH_STEPS)))

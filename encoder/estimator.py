@@ -66,9 +66,10 @@ def _read(events, columns: list[str], categorical: Sequence[str]) -> pd.DataFram
     return ev.read_events(events, columns, categorical)
 
 
-def prepare_events(events, schema: ev.Schema, training: bool) -> PreparedEvents:
-    """Read the needed columns of ``events`` (path or DataFrame), validate them, sort by entity/time."""
-    source = _source(events)
+def prepare_events(events, schema: ev.Schema, training: bool, source: str | None = None) -> PreparedEvents:
+    """Read the needed columns of ``events`` (path or DataFrame), validate them, sort by entity/time;
+    ``source`` names the input in errors [the path, or "<DataFrame>"]."""
+    source = source or _source(events)
     columns, _ = _columns_and_kinds(events)
     for col, option in ((schema.id_col, "--id"), (schema.time_col, "--time")):
         if col not in columns:
@@ -235,12 +236,13 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         if not hasattr(self, "model_"):
             raise NotFitted("this SequenceEncoder is not fitted yet; call fit or load first")
 
-    def prepare(self, events, keep_frame: bool = False, unit: str | None = None) -> tuple[PreparedEvents, EventArrays]:
+    def prepare(self, events, keep_frame: bool = False, unit: str | None = None,
+                source: str | None = None) -> tuple[PreparedEvents, EventArrays]:
         """Read, validate, order and preprocess ``events`` once; the raw feature columns are dropped
         afterwards unless ``keep_frame`` (callers that build other features from them). Warns
         (``TruncationWarning``) when sequences of ``unit`` are longer than ``max_len``."""
         self._check_fitted()
-        data = prepare_events(events, self.schema_, training=False)
+        data = prepare_events(events, self.schema_, training=False, source=source)
         warn_truncation(np.bincount(data.codes), self.max_len_, unit or self.config_.unit, data.source)
         sorted_frame = data.frame.iloc[data.order].reset_index(drop=True)
         num, cat = self.preprocessor_.transform(sorted_frame, data.times, data.starts)

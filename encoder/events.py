@@ -96,8 +96,10 @@ def table_columns(path: str | os.PathLike) -> tuple[list[str], dict[str, str]]:
 
 
 def read_events(path: str | os.PathLike, columns: Sequence[str] | None = None,
-                categorical: Sequence[str] = ()) -> pd.DataFrame:
-    """Read an event table (Parquet file, directory of Parquet files, or CSV), only ``columns``.
+                categorical: Sequence[str] = (), where=None) -> pd.DataFrame:
+    """Read an event table (Parquet file, directory of Parquet files, or CSV), only ``columns``;
+    ``where`` (a ``pyarrow.dataset`` expression, Parquet only) keeps the matching rows as the
+    file is scanned, so only those are ever held.
 
     String columns named in ``categorical`` come from Parquet as pandas categoricals (their codes
     are read, not a string per row); numeric columns stay numeric whatever their role.
@@ -114,12 +116,34 @@ def read_events(path: str | os.PathLike, columns: Sequence[str] | None = None,
             raise InputError(f"'{path}' is not a readable CSV file: {str(exc).splitlines()[0]}") from None
     else:
         try:
-            df = _dataset(path, categorical).to_table(columns=cols).to_pandas()
+            df = _dataset(path, categorical).to_table(columns=cols, filter=where).to_pandas()
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputError(f"'{path}' is not a readable Parquet file: {str(exc).splitlines()[0]}") from None
     if len(df) == 0:
         raise InputError(f"'{path}' holds no rows")
     return df
+
+
+def entity_buckets(path: str | os.PathLike, id_col: str, rows_per_bucket: int) -> list[np.ndarray] | None:
+    """Entity ids of a Parquet event table split into buckets of about ``rows_per_bucket`` events
+    (by a hash of the id: stable across runs), or None when one bucket holds them all or the table
+    is a CSV. Only the id column is read."""
+    path = Path(path)
+    if _is_csv(path):
+        return None
+    ids = _dataset(path).to_table(columns=[id_col]).column(id_col).to_pandas()
+    n_buckets = -(-len(ids) // rows_per_bucket)
+    if n_buckets <= 1:
+        return None
+    entities = pd.Series(ids.unique())
+    bucket = pd.util.hash_pandas_object(entities, index=False).to_numpy() % np.uint64(n_buckets)
+    return [entities[bucket == b].to_numpy() for b in range(n_buckets) if (bucket == b).any()]
+
+
+def read_bucket(path: str | os.PathLike, columns: Sequence[str], categorical: Sequence[str], id_col: str,
+                ids: np.ndarray) -> pd.DataFrame:
+    """The events of the entities ``ids`` (one of ``entity_buckets``), in file order."""
+    return read_events(path, columns, categorical, where=ds.field(id_col).isin(pa.array(ids)))
 
 
 # --------------------------------------------------------------------------- schema

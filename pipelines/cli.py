@@ -90,10 +90,13 @@ def compare(events, id_col, time_col, label_col, test_events, out, unit, train_f
 @click.option("--out", required=True, type=click.Path(), help="Scores parquet to write.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4096, show_default=True)
 @click.option("--threshold", type=float, help="Override the classifier's decision threshold.")
+@click.option("--bucket-rows", type=click.IntRange(min=1),
+              help="Above this many events a Parquet input is read and scored one bucket of entities at a time, "
+                   "so memory follows the bucket; rows then come bucket by bucket [1000000].")
 @engine_options
 @overwrite_option
-def score(encoder_dir, classifier_dir, events, out, batch_size, threshold, engine, scheduler, workers, partitions,
-          overwrite):
+def score(encoder_dir, classifier_dir, events, out, batch_size, threshold, bucket_rows, engine, scheduler, workers,
+          partitions, overwrite):
     """Score EVENTS with a trained encoder and classifier, streaming, to a parquet file (with
     --engine dask: a directory of Parquet files, one per partition)."""
     if engine == "dask":
@@ -104,8 +107,9 @@ def score(encoder_dir, classifier_dir, events, out, batch_size, threshold, engin
                                  scheduler, workers, partitions)
         click.echo(f"{rows} scores written to {out} ({files} Parquet files)")
         return
-    from .score import score_events
-    rows = score_events(encoder_dir, classifier_dir, events, out, batch_size, overwrite, threshold)
+    from .score import BUCKET_ROWS, score_events
+    rows = score_events(encoder_dir, classifier_dir, events, out, batch_size, overwrite, threshold,
+                        bucket_rows=bucket_rows or BUCKET_ROWS)
     click.echo(f"{rows} scores written to {out}")
 
 

@@ -44,9 +44,10 @@ def dask_client(scheduler: str | None = None, workers: int | None = None):
         yield client
 
 
-def read_events(events, id_col: str, partitions: int | None = None):
-    """``events`` (Parquet file or directory, or CSV) as a Dask DataFrame shuffled on ``id_col``,
-    each row carrying its file position in ``ROW``."""
+def read_events(events, id_col: str, partitions: int | None = None, workers: int = 1):
+    """``events`` (Parquet file or directory, or CSV) as a Dask DataFrame shuffled on ``id_col``
+    into ``partitions`` partitions [as many as the input's, at least 2 per worker], each row
+    carrying its file position in ``ROW``."""
     import dask
     import dask.dataframe as dd
     dask.config.set({"dataframe.convert-string": False})  # keep pandas' own types, as one process reads them
@@ -58,7 +59,7 @@ def read_events(events, id_col: str, partitions: int | None = None):
         raise InputError(f"--id column '{id_col}' is not in '{path}' (columns: {', '.join(map(str, ddf.columns))})")
     ddf = ddf.assign(**{ROW: 1})
     ddf[ROW] = ddf[ROW].cumsum() - 1  # position in the file, across partitions
-    return ddf.shuffle(on=id_col, npartitions=partitions or ddf.npartitions)
+    return ddf.shuffle(on=id_col, npartitions=partitions or max(ddf.npartitions, 2 * workers))
 
 
 def in_file_order(part):
@@ -110,7 +111,7 @@ def encode_dask(encoder_dir, events, out, unit: str | None = None, batch_size: i
     check_output(out, overwrite)
     enc = _encoder(str(Path(encoder_dir).resolve()))  # fails here, once, on a bad encoder directory
     with dask_client(scheduler, workers) as client:
-        ddf = read_events(events, enc.schema_.id_col, partitions)
+        ddf = read_events(events, enc.schema_.id_col, partitions, len(client.scheduler_info()["workers"]))
         task = functools.partial(_encode_part, encoder_dir=str(Path(encoder_dir).resolve()), unit=unit,
                                  batch_size=batch_size)
         return _run(client, ddf, task, out, overwrite)
@@ -127,7 +128,7 @@ def score_dask(encoder_dir, classifier_dir, events, out, batch_size: int = 4096,
     enc = _encoder(encoder_dir)
     LatentClassifier.load(classifier_dir)  # fails here, once, on a bad classifier directory
     with dask_client(scheduler, workers) as client:
-        ddf = read_events(events, enc.schema_.id_col, partitions)
+        ddf = read_events(events, enc.schema_.id_col, partitions, len(client.scheduler_info()["workers"]))
         task = functools.partial(_score_part, encoder_dir=encoder_dir, classifier_dir=classifier_dir,
                                  batch_size=batch_size, threshold=threshold, source=str(events))
         return _run(client, ddf, task, out, overwrite)

@@ -70,6 +70,22 @@ def test_score_is_identical_on_rerun(compared, tmp_path):
     assert len(outs[0]) == len(pd.read_parquet(compared / "events.parquet"))
 
 
+def test_score_in_entity_buckets_gives_the_same_scores(compared, tmp_path):
+    models = compared / "report" / "models"
+    args = ["pipeline", "score", "--encoder", models / "encoder", "--classifier", models / "hybrid",
+            compared / "events.parquet"]
+    assert run(*args, "--out", tmp_path / "whole.parquet").exit_code == 0
+    r = run(*args, "--out", tmp_path / "buckets.parquet", "--bucket-rows", "500")
+    assert r.exit_code == 0, r.output
+    whole, buckets = pd.read_parquet(tmp_path / "whole.parquet"), pd.read_parquet(tmp_path / "buckets.parquet")
+    n = len(pd.read_parquet(compared / "events.parquet"))
+    assert n > 2 * 500 and len(buckets) == len(whole) == n
+    assert not whole.equals(buckets)  # rows come bucket by bucket ...
+    key = ["account", "ts"]
+    pd.testing.assert_frame_equal(whole.sort_values(key, kind="stable").reset_index(drop=True),  # ... same scores
+                                  buckets.sort_values(key, kind="stable").reset_index(drop=True), atol=1e-6)
+
+
 def test_score_refuses_a_classifier_of_another_encoder(compared, tmp_path):
     models = compared / "report" / "models"
     other = tmp_path / "enc2"

@@ -63,6 +63,8 @@ def test_unit_defaults_fill_only_what_is_left_open():
     event = EncoderConfig(unit="event", max_len=4).resolved([9, 5, 7])
     assert (event.max_len, event.pooling, event.contrastive_weight, event.recency_halflife, event.surprise) == \
         (4, ("last", "mean", "max"), 0.0, 3.0, True)
+    assert event.causal is True and event.bidirectional is False and entity.causal is False and entity.bidirectional
     chosen = EncoderConfig(unit="event", pooling=("attention",), contrastive_weight=0.5,
                            surprise=False).resolved([9])
     assert (chosen.pooling, chosen.contrastive_weight, chosen.surprise) == (("attention",), 0.5, False)
+    assert chosen.causal is False and chosen.bidirectional  # attention pooling: the windowed encoder
