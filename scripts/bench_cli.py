@@ -53,7 +53,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     torch_s = wall([sys.executable, "-c", "import torch"], args.repeats)
-    print(f"{'python -c \"import torch\"':42s} best {min(torch_s):.2f} s   (for scale)")
+    label = 'python -c "import torch"'
+    print(f"{label:42s} best {min(torch_s):.2f} s   (for scale)")
     rows = [(" ".join(["seqae", *cmd, "--help"]), [*SEQAE, *cmd, "--help"], 0.5) for cmd in HELPS]
     with tempfile.TemporaryDirectory() as tmp:
         enc = trained_encoder(Path(tmp))
