@@ -1,6 +1,7 @@
 """SequenceEncoder: the sklearn-style estimator (fit / transform / save / load) the commands call."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import hashlib
@@ -317,9 +318,20 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                     out["recon_error"] = err.numpy().astype(np.float32)
                 yield out
 
+    def causal_net(self):
+        """The encoder network in float64, for causal codes (``running_codes`` here, one step per
+        event in online scoring). The two compute the same values in different orders; in float64
+        their differences (about 1e-16) vanish when the codes are rounded to float32, so both paths
+        give the classifier the same float32 codes, bit for bit, and a tree split never falls between them."""
+        self._check_fitted()
+        if getattr(self, "_net64", (None, None))[0] is not self.model_:
+            self._net64 = (self.model_, copy.deepcopy(self.model_.encoder).double().eval())
+        return self._net64[1]
+
     def running_codes(self, arrays: EventArrays, batch_size: int = ENCODE_BATCH) -> np.ndarray:
         """A ``causal`` encoder's code after every event, (N, K) float32 in sorted row order: one
-        pass of the LSTM over each entity's whole history (every event, not a ``max_len`` window).
+        pass of the LSTM (in float64: ``causal_net``) over each entity's whole history (every event,
+        not a ``max_len`` window).
 
         Entities are batched by size, about ``batch_size * max_len`` events a batch, so memory is
         bounded however long the histories."""
@@ -331,7 +343,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         order = np.argsort(sizes, kind="stable")  # similar lengths together: little padding
         budget = batch_size * self.max_len_
         codes = np.empty((len(arrays), self.model_config_.code_dim), dtype=np.float32)
-        model = self.model_.eval()
+        net = self.causal_net()
         i = 0
         with torch.inference_mode():
             while i < len(order):
@@ -340,7 +352,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                     n //= 2
                 batch = order[i:i + n]
                 num, cat, lengths = gather_windows(arrays, ends[batch], int(sizes[batch].max()))
-                z = model.encoder.running_codes(num, cat, lengths)[0]  # (B, T, K)
+                z = net.running_codes(num.double(), cat, lengths)[0].float()  # (B, T, K)
                 valid = valid_mask(lengths, num.shape[1]).numpy()  # (B, T)
                 rows = arrays.starts[ends[batch]][:, None] + np.arange(num.shape[1])[None, :]  # (B, T)
                 codes[rows[valid]] = z.numpy()[valid]

@@ -269,6 +269,44 @@ class SequenceEncoderNet(nn.Module):
         next_num, next_cat = self._next_event(outs[0], num)
         return torch.cat([running, surprise(next_num, next_cat, num, cat)], dim=-1), next_num, next_cat
 
+    def step(self, num: torch.Tensor, cat: torch.Tensor, carry: dict | None):
+        """``causal`` encoder, one event per entity: the code after it (B, code_dim) and the new carry,
+        from the event's inputs num (B, F_num), cat (B, F_cat) and the carry after the entity's
+        previous event (None for a first event): the same arithmetic as ``running_codes`` step by step.
+
+        carry: ``h``, ``c`` (layers, B, H) LSTM states; ``sum``, ``max`` (B, K) running sum and max of
+        the step codes; ``n`` (B, 1) events so far; ``first`` (B,) True where there was no event before
+        (those rows' ``h`` is ignored for the next-event head, which reads ``start_state``)."""
+        B = num.shape[0]
+        L, H = len(self.lstm.forward_layers), self.config.hidden_size
+        if carry is None:
+            zeros = num.new_zeros(L, B, H)
+            carry = {"h": zeros, "c": zeros, "sum": None, "max": None, "n": num.new_zeros(B, 1),
+                     "first": torch.ones(B, dtype=torch.bool)}
+        x = self.step_input(num[:, None, :], cat[:, None, :])  # (B, 1, C)
+        hs, cs = [], []
+        for i, layer in enumerate(self.lstm.forward_layers):
+            x, (h, c) = layer(x, (carry["h"][i:i + 1].contiguous(), carry["c"][i:i + 1].contiguous()))  # (B, 1, H)
+            hs.append(h)
+            cs.append(c)
+        code = self._project([x], torch.ones(B, dtype=torch.long))[:, 0]  # (B, K)
+        first = carry["first"][:, None]  # (B, 1)
+        total = code if carry["sum"] is None else torch.where(first, code, carry["sum"] + code)  # (B, K)
+        top = code if carry["max"] is None else torch.where(first, code, torch.maximum(carry["max"], code))  # (B, K)
+        n = torch.where(first, torch.ones_like(carry["n"]), carry["n"] + 1)  # (B, 1)
+        pooled = []
+        for kind in self.config.pooling:
+            pooled.append(code if kind == "last" else total / n if kind == "mean" else top)  # (B, K)
+        running = pooled[0] if self.mix is None else self.mix(torch.cat(pooled, dim=-1))  # (B, K)
+        new = {"h": torch.cat(hs), "c": torch.cat(cs), "sum": total, "max": top, "n": n,
+               "first": torch.zeros(B, dtype=torch.bool)}
+        if not self.config.surprise:
+            return running, new
+        before = torch.where(first, self.start_state.expand(B, H), carry["h"][-1])  # (B, H): state after t-1
+        next_num = self.next_numeric(before) if self.next_numeric is not None else num[..., :0]  # (B, F_num)
+        next_cat = [head(before) for head in self.next_categorical]  # each (B, V_j)
+        return torch.cat([running, surprise(next_num, next_cat, num, cat)], dim=-1), new
+
     def _next_event(self, forward_states: torch.Tensor, num: torch.Tensor):
         """What the past expects of every event, from the forward states (B, T, H): numeric
         (B, T, F_num) and one (B, T, V_j) logit tensor per categorical column."""

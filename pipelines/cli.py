@@ -113,6 +113,60 @@ def score(encoder_dir, classifier_dir, events, out, batch_size, threshold, bucke
     click.echo(f"{rows} scores written to {out}")
 
 
+@pipeline_group.command("serve")
+@click.option("--encoder", "encoder_dir", required=True, type=click.Path(), help="Encoder directory (unit event).")
+@click.option("--classifier", "classifier_dir", required=True, type=click.Path(), help="Classifier directory.")
+@click.option("--state", default="seqae-state.sqlite", show_default=True,
+              help="Per-entity state: an SQLite file (kept across restarts) or a redis:// URL.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--ttl", type=click.FloatRange(min=0, min_open=True), help="Forget entities idle this many seconds.")
+@click.option("--allow-late", is_flag=True, help="Score an event earlier than its entity's latest instead of 409.")
+@click.option("--max-batch", type=click.IntRange(min=1), default=10000, show_default=True,
+              help="Most events in one request (more: 413).")
+def serve(encoder_dir, classifier_dir, state, host, port, ttl, allow_late, max_batch):
+    """Serve online scoring over HTTP: POST /score, GET /health, GET /entities/{id}.
+
+    Each new event costs one encoder step from its entity's stored state; scores equal those of
+    `pipeline score` on the same events."""
+    from .online import OnlineScorer
+    from .serve import create_app
+    try:
+        import uvicorn
+    except ImportError:
+        raise click.UsageError("pipeline serve needs fastapi and uvicorn: pip install 'seqae[serve]'") from None
+    scorer = OnlineScorer(encoder_dir, classifier_dir, state, allow_late=allow_late, ttl=ttl, max_batch=max_batch)
+    click.echo(f"serving encoder {scorer.encoder_id[:12]} + classifier {scorer.classifier_id[:12]} on "
+               f"http://{host}:{port} (state: {state})", err=True)
+    uvicorn.run(create_app(scorer), host=host, port=port, log_level="warning")
+
+
+@pipeline_group.command("replay")
+@click.argument("events", type=click.Path())
+@click.option("--url", required=True, help="The service, e.g. http://127.0.0.1:8000.")
+@click.option("--time", "time_col", required=True, help="Event time column (events are sent in time order).")
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Events per request.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Most events per second [as fast as answered].")
+@click.option("--limit", type=click.IntRange(min=1), help="Send only the first N events (in time order).")
+@click.option("--out", type=click.Path(), help="Write the service's answers to this parquet file.")
+@overwrite_option
+def replay(events, url, time_col, batch, rate, limit, out, overwrite):
+    """Stream EVENTS to a running service and report latency percentiles and throughput."""
+    from .replay import replay as run_replay
+    from .replay import write_results
+    if out:
+        check_output(out, overwrite)
+    results, s = run_replay(events, url, time_col, batch, rate, limit)
+    click.echo(f"{s['events']} events in {s['requests']} requests, {s['seconds']:.1f} s: {s['events_per_s']:.0f} events/s; "
+               f"latency per request p50 {s['p50_ms']:.1f} ms, p90 {s['p90_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms, "
+               f"max {s['max_ms']:.1f} ms; rejected {s['rejected']}" + (f" (first: {s['first_error']})" if s["rejected"] else ""))
+    if out:
+        write_results(results, Path(out), overwrite)
+    if s["rejected"]:
+        from encoder.errors import InputError
+        raise InputError(f"{s['rejected']} of {s['requests']} requests were rejected (first: {s['first_error']})")
+
+
 @pipeline_group.command("demo")
 @click.option("--out", default="demo_out", show_default=True, type=click.Path(), help="Directory to write.")
 @click.option("--accounts", type=click.IntRange(min=50), default=DEMO_ACCOUNTS, show_default=True,

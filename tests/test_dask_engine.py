@@ -4,31 +4,23 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
-from pipelines.cli import main
-from pipelines.simulate import simulate_events
+from cli_helpers import run, simulated_compare
 
 pytest.importorskip("distributed")
-FAST = ["--epochs", "1", "--bootstrap", "20", "--max-len", "8", "--latent-dim", "4"]
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
     """Events written as 3 Parquet files (a dataset), and the models of a small compare."""
     d = tmp_path_factory.mktemp("dask")
-    events = simulate_events(60, days=21, seed=2, fraud_share=0.5)
-    (d / "events").mkdir()
-    for i, rows in enumerate(np.array_split(np.arange(len(events)), 3)):  # entities spread over input files
-        events.iloc[rows].to_parquet(d / "events" / f"{i}.parquet", index=False)
-    r = run("pipeline", "compare", d / "events", "--id", "account", "--time", "ts", "--label", "is_fraud",
-            "--out", d / "report", *FAST)
-    assert r.exit_code == 0, r.output
-    return d
+
+    def three_files(events):  # entities spread over several input files
+        (d / "events").mkdir()
+        for i, rows in enumerate(np.array_split(np.arange(len(events)), 3)):
+            events.iloc[rows].to_parquet(d / "events" / f"{i}.parquet", index=False)
+        return d / "events"
+    return simulated_compare(d, 60, 21, 2, events_path=three_files)
 
 
 def in_key_order(frame, keys):

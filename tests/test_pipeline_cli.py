@@ -3,27 +3,15 @@ import json
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 from sklearn import metrics as skm
 
-from pipelines.cli import main
-from pipelines.simulate import simulate_events
+from cli_helpers import FAST, run, simulated_compare
 
-FAST = ["--epochs", "1", "--bootstrap", "20", "--max-len", "8", "--latent-dim", "4"]
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory):
-    d = tmp_path_factory.mktemp("cmp")
-    simulate_events(80, days=28, seed=1, fraud_share=0.5).to_parquet(d / "events.parquet")
-    r = run("pipeline", "compare", d / "events.parquet", "--id", "account", "--time", "ts", "--label", "is_fraud",
-            "--out", d / "report", *FAST)
-    assert r.exit_code == 0, r.output
-    return d
+    return simulated_compare(tmp_path_factory.mktemp("cmp"), 80, 28, 1)
 
 
 def test_compare_writes_report_and_metrics(compared):

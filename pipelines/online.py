@@ -1,0 +1,342 @@
+"""Online scoring: each new event scored from its entity's stored state, with the batch job's scores.
+
+An entity's state (``EntityState``, JSON) holds what scoring its next event needs:
+
+- ``tail``: its latest raw events (at least the encoder's window plus one, every event of the
+  baseline features' long time window, at most ``TAIL_CAP``), from which the batch code computes
+  the window-bound inputs: scaled values, time gap, lags, window statistics, time-window sums;
+- the quantities that depend on the whole history, carried as counts: events so far, how often
+  each category value was seen (novelty channels, ``agg_*_seen_before``, ``is_new``, ``share``),
+  and each tail event's "new for this entity" flags;
+- for a causal encoder, the LSTM states and the running sum and max of its step codes: a new event
+  costs one LSTM step (``SequenceEncoderNet.step``), whatever the history's length. A windowed
+  encoder reads the window from the tail instead.
+
+``OnlineScorer.score`` takes a batch of events (several entities, several events each, in time
+order per entity) and scores it in waves (each entity's first event of the batch, then its second,
+...), every wave through the same preprocessing, feature and classifier code as ``pipeline
+score``. States are written back in one transaction when the whole batch succeeded; a rejected
+batch changes nothing.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import time as wallclock
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from classifier import FeatureTable, LatentClassifier
+from encoder import SequenceEncoder
+from encoder import events as ev
+from encoder.errors import ArtifactError, InputError
+from encoder.preprocessing import category_strings
+from encoder.sequences import EventArrays, gather_windows
+
+from .features import FeatureRecipe, baseline_features
+from .state_store import open_store
+
+TAIL_CAP = 4096  # most raw events kept per entity (the long time window may hold more: then it is cut)
+TIME = "__time"  # tail column of event times in seconds
+
+
+class LateEvent(InputError):
+    """An event earlier than its entity's latest scored event (HTTP 409)."""
+
+
+class BatchTooLarge(InputError):
+    """More events in one request than ``max_batch`` (HTTP 413)."""
+
+
+@dataclasses.dataclass
+class EntityState:
+    count: int = 0
+    last_time: float = -math.inf
+    tail: dict = dataclasses.field(default_factory=dict)       # column -> list of raw values; TIME -> seconds
+    tail_new: dict = dataclasses.field(default_factory=dict)   # categorical column -> 0/1 per tail row
+    seen: dict = dataclasses.field(default_factory=dict)       # categorical column -> {value: times seen}
+    carry: dict | None = None                                  # causal encoder: h, c, sum, max, n as lists
+    updated: float = 0.0                                       # wall-clock seconds of the last write
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), allow_nan=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "EntityState":
+        return cls(**json.loads(text))
+
+
+def _classifier_id(classifier_dir: Path) -> str:
+    return json.loads((classifier_dir / "manifest.json").read_text())["model_sha256"]
+
+
+class OnlineScorer:
+    """Scores events one step per entity from stored states; same scores as ``pipeline score``.
+
+    Parameters
+    ----------
+    encoder_dir, classifier_dir : the models (``unit="event"`` encoder; the classifier trained on its
+        codes, with or without baseline features; not on reconstruction error).
+    store : a state store (``state_store.open_store``) or a path / ``redis://`` URL.
+    allow_late : accept an event earlier than its entity's latest, scored as if it came at that
+        latest time (so its time gap is 0), instead of refusing it; such scores no longer match
+        the batch job, which puts every event in time order.
+    max_batch : most events in one call.
+    """
+
+    def __init__(self, encoder_dir, classifier_dir, store, allow_late: bool = False, ttl: float | None = None,
+                 max_batch: int = 10000):
+        self.encoder = SequenceEncoder.load(encoder_dir)
+        self.classifier = LatentClassifier.load(classifier_dir)
+        enc, clf = self.encoder, self.classifier
+        if enc.config_.unit != "event":
+            raise InputError(f"encoder '{encoder_dir}' codes whole entities (unit entity); serving scores events")
+        if clf.encoder_id_ and clf.encoder_id_ != enc.encoder_id:
+            raise ArtifactError(f"classifier '{classifier_dir}' was trained on encoder {clf.encoder_id_[:12]}, "
+                                f"but '{encoder_dir}' is encoder {enc.encoder_id[:12]}")
+        if "recon_error" in clf.features_:
+            raise InputError(f"classifier '{classifier_dir}' uses the reconstruction error, which is not served; "
+                             "serve the latent or hybrid model")
+        self.needs_base = any(f.startswith(("raw_", "agg_")) for f in clf.features_)
+        if self.needs_base and not clf.recipe_:
+            raise ArtifactError(f"classifier '{classifier_dir}' uses baseline features but records no recipe for them")
+        self.recipe = FeatureRecipe.from_dict(clf.recipe_) if self.needs_base else None
+        self.store = open_store(store, ttl) if isinstance(store, (str, Path)) else store
+        self.allow_late, self.max_batch = allow_late, max_batch
+        self.schema = enc.schema_
+        self.encoder_id, self.classifier_id = enc.encoder_id, _classifier_id(Path(classifier_dir))
+        self.causal = enc.model_config_.causal
+        self.max_len = enc.max_len_
+        cfg = enc.config_
+        self.keep_rows = self.max_len + max([1, *cfg.lags, *cfg.rolling])  # window + predecessors of its rows
+        self.long_window_s = self.recipe.long_window_s if self.recipe else 0.0
+        self.novelty_channels = self._novelty_channels()
+
+    # ------------------------------------------------------------------ input
+    def _novelty_channels(self) -> list[int]:
+        """Column of each categorical column's "new for this entity" channel in the model input."""
+        if not self.encoder.config_.novelty:
+            return []
+        names = self.encoder.preprocessor_.numeric_channels
+        return [names.index(f"{c}__new") for c in self.schema.categorical]
+
+    def frame(self, records) -> tuple[pd.DataFrame, np.ndarray]:
+        """Validate a JSON batch (a list of event objects) into a DataFrame and float times."""
+        if not isinstance(records, list) or not records:
+            raise InputError("the request body must be one event object or a non-empty list of them")
+        if len(records) > self.max_batch:
+            raise BatchTooLarge(f"a batch holds {len(records)} events, more than the limit of {self.max_batch}")
+        if not all(isinstance(r, dict) for r in records):
+            raise InputError("every event must be a JSON object of column: value")
+        s = self.schema
+        needed = [s.id_col, s.time_col, *s.features]
+        for i, r in enumerate(records):
+            missing = [c for c in needed if c not in r]
+            if missing:
+                raise InputError(f"event {i} lacks column '{missing[0]}'")
+        df = pd.DataFrame.from_records(records, columns=needed)
+        for c in s.numeric:
+            bad = [v for v in df[c] if v is not None and (isinstance(v, (bool, str, list, dict)))]
+            if bad:
+                raise InputError(f"column '{c}' must be a number or null, got {bad[0]!r}")
+            df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+        for c in s.categorical:
+            bad = [v for v in df[c] if isinstance(v, (list, dict))]
+            if bad:
+                raise InputError(f"column '{c}' must be a string, number, boolean or null, got {bad[0]!r}")
+        bad_ids = [v for v in df[s.id_col] if v is None or isinstance(v, (list, dict, float))]
+        if bad_ids:
+            raise InputError(f"column '{s.id_col}' must be a string or an integer, got {bad_ids[0]!r}")
+        times = ev.time_values(df[s.time_col], "the request")
+        return df, times
+
+    # ------------------------------------------------------------------ scoring
+    def score(self, records) -> list[dict]:
+        """Score a batch of events; returns one result per event, in request order."""
+        df, times = self.frame(records)
+        keys = [json.dumps(v) for v in df[self.schema.id_col].tolist()]
+        states = self.store.get_many(sorted(set(keys)))
+        last = {k: states[k].last_time if k in states else -math.inf for k in set(keys)}
+        wave = np.zeros(len(df), dtype=np.int64)
+        seen_in_batch: dict[str, int] = {}
+        for i, (k, t) in enumerate(zip(keys, times)):
+            if t < last[k]:
+                if not self.allow_late:
+                    raise LateEvent(f"event {i} of entity {df[self.schema.id_col].iloc[i]!r} at "
+                                    f"{df[self.schema.time_col].iloc[i]} is earlier than the entity's latest scored "
+                                    "event; pass --allow-late to accept it")
+                times[i] = last[k]  # a late event is scored as if it came now, right after the latest
+            last[k] = max(last[k], times[i])
+            wave[i] = seen_in_batch.get(k, 0)
+            seen_in_batch[k] = wave[i] + 1
+        results: list[dict | None] = [None] * len(df)
+        for w in range(int(wave.max()) + 1):
+            rows = np.flatnonzero(wave == w)
+            for i, result in zip(rows, self._score_wave(df.iloc[rows], times[rows], [keys[i] for i in rows], states)):
+                results[i] = result
+        now = wallclock.time()
+        for st in states.values():
+            st.updated = now
+        self.store.put_many(states)
+        return results
+
+    def _score_wave(self, new: pd.DataFrame, t_new: np.ndarray, keys: list[str], states: dict) -> list[dict]:
+        """One event per entity: build each entity's tail + event, compute inputs and baseline
+        features with the batch code, fix the history-dependent values, step the encoder, classify."""
+        s = self.schema
+        cols = list(s.features)
+        olds = [states.get(k) or EntityState() for k in keys]
+        columns = {c: [] for c in cols}
+        tlist, sizes = [], []
+        new_values = {c: new[c].tolist() for c in cols}
+        for j, st in enumerate(olds):  # each entity's tail, then its new event, as plain lists
+            for c in cols:
+                columns[c] += st.tail.get(c, [])
+                columns[c].append(new_values[c][j])
+            tlist += st.tail.get(TIME, [])
+            tlist.append(float(t_new[j]))
+            sizes.append(len(st.tail.get(TIME, [])) + 1)
+        frame = pd.DataFrame({c: np.asarray(columns[c], dtype=np.float64) if c in s.numeric else
+                              pd.Series(columns[c], dtype=object) for c in cols})
+        sizes = np.asarray(sizes)
+        ends = np.cumsum(sizes) - 1
+        starts = np.repeat(ends - sizes + 1, sizes)
+        times = np.asarray(tlist, dtype=np.float64)
+        codes = np.repeat(np.arange(len(olds)), sizes)
+        num, cat = self.encoder.preprocessor_.transform(frame, times, starts)
+
+        values = {c: category_strings(new[c]) for c in s.categorical}  # the new events' values
+        is_new = {c: np.array([float(st.count > 0 and st.seen.get(c, {}).get(v, 0) == 0)
+                               for st, v in zip(olds, values[c])]) for c in s.categorical}
+        if self.novelty_channels:  # novelty over the whole history, not the tail
+            for j, c in enumerate(s.categorical):
+                flags = np.concatenate([np.r_[np.asarray(st.tail_new.get(c, []), dtype=np.float32), is_new[c][e]]
+                                        for e, st in enumerate(olds)])
+                num[:, self.novelty_channels[j]] = flags
+        with torch.inference_mode():
+            if self.causal:
+                z = self._step(num[ends], cat[ends], olds)
+            else:
+                arrays = EventArrays(num, cat, starts)
+                z = self.encoder.model_.encoder(*gather_windows(arrays, ends, self.max_len)).numpy()
+        out = pd.DataFrame({s.id_col: new[s.id_col].to_numpy(), s.time_col: new[s.time_col].to_numpy()})
+        zcols = pd.DataFrame(z.astype(np.float32), columns=[f"z_{k}" for k in range(z.shape[1])])
+        out = pd.concat([out, zcols], axis=1)
+        if self.needs_base:
+            feats = baseline_features(self.recipe, frame, times, codes, starts).iloc[ends].reset_index(drop=True)
+            self._history_features(feats, olds, values, is_new, times, starts, ends)
+            out = out.join(feats)
+        pred = self.classifier.predict_frame(FeatureTable(out, [s.id_col, s.time_col], self.classifier.features_,
+                                                          self.encoder_id, source="the request"))
+        for e, st in enumerate(olds):
+            self._advance(st, new.iloc[e], t_new[e], values, is_new, e)
+            states[keys[e]] = st
+        return [{"id": _plain(r[s.id_col]), "time": _plain(r[s.time_col]), "score": float(r["score"]),
+                 "decision": bool(r["decision"]) if "decision" in r else None, "prediction": _plain(r["prediction"]),
+                 "encoder_id": self.encoder_id, "classifier_id": self.classifier_id}
+                for r in pred.to_dict("records")]
+
+    def _step(self, num: np.ndarray, cat: np.ndarray, olds: list[EntityState]) -> np.ndarray:
+        """One causal-encoder step for each entity's new event; the carries are updated in place."""
+        net = self.encoder.causal_net()  # float64, as the batch job's one pass
+        L, H = len(net.lstm.forward_layers), net.config.hidden_size
+        K = net.config.latent_dim
+        B = len(olds)
+        f64 = torch.float64
+        carry = {"h": torch.zeros(L, B, H, dtype=f64), "c": torch.zeros(L, B, H, dtype=f64),
+                 "sum": torch.zeros(B, K, dtype=f64), "max": torch.zeros(B, K, dtype=f64),
+                 "n": torch.zeros(B, 1, dtype=f64), "first": torch.ones(B, dtype=torch.bool)}
+        for e, st in enumerate(olds):
+            if st.carry is not None:
+                for name in ("h", "c"):
+                    carry[name][:, e] = torch.tensor(st.carry[name], dtype=f64)
+                for name in ("sum", "max", "n"):
+                    carry[name][e] = torch.tensor(st.carry[name], dtype=f64)
+                carry["first"][e] = False
+        code, new = net.step(torch.from_numpy(num).double(), torch.from_numpy(cat), carry)
+        for e, st in enumerate(olds):
+            st.carry = {"h": new["h"][:, e].tolist(), "c": new["c"][:, e].tolist(), "sum": new["sum"][e].tolist(),
+                        "max": new["max"][e].tolist(), "n": new["n"][e].tolist()}
+        return code.float().numpy()
+
+    def _history_features(self, feats, olds, values, is_new, times, starts, ends) -> None:
+        """Set the baseline features that count the whole history (the tail computed them on itself)."""
+        r = self.recipe
+        feats["agg_history_len"] = np.array([st.count + 1 for st in olds], dtype=np.float32)
+        for c in self.schema.categorical:
+            seen = np.array([st.seen.get(c, {}).get(v, 0) for st, v in zip(olds, values[c])], dtype=np.float64)
+            before = np.array([st.count for st in olds], dtype=np.float64)
+            feats[f"agg_{c}_seen_before"] = seen.astype(np.float32)
+            feats[f"agg_{c}_is_new"] = is_new[c].astype(np.float32)
+            feats[f"agg_{c}_share"] = np.where(before > 0, seen / np.maximum(before, 1), 1.0).astype(np.float32)
+            short, window = [], []
+            for e, st in enumerate(olds):
+                flags = np.asarray(st.tail_new.get(c, []), dtype=np.float64)
+                t_tail = times[starts[ends[e]]:ends[e]]
+                t = times[ends[e]]
+                short.append(flags[t_tail >= t - r.short_window_s].sum() + is_new[c][e])
+                window.append(flags[max(0, len(flags) - (r.max_len - 1)):].sum() + is_new[c][e] if r.max_len > 1
+                              else is_new[c][e])
+            feats[f"agg_{c}_new_short"] = np.asarray(short, dtype=np.float32)
+            feats[f"agg_{c}_new_window"] = np.asarray(window, dtype=np.float32)
+
+    def _advance(self, st: EntityState, event: pd.Series, t: float, values: dict, is_new: dict, e: int) -> None:
+        """Append the scored event to its entity's state and trim the tail."""
+        if not st.tail:
+            st.tail = {c: [] for c in (*self.schema.features, TIME)}
+            st.tail_new = {c: [] for c in self.schema.categorical}
+            st.seen = {c: {} for c in self.schema.categorical}
+        for c in self.schema.features:
+            st.tail[c].append(_plain(event[c]))
+        st.tail[TIME].append(float(t))
+        for c in self.schema.categorical:
+            st.tail_new[c].append(int(is_new[c][e]))
+            st.seen[c][values[c][e]] = st.seen[c].get(values[c][e], 0) + 1
+        st.count += 1
+        st.last_time = max(st.last_time, float(t))
+        tail_t = np.asarray(st.tail[TIME])
+        keep = max(self.keep_rows, int((tail_t >= tail_t[-1] - self.long_window_s).sum()))
+        drop = max(0, len(tail_t) - min(keep, TAIL_CAP))
+        if drop:
+            for c in st.tail:
+                del st.tail[c][:drop]
+            for c in st.tail_new:
+                del st.tail_new[c][:drop]
+
+    def entity(self, entity_id) -> dict | None:
+        """What is stored for an entity: events so far, latest event time, state age; None if unknown."""
+        for key in _key_candidates(entity_id):
+            st = self.store.get_many([key]).get(key)
+            if st is not None:
+                return {"id": json.loads(key), "events": st.count, "last_time": st.last_time,
+                        "age_s": round(wallclock.time() - st.updated, 3)}
+        return None
+
+
+def _key_candidates(entity_id: str) -> list[str]:
+    """Store keys an id given as text may have: the string, or the integer it spells."""
+    keys = [json.dumps(entity_id)]
+    try:
+        keys.append(json.dumps(int(entity_id)))
+    except ValueError:
+        pass
+    return keys
+
+
+def _plain(value):
+    """A JSON-ready Python value (numpy scalars unwrapped, NaN and NA as None)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value.item() if hasattr(value, "item") else value
+
+
+def state_digest(store) -> str:
+    """sha256 over every stored state (tests: a rejected request leaves it unchanged)."""
+    return hashlib.sha256("".join(f"{k}={v}" for k, v in store.items()).encode()).hexdigest()

@@ -1,0 +1,181 @@
+"""The online scoring service: parity with ``pipeline score``, restarts, bad input, state, replay."""
+import json
+import socket
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cli_helpers import run, simulated_compare
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from pipelines.online import OnlineScorer, _plain, state_digest  # noqa: E402
+from pipelines.serve import create_app  # noqa: E402
+from pipelines.state_store import RedisStore, SQLiteStore  # noqa: E402
+
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    return simulated_compare(tmp_path_factory.mktemp("serve"), 40, 14, 4)
+
+
+def records(d, n=None):
+    frame = pd.read_parquet(d / "events.parquet").sort_values("ts", kind="stable")
+    frame = frame.head(n) if n else frame
+    return json.loads(json.dumps([{k: _plain(v) for k, v in r.items()} for r in frame.to_dict("records")]))
+
+
+def batch_scores(d, model, tmp_path):
+    m = d / "report" / "models"
+    out = tmp_path / f"{model}.parquet"
+    assert run("pipeline", "score", "--encoder", m / "encoder", "--classifier", m / model, d / "events.parquet",
+               "--out", out).exit_code == 0
+    s = pd.read_parquet(out)
+    s["ts"] = pd.to_datetime(s["ts"], utc=True)
+    return s.sort_values(["account", "ts"], kind="stable").reset_index(drop=True)
+
+
+def online_frame(results):
+    o = pd.DataFrame(results).rename(columns={"id": "account"})
+    o["ts"] = pd.to_datetime(o["time"], utc=True, format="ISO8601")
+    return o.sort_values(["account", "ts"], kind="stable").reset_index(drop=True)
+
+
+def client(d, state, model="hybrid", **kw):
+    m = d / "report" / "models"
+    return TestClient(create_app(OnlineScorer(m / "encoder", m / model, state, **kw)))
+
+
+@pytest.mark.parametrize("model", ["hybrid", "latent"])
+def test_replay_event_by_event_equals_the_batch_job(models, tmp_path, model):
+    """The first 250 events in time order (a prefix: no later event changes their scores), one per
+    request, every third as a one-event batch, against ``pipeline score`` on the whole table."""
+    c = client(models, tmp_path / "state.sqlite", model)
+    results = []
+    for i, rec in enumerate(records(models, 250)):
+        r = c.post("/score", json=rec) if i % 3 else c.post("/score", json=[rec])  # single and batch forms
+        assert r.status_code == 200, r.text
+        results += [r.json()] if i % 3 else r.json()["results"]
+    online = online_frame(results)
+    batch = online[["account", "ts"]].merge(batch_scores(models, model, tmp_path), on=["account", "ts"], how="left")
+    assert len(online) == 250 and batch["score"].notna().all()
+    np.testing.assert_allclose(online["score"], batch["score"], atol=1e-5)
+    assert (online["decision"].to_numpy() == batch["decision"].to_numpy()).all()
+    assert online.groupby("account").size().max() >= 5  # entities with a history, not only first events
+
+
+def test_a_restart_mid_replay_continues_with_the_same_scores(models, tmp_path):
+    recs = records(models)
+    half = len(recs) // 2
+    first = client(models, tmp_path / "state.sqlite").post("/score", json={"events": recs[:half]}).json()["results"]
+    second = client(models, tmp_path / "state.sqlite").post("/score", json={"events": recs[half:]}).json()["results"]
+    whole = client(models, tmp_path / "other.sqlite").post("/score", json=recs).json()["results"]
+    assert [r["score"] for r in first + second] == [r["score"] for r in whole]
+
+
+def test_bad_requests_are_one_line_4xx_and_change_no_state(models, tmp_path):
+    c = client(models, tmp_path / "state.sqlite", max_batch=50)
+    recs = records(models, 30)
+    assert c.post("/score", json=recs[:20]).status_code == 200
+    scorer_store = SQLiteStore(tmp_path / "state.sqlite")
+    before = state_digest(scorer_store)
+    missing = {k: v for k, v in recs[20].items() if k != "amount"}
+    cases = [
+        (c.post("/score", content=b"{not json"), 400, "malformed JSON"),
+        (c.post("/score", json=missing), 400, "lacks column 'amount'"),
+        (c.post("/score", json=recs[20] | {"amount": "lots"}), 400, "column 'amount' must be a number"),
+        (c.post("/score", json=recs[20] | {"ts": "yesterday-ish"}), 400, "cannot parse 'yesterday-ish'"),
+        (c.post("/score", json=recs[:1] * 51), 413, "more than the limit of 50"),
+        (c.post("/score", json=[recs[20], recs[0]]), 409, "earlier than the entity's latest"),  # recs[0] is old now
+        (c.post("/score", json=[]), 400, "non-empty list"),
+    ]
+    for r, status, text in cases:
+        assert r.status_code == status and text in r.json()["error"], (status, r.text)
+        assert "\n" not in r.json()["error"]
+    assert state_digest(scorer_store) == before  # no rejected request wrote anything
+    assert c.post("/score", json=recs[20]).status_code == 200  # and the service still serves
+
+
+def test_new_entity_health_and_entity_state(models, tmp_path):
+    c = client(models, tmp_path / "state.sqlite")
+    rec = records(models, 1)[0] | {"account": "brand-new"}
+    assert c.get("/entities/brand-new").status_code == 404
+    r = c.post("/score", json=rec)
+    assert r.status_code == 200 and 0 <= r.json()["score"] <= 1 and r.json()["encoder_id"] and r.json()["classifier_id"]
+    e = c.get("/entities/brand-new").json()
+    assert e["events"] == 1 and e["age_s"] >= 0
+    h = c.get("/health").json()
+    assert h["status"] == "ok" and h["entities"] == 1
+
+
+def test_allow_late_accepts_an_earlier_event(models, tmp_path):
+    recs = records(models, 40)
+    same = [r for r in recs if r["account"] == recs[0]["account"]]
+    assert len(same) >= 2
+    c = client(models, tmp_path / "state.sqlite", allow_late=True)
+    assert c.post("/score", json=same[1]).status_code == 200
+    assert c.post("/score", json=same[0]).status_code == 200
+
+
+def test_idle_entities_expire(models, tmp_path):
+    c = client(models, tmp_path / "state.sqlite", ttl=0.5)
+    rec = records(models, 1)[0]
+    c.post("/score", json=rec)
+    assert c.get(f"/entities/{rec['account']}").status_code == 200
+    time.sleep(0.8)
+    assert c.get(f"/entities/{rec['account']}").status_code == 404
+
+
+def test_redis_store_keeps_state_like_sqlite(models, tmp_path, monkeypatch):
+    fakeredis = pytest.importorskip("fakeredis")
+    import redis
+    server = fakeredis.FakeServer()
+    monkeypatch.setattr(redis.Redis, "from_url", staticmethod(lambda url: fakeredis.FakeRedis(server=server)))
+    recs = records(models, 25)
+    red = client(models, "redis://localhost:6379/0").post("/score", json=recs).json()["results"]
+    sql = client(models, tmp_path / "state.sqlite").post("/score", json=recs).json()["results"]
+    assert [r["score"] for r in red] == [r["score"] for r in sql]
+    assert RedisStore("redis://localhost:6379/0").count() == len({r["account"] for r in recs})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_replay_command_against_a_running_service(models, tmp_path):
+    import uvicorn
+    m = models / "report" / "models"
+    port = free_port()
+    app = create_app(OnlineScorer(m / "encoder", m / "hybrid", tmp_path / "state.sqlite"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.05)
+        r = run("pipeline", "replay", models / "events.parquet", "--url", f"http://127.0.0.1:{port}", "--time", "ts",
+                "--batch", "10", "--limit", "60", "--out", tmp_path / "answers.parquet")
+        assert r.exit_code == 0, r.output
+        assert "60 events in 6 requests" in r.output and "p99" in r.output and "rejected 0" in r.output
+        assert len(pd.read_parquet(tmp_path / "answers.parquet")) == 60
+        r = run("pipeline", "replay", models / "events.parquet", "--url", f"http://127.0.0.1:{port}", "--time", "ts",
+                "--limit", "5")  # the same events again: late, rejected
+        assert r.exit_code == 1 and r.output.splitlines()[-1].startswith("error: 5 of 5 requests were rejected")
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_serve_refuses_bad_models_in_one_line(models, tmp_path):
+    r = run("pipeline", "serve", "--encoder", tmp_path / "nope", "--classifier", models / "report" / "models" / "hybrid",
+            "--state", tmp_path / "s.sqlite")
+    assert r.exit_code == 1 and r.output.strip() == f"error: encoder directory '{tmp_path / 'nope'}' does not exist"
