@@ -63,7 +63,7 @@ def _time_window_start(codes: np.ndarray, t: np.ndarray, width: float) -> np.nda
 
 
 def baseline_features(recipe: FeatureRecipe, frame_sorted: pd.DataFrame, times: np.ndarray, codes: np.ndarray,
-                      starts: np.ndarray) -> pd.DataFrame:
+                      starts: np.ndarray, only: np.ndarray | None = None) -> pd.DataFrame:
     """``raw_*`` and ``agg_*`` features for every row of ``frame_sorted`` (rows sorted by entity, time).
 
     Parameters
@@ -71,9 +71,12 @@ def baseline_features(recipe: FeatureRecipe, frame_sorted: pd.DataFrame, times: 
     frame_sorted : DataFrame (N, features) sorted by (entity, time)
     times : float64 (N,) seconds; codes : int64 (N,) entity codes; starts : int64 (N,) entity first rows
 
+    only : int64 (M,), optional: return the features of these rows alone (online scoring needs
+        each entity's newest row; its window statistics are then computed for those rows only).
+
     Returns
     -------
-    DataFrame (N, n_features), float32, in the same (sorted) row order.
+    DataFrame (N, n_features) [or (M, n_features)], float32, in the same (sorted) row order.
     """
     schema = Schema.from_dict(recipe.schema)
     n = len(frame_sorted)
@@ -100,7 +103,8 @@ def baseline_features(recipe: FeatureRecipe, frame_sorted: pd.DataFrame, times: 
         out[f"raw_{c}"] = x0
         if missing.any():
             out[f"raw_{c}_missing"] = missing.astype(np.float64)
-        st = _window_stats(x, first, length)
+        st = _window_stats(x, first, length) if only is None else \
+            {k: _scatter(v, only, n) for k, v in _window_stats(x, first[only], length[only]).items()}
         out[f"agg_{c}_mean"], out[f"agg_{c}_std"] = st["mean"], st["std"]
         out[f"agg_{c}_min"], out[f"agg_{c}_max"] = st["min"], st["max"]
         pmean, pstd, pcnt = st["prev_mean"], st["prev_std"], st["prev_count"]
@@ -123,13 +127,21 @@ def baseline_features(recipe: FeatureRecipe, frame_sorted: pd.DataFrame, times: 
         new_flags = out[f"agg_{c}_is_new"]
         out[f"agg_{c}_new_short"] = _entity_sums(new_flags, codes, starts, lo_short)
         out[f"agg_{c}_new_window"] = _entity_sums(new_flags, codes, starts, first)
-    return pd.DataFrame({k: v.astype(np.float32) for k, v in out.items()})
+    pick = slice(None) if only is None else only
+    return pd.DataFrame({k: v[pick].astype(np.float32) for k, v in out.items()})
+
+
+def _scatter(values: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """``values`` of ``rows`` placed in an (n,) array of zeros."""
+    full = np.zeros(n)
+    full[rows] = values
+    return full
 
 
 def _window_stats(x: np.ndarray, first: np.ndarray, length: np.ndarray) -> dict:
     """Mean, std, min, max of ``x`` over each row's window, and mean, std, count of the window before
     the row; computed from the window's own values (in chunks of rows), missing values skipped."""
-    n = len(x)
+    n = len(first)  # rows asked for (all rows, or a subset with their own windows)
     keys = ("mean", "std", "min", "max", "prev_mean", "prev_std", "prev_count")
     out = {k: np.zeros(n) for k in keys}
     T = int(length.max())

@@ -228,7 +228,7 @@ class OnlineScorer:
         zcols = pd.DataFrame(z.astype(np.float32), columns=[f"z_{k}" for k in range(z.shape[1])])
         out = pd.concat([out, zcols], axis=1)
         if self.needs_base:
-            feats = baseline_features(self.recipe, frame, times, codes, starts).iloc[ends].reset_index(drop=True)
+            feats = baseline_features(self.recipe, frame, times, codes, starts, only=ends)
             self._history_features(feats, olds, values, is_new, times, starts, ends)
             out = out.join(feats)
         pred = self.classifier.predict_frame(FeatureTable(out, [s.id_col, s.time_col], self.classifier.features_,
