@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 import xgboost as xgb
 import xgboost.dask  # noqa: F401  (the xgb.dask namespace)
 
+from encoder import events as ev
 from encoder.errors import InputError
 
 from .estimator import DEFAULT_PARAMS, LatentClassifier, _py
@@ -64,7 +65,7 @@ def fit_dask(clf: LatentClassifier, client, latents, label: str) -> LatentClassi
     index = {c: i for i, c in enumerate(classes)}
     y = ddf[label].map(index, meta=(label, "int64"))
     if time_col is not None:
-        times = ddf[time_col].map_partitions(_as_number, meta=(time_col, "float64"))
+        times = ddf[time_col].map_partitions(_seconds, str(latents), meta=(time_col, "float64"))
         cut = times.quantile(1 - clf.val_fraction).compute()
         is_val = times > cut
         split = "time"
@@ -105,13 +106,9 @@ def fit_dask(clf: LatentClassifier, client, latents, label: str) -> LatentClassi
     return clf
 
 
-def _as_number(times: pd.Series) -> pd.Series:
-    """Event times as float64 (datetimes: nanoseconds since the epoch), comparable across partitions."""
-    if pd.api.types.is_datetime64_any_dtype(times):
-        return pd.Series(times.to_numpy().view("int64") if times.dt.tz is None else
-                         times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().view("int64"),
-                         index=times.index).astype("float64")
-    return times.astype("float64")
+def _seconds(times: pd.Series, source: str) -> pd.Series:
+    """One partition's event times as float seconds, by the rule every stage uses (``ev.time_values``)."""
+    return pd.Series(ev.time_values(times, source), index=times.index)
 
 
 def _random_share(labels: pd.Series, fraction: float, seed: int) -> pd.Series:
