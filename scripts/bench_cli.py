@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 HELPS = [[], ["encoder"], ["encoder", "train"], ["encoder", "encode"], ["encoder", "inspect"],
          ["classifier"], ["classifier", "train"], ["classifier", "predict"], ["classifier", "evaluate"],
-         ["pipeline"], ["pipeline", "compare"], ["pipeline", "score"], ["pipeline", "demo"]]
+         ["pipeline"], ["pipeline", "compare"], ["pipeline", "score"], ["pipeline", "demo"], ["pipeline", "serve"],
+         ["pipeline", "replay"]]
 SEQAE = [sys.executable, "-c", "import sys; from pipelines.cli import main; main(sys.argv[1:], prog_name='seqae')"]
 
 

@@ -29,7 +29,8 @@ def test_importing_the_cli_imports_no_heavy_library():
 def test_every_help_runs_without_heavy_libraries():
     code = ("from pipelines.cli import main\n"
             "for args in (['--help'], ['encoder', '--help'], ['encoder', 'train', '--help'], ['classifier', 'train', '--help'],\n"
-            "             ['pipeline', 'compare', '--help'], ['pipeline', 'score', '--help']):\n"
+            "             ['pipeline', 'compare', '--help'], ['pipeline', 'score', '--help'], ['pipeline', 'serve', '--help'],\n"
+            "             ['pipeline', 'replay', '--help']):\n"
             "    try:\n"
             "        main(args, standalone_mode=False)\n"
             "    except SystemExit:\n"
