@@ -7,7 +7,7 @@ import click
 
 from encoder.artifacts import write_json
 from encoder.atomic import atomic_output, check_output
-from encoder.clitools import engine_options, overwrite_option
+from encoder.clitools import check_cluster, engine_options, overwrite_option
 
 from .thresholds import DEFAULT_BUDGET, parse_policy
 
@@ -73,8 +73,7 @@ def _train_dask(latents, label, out, features_path, policy, alert_budget, positi
                         ("--partitions", partitions), ("--search", search != 1)):
         if given:
             raise click.BadParameter(f"{flag} does not apply with --engine dask", param_hint=flag)
-    if scheduler and workers:
-        raise click.UsageError("give --scheduler (an existing cluster) or --workers (a local one), not both")
+    check_cluster(scheduler, workers)
     check_output(out, overwrite)
     parse_policy(policy)
     clf = LatentClassifier(threshold_policy=policy, alert_budget=alert_budget, seed=seed)

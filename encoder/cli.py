@@ -9,7 +9,7 @@ import click
 
 from .artifacts import read_encoder_manifest
 from .atomic import check_output
-from .clitools import engine_options, names_option, overwrite_option
+from .clitools import check_cluster, engine_options, names_option, overwrite_option
 from .config import ENCODE_BATCH, UNITS, EncoderConfig
 from .errors import InputError
 
@@ -139,8 +139,7 @@ def encode(encoder_dir, events, out, unit, batch_size, engine, scheduler, worker
     --engine dask: a directory of Parquet files, one per partition)."""
     if engine == "dask":
         from pipelines.dask_engine import encode_dask
-        if scheduler and workers:
-            raise click.UsageError("give --scheduler (an existing cluster) or --workers (a local one), not both")
+        check_cluster(scheduler, workers)
         rows, files = encode_dask(encoder_dir, events, out, unit, batch_size, overwrite, scheduler, workers, partitions)
         click.echo(f"{rows} latent rows written to {out} ({files} Parquet files)")
         return

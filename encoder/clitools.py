@@ -81,3 +81,9 @@ def engine_options(f):
     for option in reversed(options):
         f = option(f)
     return f
+
+
+def check_cluster(scheduler: str | None, workers: int | None) -> None:
+    """``--scheduler`` (an existing cluster) and ``--workers`` (a local one) exclude each other."""
+    if scheduler and workers:
+        raise click.UsageError("give --scheduler (an existing cluster) or --workers (a local one), not both")

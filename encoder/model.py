@@ -253,36 +253,35 @@ class SequenceEncoderNet(nn.Module):
         next-event predictions as in ``encode``. Garbage on padded steps."""
         outs, step_lengths = self._states(num, cat, lengths)  # forward direction only, patch 1
         codes = self._project(outs, step_lengths)  # (B, T, K)
-        T = codes.shape[1]
-        pooled = []
-        for kind in self.config.pooling:
-            if kind == "last":
-                pooled.append(codes)  # (B, T, K)
-            elif kind == "mean":
-                seen = torch.arange(1, T + 1, device=codes.device, dtype=codes.dtype)[None, :, None]  # (1, T, 1)
-                pooled.append(codes.cumsum(1) / seen)  # (B, T, K)
-            else:  # max (config validation leaves no other kind)
-                pooled.append(codes.cummax(1).values)  # (B, T, K)
-        running = pooled[0] if self.mix is None else self.mix(torch.cat(pooled, dim=-1))  # (B, T, K)
+        seen = torch.arange(1, codes.shape[1] + 1, device=codes.device, dtype=codes.dtype)[None, :, None]  # (1, T, 1)
+        running = self._running_mix(codes, codes.cumsum(1) / seen, codes.cummax(1).values)  # (B, T, K)
         if not self.config.surprise:
             return running, None, []
         next_num, next_cat = self._next_event(outs[0], num)
         return torch.cat([running, surprise(next_num, next_cat, num, cat)], dim=-1), next_num, next_cat
 
-    def step(self, num: torch.Tensor, cat: torch.Tensor, carry: dict | None):
+    def _running_mix(self, last: torch.Tensor, mean: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
+        """The running code from the latest step code, the mean and the max of the step codes so far
+        (each (..., K)): those ``config.pooling`` names, mixed when several."""
+        pooled = [{"last": last, "mean": mean, "max": top}[kind] for kind in self.config.pooling]
+        return pooled[0] if self.mix is None else self.mix(torch.cat(pooled, dim=-1))  # (..., K)
+
+    def empty_carry(self, B: int, dtype: torch.dtype = torch.float32) -> dict:
+        """The ``step`` carry of ``B`` entities before their first event."""
+        L, H, K = len(self.lstm.forward_layers), self.config.hidden_size, self.config.latent_dim
+        return {"h": torch.zeros(L, B, H, dtype=dtype), "c": torch.zeros(L, B, H, dtype=dtype),
+                "sum": torch.zeros(B, K, dtype=dtype), "max": torch.zeros(B, K, dtype=dtype),
+                "n": torch.zeros(B, 1, dtype=dtype), "first": torch.ones(B, dtype=torch.bool)}
+
+    def step(self, num: torch.Tensor, cat: torch.Tensor, carry: dict):
         """``causal`` encoder, one event per entity: the code after it (B, code_dim) and the new carry,
         from the event's inputs num (B, F_num), cat (B, F_cat) and the carry after the entity's
-        previous event (None for a first event): the same arithmetic as ``running_codes`` step by step.
+        previous event (``empty_carry`` before a first one): ``running_codes`` step by step.
 
         carry: ``h``, ``c`` (layers, B, H) LSTM states; ``sum``, ``max`` (B, K) running sum and max of
         the step codes; ``n`` (B, 1) events so far; ``first`` (B,) True where there was no event before
-        (those rows' ``h`` is ignored for the next-event head, which reads ``start_state``)."""
-        B = num.shape[0]
-        L, H = len(self.lstm.forward_layers), self.config.hidden_size
-        if carry is None:
-            zeros = num.new_zeros(L, B, H)
-            carry = {"h": zeros, "c": zeros, "sum": None, "max": None, "n": num.new_zeros(B, 1),
-                     "first": torch.ones(B, dtype=torch.bool)}
+        (those rows' ``sum``, ``max``, ``n`` restart and the next-event head reads ``start_state``)."""
+        B, H = num.shape[0], self.config.hidden_size
         x = self.step_input(num[:, None, :], cat[:, None, :])  # (B, 1, C)
         hs, cs = [], []
         for i, layer in enumerate(self.lstm.forward_layers):
@@ -291,20 +290,16 @@ class SequenceEncoderNet(nn.Module):
             cs.append(c)
         code = self._project([x], torch.ones(B, dtype=torch.long))[:, 0]  # (B, K)
         first = carry["first"][:, None]  # (B, 1)
-        total = code if carry["sum"] is None else torch.where(first, code, carry["sum"] + code)  # (B, K)
-        top = code if carry["max"] is None else torch.where(first, code, torch.maximum(carry["max"], code))  # (B, K)
+        total = torch.where(first, code, carry["sum"] + code)  # (B, K)
+        top = torch.where(first, code, torch.maximum(carry["max"], code))  # (B, K)
         n = torch.where(first, torch.ones_like(carry["n"]), carry["n"] + 1)  # (B, 1)
-        pooled = []
-        for kind in self.config.pooling:
-            pooled.append(code if kind == "last" else total / n if kind == "mean" else top)  # (B, K)
-        running = pooled[0] if self.mix is None else self.mix(torch.cat(pooled, dim=-1))  # (B, K)
+        running = self._running_mix(code, total / n, top)  # (B, K)
         new = {"h": torch.cat(hs), "c": torch.cat(cs), "sum": total, "max": top, "n": n,
                "first": torch.zeros(B, dtype=torch.bool)}
         if not self.config.surprise:
             return running, new
         before = torch.where(first, self.start_state.expand(B, H), carry["h"][-1])  # (B, H): state after t-1
-        next_num = self.next_numeric(before) if self.next_numeric is not None else num[..., :0]  # (B, F_num)
-        next_cat = [head(before) for head in self.next_categorical]  # each (B, V_j)
+        next_num, next_cat = self._predict_next(before, num)
         return torch.cat([running, surprise(next_num, next_cat, num, cat)], dim=-1), new
 
     def _next_event(self, forward_states: torch.Tensor, num: torch.Tensor):
@@ -312,8 +307,13 @@ class SequenceEncoderNet(nn.Module):
         (B, T, F_num) and one (B, T, V_j) logit tensor per categorical column."""
         B, T, H = forward_states.shape  # batch, events (patch 1), hidden
         before = torch.cat([self.start_state.expand(B, 1, H), forward_states[:, :-1]], dim=1)  # (B, T, H): after t-1
-        next_num = self.next_numeric(before) if self.next_numeric is not None else num[..., :0]  # (B, T, F_num)
-        return next_num, [head(before) for head in self.next_categorical]  # each (B, T, V_j)
+        return self._predict_next(before, num)
+
+    def _predict_next(self, before: torch.Tensor, num: torch.Tensor):
+        """The next-event heads on the states before each event (..., H): numeric (..., F_num) and
+        one (..., V_j) logit tensor per categorical column."""
+        next_num = self.next_numeric(before) if self.next_numeric is not None else num[..., :0]  # (..., F_num)
+        return next_num, [head(before) for head in self.next_categorical]  # each (..., V_j)
 
     def _pool(self, codes: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Pool step codes (B, P, K) over each sequence's ``lengths`` valid steps: (B, K)."""

@@ -8,7 +8,7 @@ import click
 from classifier.cli import classifier_group
 from encoder.atomic import atomic_output, check_output
 from encoder.cli import _config_file, encoder_group
-from encoder.clitools import SeqaeGroup, engine_options, names_option, overwrite_option
+from encoder.clitools import SeqaeGroup, check_cluster, engine_options, names_option, overwrite_option
 from encoder.config import UNITS
 
 DEMO_ACCOUNTS = 1500
@@ -101,8 +101,7 @@ def score(encoder_dir, classifier_dir, events, out, batch_size, threshold, bucke
     --engine dask: a directory of Parquet files, one per partition)."""
     if engine == "dask":
         from .dask_engine import score_dask
-        if scheduler and workers:
-            raise click.UsageError("give --scheduler (an existing cluster) or --workers (a local one), not both")
+        check_cluster(scheduler, workers)
         rows, files = score_dask(encoder_dir, classifier_dir, events, out, batch_size, overwrite, threshold,
                                  scheduler, workers, partitions)
         click.echo(f"{rows} scores written to {out} ({files} Parquet files)")

@@ -21,7 +21,6 @@ batch changes nothing.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import time as wallclock
@@ -244,13 +243,8 @@ class OnlineScorer:
     def _step(self, num: np.ndarray, cat: np.ndarray, olds: list[EntityState]) -> np.ndarray:
         """One causal-encoder step for each entity's new event; the carries are updated in place."""
         net = self.encoder.causal_net()  # float64, as the batch job's one pass
-        L, H = len(net.lstm.forward_layers), net.config.hidden_size
-        K = net.config.latent_dim
-        B = len(olds)
         f64 = torch.float64
-        carry = {"h": torch.zeros(L, B, H, dtype=f64), "c": torch.zeros(L, B, H, dtype=f64),
-                 "sum": torch.zeros(B, K, dtype=f64), "max": torch.zeros(B, K, dtype=f64),
-                 "n": torch.zeros(B, 1, dtype=f64), "first": torch.ones(B, dtype=torch.bool)}
+        carry = net.empty_carry(len(olds), f64)
         for e, st in enumerate(olds):
             if st.carry is not None:
                 for name in ("h", "c"):
@@ -336,7 +330,3 @@ def _plain(value):
         return value.isoformat()
     return value.item() if hasattr(value, "item") else value
 
-
-def state_digest(store) -> str:
-    """sha256 over every stored state (tests: a rejected request leaves it unchanged)."""
-    return hashlib.sha256("".join(f"{k}={v}" for k, v in store.items()).encode()).hexdigest()

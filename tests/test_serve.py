@@ -1,4 +1,5 @@
 """The online scoring service: parity with ``pipeline score``, restarts, bad input, state, replay."""
+import hashlib
 import json
 import socket
 import threading
@@ -13,7 +14,7 @@ from cli_helpers import run, simulated_compare
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from pipelines.online import OnlineScorer, _plain, state_digest  # noqa: E402
+from pipelines.online import OnlineScorer, _plain  # noqa: E402
 from pipelines.serve import create_app  # noqa: E402
 from pipelines.state_store import RedisStore, SQLiteStore  # noqa: E402
 
@@ -141,6 +142,11 @@ def test_redis_store_keeps_state_like_sqlite(models, tmp_path, monkeypatch):
     sql = client(models, tmp_path / "state.sqlite").post("/score", json=recs).json()["results"]
     assert [r["score"] for r in red] == [r["score"] for r in sql]
     assert RedisStore("redis://localhost:6379/0").count() == len({r["account"] for r in recs})
+
+
+def state_digest(store) -> str:
+    """sha256 over every stored state."""
+    return hashlib.sha256("".join(f"{k}={v}" for k, v in store.items()).encode()).hexdigest()
 
 
 def free_port() -> int:
