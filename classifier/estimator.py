@@ -294,12 +294,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: pd.DataFrame, threshold: float | None = None) -> np.ndarray:
         """Classes: binary per the stored threshold (or ``threshold``), multi-class by argmax."""
-        proba = self.predict_proba(X)
-        if len(self.classes_) == 2:
-            idx = (proba[:, 1] >= (self.threshold_ if threshold is None else threshold)).astype(int)
-        else:
-            idx = proba.argmax(1)
-        return np.asarray(self.classes_, dtype=object)[idx]
+        return self._outcome(self.predict_proba(X), threshold)[0]
 
     def check_encoder(self, table: FeatureTable, classifier_dir: str = "this classifier") -> None:
         """Refuse latents from another encoder than the one this classifier was trained on."""
@@ -314,23 +309,40 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         dm = self._matrix(table.frame[table.features], table.source)
         proba = self._proba(self.booster_, dm, len(self.classes_))
         out = table.frame[table.keys].reset_index(drop=True).copy()
-        classes = np.asarray(self.classes_, dtype=object)
-        if len(self.classes_) == 2:
-            thr = self.threshold_ if threshold is None else threshold
-            decision = proba[:, 1] >= thr
-            out["prediction"] = pd.array(classes[decision.astype(int)].tolist())
-            out["score"] = proba[:, 1]
+        predicted, score, decision = self._outcome(proba, threshold)
+        out["prediction"] = pd.array(predicted.tolist())
+        out["score"] = score
+        if decision is not None:
             out["decision"] = decision
             top_class = np.ones(len(out), dtype=int)
         else:
             top_class = proba.argmax(1)
-            out["prediction"] = pd.array(classes[top_class].tolist())
-            out["score"] = proba.max(1)
             for k, c in enumerate(self.classes_):
                 out[f"proba_{c}"] = proba[:, k]
         if explain:
             out = pd.concat([out, self._explain(dm, top_class, explain)], axis=1)
         return out
+
+    def _outcome(self, proba: np.ndarray, threshold: float | None = None):
+        """Predicted classes (n,) object, scores (n,) and decisions (n,) bool (None for multi-class):
+        binary at the stored threshold (or ``threshold``) with the positive class's probability as
+        the score; multi-class by argmax with its probability."""
+        classes = np.asarray(self.classes_, dtype=object)
+        if len(self.classes_) == 2:
+            decision = proba[:, 1] >= (self.threshold_ if threshold is None else threshold)
+            return classes[decision.astype(int)], proba[:, 1], decision
+        return classes[proba.argmax(1)], proba.max(1), None
+
+    def predict_rows(self, X: np.ndarray, source: str = "the request"):
+        """``predict_frame``'s prediction, score and decision (``_outcome``) for a float32 matrix
+        (n, F) whose columns are ``features_`` in order: the frame-free path of online scoring."""
+        self._check_fitted()
+        bad = ~np.isfinite(X)
+        if bad.any():
+            column = self.features_[int(np.flatnonzero(bad.any(0))[0])]
+            raise InputError(f"feature column '{column}' in '{source}' has {int(bad.sum())} NaN or infinite values")
+        dm = xgb.DMatrix(scaled(X.astype(np.float32), self.scaling_), feature_names=self.features_)
+        return self._outcome(self._proba(self.booster_, dm, len(self.classes_)))
 
     def _explain(self, dm: xgb.DMatrix, top_class: np.ndarray, n: int) -> pd.DataFrame:
         contrib = self.booster_.predict(dm, pred_contribs=True)  # (n, F+1) or (n, K, F+1), last = bias

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import infer_dtype
 
 from .config import EncoderConfig
 from .errors import NotFitted
@@ -49,7 +50,19 @@ def _fit_scale(values: np.ndarray, scaler: str) -> tuple[float, float]:
 
 def category_strings(s: pd.Series) -> np.ndarray:
     """A categorical column as strings, missing values as ``<missing>`` (one rule for fit and use)."""
+    values = s.to_numpy(dtype=object)
+    if infer_dtype(values, skipna=True) == "string":  # already strings (and missing): skip the conversion
+        values = values.copy()
+        values[pd.isna(values)] = MISSING_TOKEN
+        return values
     return s.astype("string").fillna(MISSING_TOKEN).to_numpy(dtype=object)
+
+
+def float_column(values) -> np.ndarray:
+    """A numeric column (Series or array) as float64, missing values as NaN."""
+    if isinstance(values, pd.Series):
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.asarray(values, dtype=np.float64)
 
 
 def factorize_categories(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -63,10 +76,15 @@ def factorize_categories(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64), strings
 
 
-def lookup(strings: np.ndarray, vocab: list[str]) -> np.ndarray:
-    """Vocabulary indices: ``2 + rank`` for known values, ``UNKNOWN`` for the rest."""
-    idx = pd.Index(vocab).get_indexer(strings)
-    return np.where(idx < 0, UNKNOWN, idx + 2).astype(np.int64)
+def lookup(strings: np.ndarray, positions: dict) -> np.ndarray:
+    """Vocabulary indices of distinct values: ``2 + rank`` for known values, ``UNKNOWN`` for the rest;
+    ``positions`` maps each vocabulary value to its rank (``vocab_positions``)."""
+    return np.fromiter((positions.get(s, UNKNOWN - 2) + 2 for s in strings), np.int64, len(strings))
+
+
+def vocab_positions(vocab: list[str]) -> dict:
+    """``{value: rank}`` of a vocabulary (or category code list)."""
+    return {v: k for k, v in enumerate(vocab)}
 
 
 def within_entity_shift(x: np.ndarray, starts: np.ndarray, k: int) -> np.ndarray:
@@ -128,6 +146,7 @@ class Preprocessor:
         if cfg.time_gap:
             self.gap_ = dict(zip(("center", "scale"), _fit_scale(self._log_gaps(times, starts), cfg.scaler)))
         self.vocab_ = {}
+        self.__dict__.pop("_vocab_positions", None)  # built again from the new vocabularies
         for c in self.categorical:
             values = pd.Series(category_strings(df[c]))
             counts = values.value_counts()
@@ -158,6 +177,13 @@ class Preprocessor:
         pre.numeric_, pre.gap_, pre.vocab_ = state["numeric"], state["gap"], state["vocab"]
         return pre
 
+    def _positions(self, c: str) -> dict:
+        """``vocab_positions(vocab_[c])``, built once."""
+        cache = self.__dict__.setdefault("_vocab_positions", {})
+        if c not in cache:
+            cache[c] = vocab_positions(self.vocab_[c])
+        return cache[c]
+
     # -- shapes
     @property
     def numeric_channels(self) -> list[str]:
@@ -181,8 +207,8 @@ class Preprocessor:
         return [len(self.vocab_[c]) + 2 for c in self.categorical]
 
     # -- transforming
-    def transform(self, df: pd.DataFrame, times: np.ndarray, starts: np.ndarray):
-        """Model inputs for sorted rows.
+    def transform(self, df, times: np.ndarray, starts: np.ndarray):
+        """Model inputs for sorted rows of ``df``: a DataFrame, or a dict of column -> (N,) array.
 
         Returns
         -------
@@ -190,12 +216,12 @@ class Preprocessor:
         cat : int64 array (N, n_categorical)
         """
         self._check()
-        n = len(df)
+        n = len(times)
         base = np.zeros((n, len(self.numeric)), np.float32)
         indicators = []
         for j, c in enumerate(self.numeric):
             st = self.numeric_[c]
-            v = df[c].to_numpy(dtype=np.float64, na_value=np.nan)
+            v = float_column(df[c])
             missing = np.isnan(v)
             v = (signed_log(v) if st["log"] else v) - st["center"]
             v = np.clip(v / st["scale"], -CLIP, CLIP)
@@ -220,5 +246,5 @@ class Preprocessor:
         cat = np.zeros((n, len(self.categorical)), np.int64)
         for j, c in enumerate(self.categorical):
             codes, strings = factorized[c]
-            cat[:, j] = lookup(strings, self.vocab_[c])[codes]
+            cat[:, j] = lookup(strings, self._positions(c))[codes]
         return np.ascontiguousarray(num, dtype=np.float32), cat

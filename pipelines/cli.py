@@ -123,7 +123,10 @@ def score(encoder_dir, classifier_dir, events, out, batch_size, threshold, bucke
 @click.option("--allow-late", is_flag=True, help="Score an event earlier than its entity's latest instead of 409.")
 @click.option("--max-batch", type=click.IntRange(min=1), default=10000, show_default=True,
               help="Most events in one request (more: 413).")
-def serve(encoder_dir, classifier_dir, state, host, port, ttl, allow_late, max_batch):
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="CPU threads of the encoder step and the classifier. One event's work is too small to share; "
+                   "more threads contend with the HTTP loop and raise the tail latency.")
+def serve(encoder_dir, classifier_dir, state, host, port, ttl, allow_late, max_batch, threads):
     """Serve online scoring over HTTP: POST /score, GET /health, GET /entities/{id}.
 
     Each new event costs one encoder step from its entity's stored state; scores equal those of
@@ -135,6 +138,7 @@ def serve(encoder_dir, classifier_dir, state, host, port, ttl, allow_late, max_b
     except ImportError:
         raise click.UsageError("pipeline serve needs fastapi and uvicorn: pip install 'seqae[serve]'") from None
     scorer = OnlineScorer(encoder_dir, classifier_dir, state, allow_late=allow_late, ttl=ttl, max_batch=max_batch)
+    scorer.use_threads(threads)
     click.echo(f"serving encoder {scorer.encoder_id[:12]} + classifier {scorer.classifier_id[:12]} on "
                f"http://{host}:{port} (state: {state})", err=True)
     uvicorn.run(create_app(scorer), host=host, port=port, log_level="warning")

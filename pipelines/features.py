@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from encoder.events import Schema
-from encoder.preprocessing import category_strings
+from encoder.preprocessing import category_strings, vocab_positions
 from encoder.sequences import entity_end_rows, window_bounds
 
 CHUNK = 20000
@@ -36,6 +36,14 @@ class FeatureRecipe:
     @classmethod
     def from_dict(cls, d: dict) -> "FeatureRecipe":
         return cls(**d)
+
+    def raw_codes(self, c: str, strings: np.ndarray) -> np.ndarray:
+        """Category codes of column ``c``'s values (strings, ``category_strings``) as float64: -1
+        for values unseen in training."""
+        cache = self.__dict__.setdefault("_positions", {})  # not a field: a frozen dataclass may cache
+        if c not in cache:
+            cache[c] = vocab_positions(self.codes.get(c, []))
+        return np.fromiter((cache[c].get(s, -1) for s in strings), np.float64, len(strings))
 
 
 def fit_recipe(schema: Schema, frame: pd.DataFrame, max_len: int, **windows) -> FeatureRecipe:
@@ -63,7 +71,7 @@ def _time_window_start(codes: np.ndarray, t: np.ndarray, width: float) -> np.nda
 
 
 def baseline_features(recipe: FeatureRecipe, frame_sorted: pd.DataFrame, times: np.ndarray, codes: np.ndarray,
-                      starts: np.ndarray, only: np.ndarray | None = None) -> pd.DataFrame:
+                      starts: np.ndarray) -> pd.DataFrame:
     """``raw_*`` and ``agg_*`` features for every row of ``frame_sorted`` (rows sorted by entity, time).
 
     Parameters
@@ -71,54 +79,28 @@ def baseline_features(recipe: FeatureRecipe, frame_sorted: pd.DataFrame, times: 
     frame_sorted : DataFrame (N, features) sorted by (entity, time)
     times : float64 (N,) seconds; codes : int64 (N,) entity codes; starts : int64 (N,) entity first rows
 
-    only : int64 (M,), optional: return the features of these rows alone (online scoring needs
-        each entity's newest row; its window statistics are then computed for those rows only).
-
     Returns
     -------
-    DataFrame (N, n_features) [or (M, n_features)], float32, in the same (sorted) row order.
+    DataFrame (N, n_features), float32, in the same (sorted) row order.
     """
     schema = Schema.from_dict(recipe.schema)
-    n = len(frame_sorted)
-    rows = np.arange(n)
+    rows = np.arange(len(frame_sorted))
     first, length = window_bounds(rows, starts, recipe.max_len)  # the encoder's window of each row
-    out: dict[str, np.ndarray] = {}
-
-    has_prev = rows > starts
-    gap = np.maximum(times - np.r_[times[:1], times[:-1]], 0.0)
-    out["agg_log_gap"] = np.where(has_prev, np.log1p(gap), -1.0)  # -1: the entity's first event
-    out["agg_history_len"] = (rows - starts + 1).astype(np.float64)
-    out["agg_window_len"] = length.astype(np.float64)
-    span = times - times[first]
-    out["agg_window_span_log"] = np.log1p(span)
     lo_short = np.maximum(_time_window_start(codes, times, recipe.short_window_s), starts)
     lo_long = np.maximum(_time_window_start(codes, times, recipe.long_window_s), starts)
-    out["agg_count_short"] = (rows - lo_short + 1).astype(np.float64)
-    out["agg_count_long"] = (rows - lo_long + 1).astype(np.float64)
+    out = _time_features(times, rows, starts, first, length, lo_short, lo_long)
 
     for c in schema.numeric:
         x = frame_sorted[c].to_numpy(np.float64, na_value=np.nan)
-        missing = np.isnan(x)
-        x0 = np.where(missing, 0.0, x)
-        out[f"raw_{c}"] = x0
-        if missing.any():
-            out[f"raw_{c}_missing"] = missing.astype(np.float64)
-        st = _window_stats(x, first, length) if only is None else \
-            {k: _scatter(v, only, n) for k, v in _window_stats(x, first[only], length[only]).items()}
-        out[f"agg_{c}_mean"], out[f"agg_{c}_std"] = st["mean"], st["std"]
-        out[f"agg_{c}_min"], out[f"agg_{c}_max"] = st["min"], st["max"]
-        pmean, pstd, pcnt = st["prev_mean"], st["prev_std"], st["prev_count"]
-        out[f"agg_{c}_prev_mean"] = np.where(pcnt > 0, pmean, x0)
-        out[f"agg_{c}_zscore"] = np.where(pcnt > 1, (x0 - pmean) / (pstd + 1e-3 * (np.abs(pmean) + 1)), 0.0)
-        out[f"agg_{c}_ratio"] = np.where(pcnt > 0, x0 / (np.abs(pmean) + 1e-6), 1.0)
+        x0 = np.where(np.isnan(x), 0.0, x)
+        out |= _numeric_features(c, x, x0, _window_stats(x, first, length), include_missing=np.isnan(x).any())
         out[f"agg_{c}_sum_short"] = _entity_sums(x0, codes, starts, lo_short)
         out[f"agg_{c}_sum_long"] = _entity_sums(x0, codes, starts, lo_long)
 
     for c in schema.categorical:
         s = category_strings(frame_sorted[c])
-        idx = pd.Index(recipe.codes.get(c, [])).get_indexer(s)
-        out[f"raw_{c}"] = idx.astype(np.float64)  # -1: unseen in training
-        value = pd.factorize(s)[0]
+        value, distinct = pd.factorize(s)
+        out[f"raw_{c}"] = recipe.raw_codes(c, distinct)[value]  # -1: unseen in training
         seen = pd.DataFrame({"e": codes, "v": value}).groupby(["e", "v"], sort=False).cumcount().to_numpy()
         before = rows - starts
         out[f"agg_{c}_seen_before"] = seen.astype(np.float64)
@@ -127,15 +109,66 @@ def baseline_features(recipe: FeatureRecipe, frame_sorted: pd.DataFrame, times: 
         new_flags = out[f"agg_{c}_is_new"]
         out[f"agg_{c}_new_short"] = _entity_sums(new_flags, codes, starts, lo_short)
         out[f"agg_{c}_new_window"] = _entity_sums(new_flags, codes, starts, first)
-    pick = slice(None) if only is None else only
-    return pd.DataFrame({k: v[pick].astype(np.float32) for k, v in out.items()})
+    return pd.DataFrame({k: v.astype(np.float32) for k, v in out.items()})
 
 
-def _scatter(values: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
-    """``values`` of ``rows`` placed in an (n,) array of zeros."""
-    full = np.zeros(n)
-    full[rows] = values
-    return full
+def latest_features(recipe: FeatureRecipe, columns: dict, times: np.ndarray, starts: np.ndarray,
+                    ends: np.ndarray) -> dict:
+    """The features of ``baseline_features`` that a row's recent rows determine, for rows ``ends``
+    only (online scoring: each entity's newest event after its stored tail), in NumPy alone.
+
+    ``columns`` maps each numeric column to float64 (N,) values (NaN = missing) and each categorical
+    column to its strings (``category_strings``); ``times``, ``starts`` as in ``baseline_features``;
+    ``ends`` (M,) the rows asked for. Rows must reach back over the encoder's window and the long
+    time window. Returns float64 (M,) arrays by name: the time and window features, ``raw_*``,
+    window statistics and time-window sums. The features that count an entity's whole history
+    (``agg_history_len`` and the categorical ``seen_before``, ``is_new``, ``share``, ``new_short``,
+    ``new_window``) are the caller's, from its stored counts. Same formulas as ``baseline_features``
+    (shared helpers); the online parity test checks the two give the same scores.
+    """
+    schema = Schema.from_dict(recipe.schema)
+    first, length = window_bounds(ends, starts, recipe.max_len)
+    codes = np.cumsum(np.r_[0, np.diff(starts) != 0])  # (N,) entity number of each row
+    lo_short = np.maximum(_time_window_start(codes, times, recipe.short_window_s), starts)[ends]
+    lo_long = np.maximum(_time_window_start(codes, times, recipe.long_window_s), starts)[ends]
+    out = _time_features(times, ends, starts[ends], first, length, lo_short, lo_long)
+    out.pop("agg_history_len")
+    for c in schema.numeric:
+        x = columns[c]
+        x0 = np.where(np.isnan(x), 0.0, x)
+        out |= _numeric_features(c, x[ends], x0[ends], _window_stats(x, first, length), include_missing=True)
+        cs = np.r_[0.0, np.cumsum(x0)]  # (N + 1,) running sum: a window's sum is a difference
+        out[f"agg_{c}_sum_short"] = cs[ends + 1] - cs[lo_short]
+        out[f"agg_{c}_sum_long"] = cs[ends + 1] - cs[lo_long]
+    for c in schema.categorical:
+        out[f"raw_{c}"] = recipe.raw_codes(c, columns[c][ends])
+    return out
+
+
+def _time_features(times, rows, row_starts, first, length, lo_short, lo_long) -> dict:
+    """Gap, history and window length, window span, time-window counts of ``rows`` (float64)."""
+    has_prev = rows > row_starts
+    gap = np.maximum(times[rows] - times[np.maximum(rows - 1, 0)], 0.0)
+    return {"agg_log_gap": np.where(has_prev, np.log1p(gap), -1.0),  # -1: the entity's first event
+            "agg_history_len": (rows - row_starts + 1).astype(np.float64),
+            "agg_window_len": length.astype(np.float64),
+            "agg_window_span_log": np.log1p(times[rows] - times[first]),
+            "agg_count_short": (rows - lo_short + 1).astype(np.float64),
+            "agg_count_long": (rows - lo_long + 1).astype(np.float64)}
+
+
+def _numeric_features(c: str, x: np.ndarray, x0: np.ndarray, st: dict, include_missing: bool) -> dict:
+    """The raw value (missing as 0, with a 0/1 missing column when asked) and its window statistics."""
+    out = {f"raw_{c}": x0}
+    if include_missing:
+        out[f"raw_{c}_missing"] = np.isnan(x).astype(np.float64)
+    out[f"agg_{c}_mean"], out[f"agg_{c}_std"] = st["mean"], st["std"]
+    out[f"agg_{c}_min"], out[f"agg_{c}_max"] = st["min"], st["max"]
+    pmean, pstd, pcnt = st["prev_mean"], st["prev_std"], st["prev_count"]
+    out[f"agg_{c}_prev_mean"] = np.where(pcnt > 0, pmean, x0)
+    out[f"agg_{c}_zscore"] = np.where(pcnt > 1, (x0 - pmean) / (pstd + 1e-3 * (np.abs(pmean) + 1)), 0.0)
+    out[f"agg_{c}_ratio"] = np.where(pcnt > 0, x0 / (np.abs(pmean) + 1e-6), 1.0)
+    return out
 
 
 def _window_stats(x: np.ndarray, first: np.ndarray, length: np.ndarray) -> dict:

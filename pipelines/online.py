@@ -14,9 +14,11 @@ An entity's state (``EntityState``, JSON) holds what scoring its next event need
 
 ``OnlineScorer.score`` takes a batch of events (several entities, several events each, in time
 order per entity) and scores it in waves (each entity's first event of the batch, then its second,
-...), every wave through the same preprocessing, feature and classifier code as ``pipeline
-score``. States are written back in one transaction when the whole batch succeeded; a rejected
-batch changes nothing.
+...). A wave is NumPy and plain lists, no DataFrame: the fitted ``Preprocessor.transform`` on the
+tails, one encoder step, ``features.latest_features`` (the batch formulas, for the newest rows) plus
+the stored counts, ``LatentClassifier.predict_rows``; the parity test holds it to ``pipeline
+score``'s scores. States are written back in one transaction when the whole batch succeeded; a
+rejected batch changes nothing.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import dataclasses
 import json
 import math
 import time as wallclock
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +40,7 @@ from encoder.errors import ArtifactError, InputError
 from encoder.preprocessing import category_strings
 from encoder.sequences import EventArrays, gather_windows
 
-from .features import FeatureRecipe, baseline_features
+from .features import FeatureRecipe, latest_features
 from .state_store import open_store
 
 TAIL_CAP = 4096  # most raw events kept per entity (the long time window may hold more: then it is cut)
@@ -63,7 +66,7 @@ class EntityState:
     updated: float = 0.0                                       # wall-clock seconds of the last write
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), allow_nan=True)
+        return json.dumps(vars(self), allow_nan=True)  # the fields, as they are (no deep copy)
 
     @classmethod
     def from_json(cls, text: str) -> "EntityState":
@@ -116,6 +119,11 @@ class OnlineScorer:
         self.long_window_s = self.recipe.long_window_s if self.recipe else 0.0
         self.novelty_channels = self._novelty_channels()
 
+    def use_threads(self, n: int) -> None:
+        """Run the encoder step (torch, process-wide) and the classifier (XGBoost) on ``n`` threads."""
+        torch.set_num_threads(n)
+        self.classifier.booster_.set_param({"nthread": n})
+
     # ------------------------------------------------------------------ input
     def _novelty_channels(self) -> list[int]:
         """Column of each categorical column's "new for this entity" channel in the model input."""
@@ -124,8 +132,9 @@ class OnlineScorer:
         names = self.encoder.preprocessor_.numeric_channels
         return [names.index(f"{c}__new") for c in self.schema.categorical]
 
-    def frame(self, records) -> tuple[pd.DataFrame, np.ndarray]:
-        """Validate a JSON batch (a list of event objects) into a DataFrame and float times."""
+    def frame(self, records) -> tuple[dict, np.ndarray]:
+        """Validate a JSON batch (a list of event objects) into columns (column -> list of values;
+        numbers as floats, NaN for null) and float times."""
         if not isinstance(records, list) or not records:
             raise InputError("the request body must be one event object or a non-empty list of them")
         if len(records) > self.max_batch:
@@ -138,45 +147,46 @@ class OnlineScorer:
             missing = [c for c in needed if c not in r]
             if missing:
                 raise InputError(f"event {i} lacks column '{missing[0]}'")
-        df = pd.DataFrame.from_records(records, columns=needed)
+        cols = {c: [r[c] for r in records] for c in needed}
         for c in s.numeric:
-            bad = [v for v in df[c] if v is not None and (isinstance(v, (bool, str, list, dict)))]
+            bad = [v for v in cols[c] if v is not None and (isinstance(v, (bool, str, list, dict)))]
             if bad:
                 raise InputError(f"column '{c}' must be a number or null, got {bad[0]!r}")
-            df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+            cols[c] = [math.nan if v is None else float(v) for v in cols[c]]
         for c in s.categorical:
-            bad = [v for v in df[c] if isinstance(v, (list, dict))]
+            bad = [v for v in cols[c] if isinstance(v, (list, dict))]
             if bad:
                 raise InputError(f"column '{c}' must be a string, number, boolean or null, got {bad[0]!r}")
-        bad_ids = [v for v in df[s.id_col] if v is None or isinstance(v, (list, dict, float))]
+        bad_ids = [v for v in cols[s.id_col] if v is None or isinstance(v, (list, dict, float))]
         if bad_ids:
             raise InputError(f"column '{s.id_col}' must be a string or an integer, got {bad_ids[0]!r}")
-        times = ev.time_values(df[s.time_col], "the request")
-        return df, times
+        times = ev.time_values(pd.Series(cols[s.time_col], name=s.time_col), "the request")
+        return cols, times
 
     # ------------------------------------------------------------------ scoring
     def score(self, records) -> list[dict]:
         """Score a batch of events; returns one result per event, in request order."""
-        df, times = self.frame(records)
-        keys = [json.dumps(v) for v in df[self.schema.id_col].tolist()]
+        cols, times = self.frame(records)
+        ids = cols[self.schema.id_col]
+        keys = [json.dumps(v) for v in ids]
         states = self.store.get_many(sorted(set(keys)))
         last = {k: states[k].last_time if k in states else -math.inf for k in set(keys)}
-        wave = np.zeros(len(df), dtype=np.int64)
+        wave = np.zeros(len(keys), dtype=np.int64)
         seen_in_batch: dict[str, int] = {}
         for i, (k, t) in enumerate(zip(keys, times)):
             if t < last[k]:
                 if not self.allow_late:
-                    raise LateEvent(f"event {i} of entity {df[self.schema.id_col].iloc[i]!r} at "
-                                    f"{df[self.schema.time_col].iloc[i]} is earlier than the entity's latest scored "
-                                    "event; pass --allow-late to accept it")
+                    raise LateEvent(f"event {i} of entity {ids[i]!r} at {cols[self.schema.time_col][i]} is earlier "
+                                    "than the entity's latest scored event; pass --allow-late to accept it")
                 times[i] = last[k]  # a late event is scored as if it came now, right after the latest
             last[k] = max(last[k], times[i])
             wave[i] = seen_in_batch.get(k, 0)
             seen_in_batch[k] = wave[i] + 1
-        results: list[dict | None] = [None] * len(df)
+        results: list[dict | None] = [None] * len(keys)
         for w in range(int(wave.max()) + 1):
             rows = np.flatnonzero(wave == w)
-            for i, result in zip(rows, self._score_wave(df.iloc[rows], times[rows], [keys[i] for i in rows], states)):
+            part = {c: [v[i] for i in rows] for c, v in cols.items()}
+            for i, result in zip(rows, self._score_wave(part, times[rows], [keys[i] for i in rows], states)):
                 results[i] = result
         now = wallclock.time()
         for st in states.values():
@@ -184,32 +194,25 @@ class OnlineScorer:
         self.store.put_many(states)
         return results
 
-    def _score_wave(self, new: pd.DataFrame, t_new: np.ndarray, keys: list[str], states: dict) -> list[dict]:
-        """One event per entity: build each entity's tail + event, compute inputs and baseline
-        features with the batch code, fix the history-dependent values, step the encoder, classify."""
+    def _score_wave(self, new: dict, t_new: np.ndarray, keys: list[str], states: dict) -> list[dict]:
+        """One event per entity: each entity's tail and new event as NumPy columns, the model inputs
+        from the fitted preprocessing, one encoder step, the newest rows' features (``latest_features``
+        and the stored counts), then the classifier on a plain matrix."""
         s = self.schema
-        cols = list(s.features)
         olds = [states.get(k) or EntityState() for k in keys]
-        columns = {c: [] for c in cols}
-        tlist, sizes = [], []
-        new_values = {c: new[c].tolist() for c in cols}
-        for j, st in enumerate(olds):  # each entity's tail, then its new event, as plain lists
-            for c in cols:
-                columns[c] += st.tail.get(c, [])
-                columns[c].append(new_values[c][j])
-            tlist += st.tail.get(TIME, [])
-            tlist.append(float(t_new[j]))
-            sizes.append(len(st.tail.get(TIME, [])) + 1)
-        frame = pd.DataFrame({c: np.asarray(columns[c], dtype=np.float64) if c in s.numeric else
-                              pd.Series(columns[c], dtype=object) for c in cols})
-        sizes = np.asarray(sizes)
+        sizes = np.array([len(st.tail.get(TIME, ())) + 1 for st in olds])
         ends = np.cumsum(sizes) - 1
-        starts = np.repeat(ends - sizes + 1, sizes)
-        times = np.asarray(tlist, dtype=np.float64)
-        codes = np.repeat(np.arange(len(olds)), sizes)
-        num, cat = self.encoder.preprocessor_.transform(frame, times, starts)
+        starts = np.repeat(ends - sizes + 1, sizes)  # (N,) first row of each row's entity
+        times = np.fromiter(chain.from_iterable(chain(st.tail.get(TIME, ()), (t,)) for st, t in zip(olds, t_new)),
+                            np.float64, len(starts))
+        columns = {}
+        for c in s.features:  # tails then new event, per entity: (N,) float64, or strings for categories
+            flat = list(chain.from_iterable(chain(st.tail.get(c, ()), (v,)) for st, v in zip(olds, new[c])))
+            columns[c] = np.array([np.nan if v is None else v for v in flat], np.float64) if c in s.numeric else \
+                category_strings(pd.Series(flat, dtype=object))  # object, not pandas' arrow strings
+        num, cat = self.encoder.preprocessor_.transform(columns, times, starts)
 
-        values = {c: category_strings(new[c]) for c in s.categorical}  # the new events' values
+        values = {c: columns[c][ends] for c in s.categorical}  # the new events' values
         is_new = {c: np.array([float(st.count > 0 and st.seen.get(c, {}).get(v, 0) == 0)
                                for st, v in zip(olds, values[c])]) for c in s.categorical}
         if self.novelty_channels:  # novelty over the whole history, not the tail
@@ -223,22 +226,19 @@ class OnlineScorer:
             else:
                 arrays = EventArrays(num, cat, starts)
                 z = self.encoder.model_.encoder(*gather_windows(arrays, ends, self.max_len)).numpy()
-        out = pd.DataFrame({s.id_col: new[s.id_col].to_numpy(), s.time_col: new[s.time_col].to_numpy()})
-        zcols = pd.DataFrame(z.astype(np.float32), columns=[f"z_{k}" for k in range(z.shape[1])])
-        out = pd.concat([out, zcols], axis=1)
+        named = {f"z_{k}": z[:, k] for k in range(z.shape[1])}
         if self.needs_base:
-            feats = baseline_features(self.recipe, frame, times, codes, starts, only=ends)
-            self._history_features(feats, olds, values, is_new, times, starts, ends)
-            out = out.join(feats)
-        pred = self.classifier.predict_frame(FeatureTable(out, [s.id_col, s.time_col], self.classifier.features_,
-                                                          self.encoder_id, source="the request"))
+            named |= latest_features(self.recipe, columns, times, starts, ends)
+            named |= self._history_features(olds, values, is_new, times, starts, ends)
+        X = np.column_stack([named[f] for f in self.classifier.features_]).astype(np.float32)  # (M, F)
+        predicted, score, decision = self.classifier.predict_rows(X)
         for e, st in enumerate(olds):
-            self._advance(st, new.iloc[e], t_new[e], values, is_new, e)
+            self._advance(st, {c: new[c][e] for c in s.features}, t_new[e], values, is_new, e)
             states[keys[e]] = st
-        return [{"id": _plain(r[s.id_col]), "time": _plain(r[s.time_col]), "score": float(r["score"]),
-                 "decision": bool(r["decision"]) if "decision" in r else None, "prediction": _plain(r["prediction"]),
-                 "encoder_id": self.encoder_id, "classifier_id": self.classifier_id}
-                for r in pred.to_dict("records")]
+        ids, stamps = new[s.id_col], new[s.time_col]
+        return [{"id": _plain(ids[e]), "time": _plain(stamps[e]), "score": float(score[e]),
+                 "decision": None if decision is None else bool(decision[e]), "prediction": _plain(predicted[e]),
+                 "encoder_id": self.encoder_id, "classifier_id": self.classifier_id} for e in range(len(olds))]
 
     def _step(self, num: np.ndarray, cat: np.ndarray, olds: list[EntityState]) -> np.ndarray:
         """One causal-encoder step for each entity's new event; the carries are updated in place."""
@@ -258,28 +258,28 @@ class OnlineScorer:
                         "max": new["max"][e].tolist(), "n": new["n"][e].tolist()}
         return code.float().numpy()
 
-    def _history_features(self, feats, olds, values, is_new, times, starts, ends) -> None:
-        """Set the baseline features that count the whole history (the tail computed them on itself)."""
+    def _history_features(self, olds, values, is_new, times, starts, ends) -> dict:
+        """The baseline features that count the whole history, from the stored counts: (M,) arrays."""
         r = self.recipe
-        feats["agg_history_len"] = np.array([st.count + 1 for st in olds], dtype=np.float32)
+        before = np.array([st.count for st in olds], dtype=np.float64)
+        out = {"agg_history_len": before + 1}
         for c in self.schema.categorical:
             seen = np.array([st.seen.get(c, {}).get(v, 0) for st, v in zip(olds, values[c])], dtype=np.float64)
-            before = np.array([st.count for st in olds], dtype=np.float64)
-            feats[f"agg_{c}_seen_before"] = seen.astype(np.float32)
-            feats[f"agg_{c}_is_new"] = is_new[c].astype(np.float32)
-            feats[f"agg_{c}_share"] = np.where(before > 0, seen / np.maximum(before, 1), 1.0).astype(np.float32)
+            out[f"agg_{c}_seen_before"] = seen
+            out[f"agg_{c}_is_new"] = is_new[c]
+            out[f"agg_{c}_share"] = np.where(before > 0, seen / np.maximum(before, 1), 1.0)
             short, window = [], []
             for e, st in enumerate(olds):
                 flags = np.asarray(st.tail_new.get(c, []), dtype=np.float64)
                 t_tail = times[starts[ends[e]]:ends[e]]
-                t = times[ends[e]]
-                short.append(flags[t_tail >= t - r.short_window_s].sum() + is_new[c][e])
+                short.append(flags[t_tail >= times[ends[e]] - r.short_window_s].sum() + is_new[c][e])
                 window.append(flags[max(0, len(flags) - (r.max_len - 1)):].sum() + is_new[c][e] if r.max_len > 1
                               else is_new[c][e])
-            feats[f"agg_{c}_new_short"] = np.asarray(short, dtype=np.float32)
-            feats[f"agg_{c}_new_window"] = np.asarray(window, dtype=np.float32)
+            out[f"agg_{c}_new_short"] = np.asarray(short)
+            out[f"agg_{c}_new_window"] = np.asarray(window)
+        return out
 
-    def _advance(self, st: EntityState, event: pd.Series, t: float, values: dict, is_new: dict, e: int) -> None:
+    def _advance(self, st: EntityState, event: dict, t: float, values: dict, is_new: dict, e: int) -> None:
         """Append the scored event to its entity's state and trim the tail."""
         if not st.tail:
             st.tail = {c: [] for c in (*self.schema.features, TIME)}

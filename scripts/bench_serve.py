@@ -9,14 +9,13 @@ in a subprocess on 127.0.0.1, waits for ``/health``, then:
    the encoder's window) against entities with 1 prior event, ``--requests`` single-event requests
    each, interleaved: ratio of median latencies (target within 1.5x).
 
-Usage: python scripts/bench_serve.py [--requests 300] [--batch 100] [--threads 2]
+Usage: python scripts/bench_serve.py [--requests 300] [--batch 100] [--threads 1]
 Run it alone: the service and the client share the 2 cores.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -65,10 +64,9 @@ def timed(url: str, payload) -> float:
 
 
 def start_service(models: Path, state: Path, port: int, threads: int) -> subprocess.Popen:
-    env = os.environ | {"OMP_NUM_THREADS": str(threads)}
     proc = subprocess.Popen([sys.executable, "-m", "pipelines", "pipeline", "serve", "--encoder", str(models / "encoder"),
-                             "--classifier", str(models / "hybrid"), "--state", str(state), "--port", str(port)],
-                            env=env, stderr=subprocess.PIPE, text=True)
+                             "--classifier", str(models / "hybrid"), "--state", str(state), "--port", str(port),
+                             "--threads", str(threads)], stderr=subprocess.PIPE, text=True)
     for _ in range(600):
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
@@ -85,7 +83,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--batch", type=int, default=100)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="the service's --threads")
     ap.add_argument("--port", type=int, default=8765)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -8,7 +8,8 @@ from encoder import events as ev
 from encoder.errors import InputError
 from encoder.estimator import prepare_events
 from pipelines.evaluation import evaluate_models, point_metrics, weighted_metrics
-from pipelines.features import baseline_features, fit_recipe
+from encoder.preprocessing import category_strings
+from pipelines.features import baseline_features, fit_recipe, latest_features
 from pipelines.simulate import simulate_events
 from pipelines.splits import time_split
 
@@ -53,6 +54,29 @@ def test_every_baseline_feature_is_point_in_time(sim):
     # dropping all later events changes no earlier feature either
     truncated, _ = _features(sim[~later].reset_index(drop=True), recipe)
     pd.testing.assert_frame_equal(before[~later.to_numpy()].reset_index(drop=True), truncated)
+
+
+def test_latest_features_equal_the_batch_features_of_the_same_rows(sim):
+    """The online path's NumPy features of chosen rows (each entity's k-th row, with a missing
+    amount) equal ``baseline_features`` on those rows; it leaves the whole-history ones out."""
+    df = sim.copy()
+    df.loc[df.index[::7], "amount"] = np.nan
+    s = _schema(df)
+    p = prepare_events(df, s, training=True)
+    fs = p.frame.iloc[p.order].reset_index(drop=True)
+    recipe = fit_recipe(s, fs.iloc[: len(fs) // 2], 8)
+    batch = baseline_features(recipe, fs, p.times, p.codes, p.starts)
+    columns = {c: fs[c].to_numpy(np.float64, na_value=np.nan) for c in s.numeric} | \
+        {c: category_strings(fs[c]) for c in s.categorical}
+    rows = np.arange(len(fs))
+    for k in (0, 1, 5, 30):  # the entities' first, second, ... rows: short and full windows
+        ends = rows[(rows - p.starts == k)]
+        got = latest_features(recipe, columns, p.times, p.starts, ends)
+        history = {"agg_history_len"} | {f"agg_{c}_{n}" for c in s.categorical
+                                         for n in ("seen_before", "is_new", "share", "new_short", "new_window")}
+        assert set(got) == set(batch.columns) - history
+        for name, values in got.items():
+            np.testing.assert_allclose(values.astype(np.float32), batch[name].to_numpy()[ends], rtol=1e-6, err_msg=name)
 
 
 def test_split_periods_do_not_overlap_in_time(sim):

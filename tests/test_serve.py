@@ -181,6 +181,12 @@ def test_replay_command_against_a_running_service(models, tmp_path):
         thread.join(10)
 
 
+def test_serve_refuses_zero_threads(models, tmp_path):
+    m = models / "report" / "models"
+    r = run("pipeline", "serve", "--encoder", m / "encoder", "--classifier", m / "hybrid", "--threads", "0")
+    assert r.exit_code == 2 and "Invalid value for '--threads'" in r.output
+
+
 def test_serve_refuses_bad_models_in_one_line(models, tmp_path):
     r = run("pipeline", "serve", "--encoder", tmp_path / "nope", "--classifier", models / "report" / "models" / "hybrid",
             "--state", tmp_path / "s.sqlite")
