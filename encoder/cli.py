@@ -175,3 +175,22 @@ def inspect(encoder_dir, as_json):
         "config       " + ", ".join(f"{k}={v}" for k, v in m["config"].items()),
     ]
     click.echo("\n".join(lines))
+
+
+@encoder_group.command("export")
+@click.argument("encoder_dir", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True,
+              help="Format of the network.")
+@click.option("--out", required=True, type=click.Path(),
+              help="Directory to write: encoder.onnx and preprocessing.json.")
+@overwrite_option
+def export(encoder_dir, fmt, out, overwrite):
+    """Export ENCODER_DIR's network for another runtime: ONNX with dynamic batch and steps (padded
+    inputs + lengths -> codes, encoder_id in its metadata), beside preprocessing.json, the
+    scalers, vocabularies and rules that turn raw events into its inputs."""
+    from .estimator import SequenceEncoder
+    from .export import ONNX_FILE, SPEC_FILE, export_onnx
+    check_output(out, overwrite)
+    enc = SequenceEncoder.load(encoder_dir)
+    export_onnx(enc, out, overwrite)
+    click.echo(f"encoder {enc.encoder_id[:12]} exported to {Path(out) / ONNX_FILE} with {SPEC_FILE}")

@@ -95,9 +95,9 @@ def fold_patches(x: torch.Tensor, lengths: torch.Tensor, patch: int) -> torch.Te
         return x
     B, T, C = x.shape  # batch, events, input channels
     x = x * valid_mask(lengths.to(x.device), T)[..., None]  # (B, T, C)
-    P = -(-T // patch)  # patches
-    x = F.pad(x, (0, 0, 0, P * patch - T))  # (B, P * patch, C)
-    return x.reshape(B, P, patch * C)  # (B, P, patch * C)
+    x = torch.cat([x, x.new_zeros(B, patch - 1, C)], dim=1)  # (B, T + patch - 1, C)
+    P = (T + patch - 1) // patch  # patches
+    return x[:, :P * patch].reshape(B, P, patch * C)  # (B, P, patch * C)
 
 
 def unfold_patches(x: torch.Tensor, patch: int, T: int) -> torch.Tensor:
@@ -151,7 +151,7 @@ class MaskedLSTM(nn.Module):
     @staticmethod
     def _reversal(lengths: torch.Tensor, T: int) -> torch.Tensor | None:
         """Indices reversing each sequence within its own length, padding left in place; None if unpadded."""
-        if bool((lengths == T).all()):
+        if not _exporting() and bool((lengths == T).all()):
             return None  # a plain flip reverses every sequence
         steps = torch.arange(T, device=lengths.device)[None, :]  # (1, T)
         return torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)  # (B, T)
@@ -163,6 +163,11 @@ class MaskedLSTM(nn.Module):
     def backward_in_time_order(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """A (B, T, C) tensor in the backward direction's step order, put in time order."""
         return _reverse(x, self._reversal(lengths.to(x.device), x.shape[1]))  # (B, T, C)
+
+
+def _exporting() -> bool:
+    """True while a graph is being traced or exported (ONNX): no branch may then read tensor values."""
+    return torch.jit.is_tracing() or torch.compiler.is_exporting()
 
 
 def _reverse(x: torch.Tensor, rev: torch.Tensor | None) -> torch.Tensor:
@@ -235,10 +240,9 @@ class SequenceEncoderNet(nn.Module):
     def encode(self, num: torch.Tensor, cat: torch.Tensor, lengths: torch.Tensor):
         """The code (B, code_dim) and, with ``surprise``, the next-event predictions of every event
         from its past: numeric (B, T, F_num) and one (B, T, V_j) logit tensor per categorical column
-        (None, [] without). A ``causal`` encoder's code is its ``running_codes`` at the latest event."""
-        if self.config.causal:
-            codes, next_num, next_cat = self.running_codes(num, cat, lengths)  # (B, T, code_dim)
-            return codes[torch.arange(len(lengths), device=codes.device), lengths.to(codes.device) - 1], next_num, next_cat
+        (None, [] without). A ``causal`` encoder's code is its ``running_codes`` at the latest event:
+        its forward LSTM, one step per event and pooling from ``last``, ``mean``, ``max`` make the
+        pooled code below exactly that, so one path serves both (and exports to ONNX)."""
         outs, step_lengths = self._states(num, cat, lengths)
         pooled = self._pool(self._project(outs, step_lengths), step_lengths)  # (B, K)
         if not self.config.surprise:
@@ -319,7 +323,7 @@ class SequenceEncoderNet(nn.Module):
         """Pool step codes (B, P, K) over each sequence's ``lengths`` valid steps: (B, K)."""
         B, T, _ = codes.shape  # batch, steps (patches), code channels
         lengths = lengths.to(codes.device)
-        padded = bool((lengths < T).any())
+        padded = _exporting() or bool((lengths < T).any())  # unpadded: skip the masks (not in a graph)
         valid = valid_mask(lengths, T)[..., None]  # (B, T, 1)
         pooled = []
         for kind in self.config.pooling:
