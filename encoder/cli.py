@@ -194,3 +194,30 @@ def export(encoder_dir, fmt, out, overwrite):
     enc = SequenceEncoder.load(encoder_dir)
     export_onnx(enc, out, overwrite)
     click.echo(f"encoder {enc.encoder_id[:12]} exported to {Path(out) / ONNX_FILE} with {SPEC_FILE}")
+
+
+@encoder_group.command("drift")
+@click.argument("encoder_dir", type=click.Path())
+@click.argument("reference", type=click.Path())
+@click.argument("current", type=click.Path())
+@click.option("--out", required=True, type=click.Path(), help="Report directory: drift.md, drift.png, metrics.json.")
+@click.option("--bins", type=click.IntRange(min=2), default=10, show_default=True,
+              help="Quantile bins of the reference for numeric values and latent dimensions.")
+@click.option("--fail-above", type=click.FloatRange(min=0), metavar="PSI",
+              help="Exit with status 3 (after writing the report) when any PSI exceeds this.")
+@overwrite_option
+def drift(encoder_dir, reference, current, out, bins, fail_above, overwrite):
+    """Population stability of CURRENT against REFERENCE (event tables or latent parquet files of
+    this encoder): PSI per latent dimension and per input feature, unknown categories, sequence
+    lengths. Exit 0 with the report, or 3 with --fail-above when drift exceeds it."""
+    from .drift import drift_metrics, read_side, write_drift_report
+    from .estimator import SequenceEncoder
+    check_output(out, overwrite)
+    enc = SequenceEncoder.load(encoder_dir)
+    m = drift_metrics(enc, read_side(enc, reference), read_side(enc, current), bins)
+    write_drift_report(m, out, overwrite)
+    click.echo(f"drift report written to {out}: largest PSI {m['max_psi']:.3f} ({m['max_psi_name']}); "
+               f"flagged: {', '.join(m['flagged']) or 'none'}")
+    if fail_above is not None and m["max_psi"] > fail_above:
+        click.echo(f"drift: PSI {m['max_psi']:.3f} of '{m['max_psi_name']}' is above --fail-above {fail_above}", err=True)
+        click.get_current_context().exit(3)
