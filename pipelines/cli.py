@@ -37,6 +37,18 @@ def pipeline_config(config_path, unit, max_len, epochs, latent_dim):
     return cfg.replace(max_len=max_len, epochs=epochs, latent_dim=latent_dim)
 
 
+def _check_delay(value):
+    """``--label-delay`` as given, once it parses (``splits.parse_delay``); else a usage error."""
+    if value is not None:
+        from encoder.errors import InputError
+        from .splits import parse_delay
+        try:
+            parse_delay(value)
+        except InputError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
 @pipeline_group.command("compare")
 @click.argument("events", type=click.Path())
 @click.option("--id", "id_col", required=True, help="Entity key column.")
@@ -59,6 +71,8 @@ def pipeline_config(config_path, unit, max_len, epochs, latent_dim):
               help="Tree candidates per model, the same for every model (below 5000 rows the linear booster too).")
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=10), default=200, show_default=True,
               help="Bootstrap resamples of entities for the intervals.")
+@click.option("--label-delay", callback=lambda ctx, param, value: _check_delay(value), help="Labels arrive this late (30d, 12h, or a number in the time column's units): "
+                                    "the classifiers learn only from labels known when the test period starts.")
 @click.option("--alert-budget", type=click.FloatRange(0, 1, min_open=True), default=0.01, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @names_option("--numeric", "Columns to treat as numeric")
@@ -66,7 +80,7 @@ def pipeline_config(config_path, unit, max_len, epochs, latent_dim):
 @names_option("--drop", "Columns to ignore")
 @overwrite_option
 def compare(events, id_col, time_col, label_col, test_events, out, unit, train_frac, valid_frac, train_end,
-            valid_end, max_len, epochs, latent_dim, config_path, search, n_boot, alert_budget, seed,
+            valid_end, max_len, epochs, latent_dim, config_path, search, n_boot, label_delay, alert_budget, seed,
             numeric, categorical, drop, overwrite):
     """Compare latent codes with raw-feature baselines on EVENTS and write a report to --out."""
     from .compare import run_compare
@@ -76,7 +90,11 @@ def compare(events, id_col, time_col, label_col, test_events, out, unit, train_f
     result = run_compare(events, id_col, time_col, label_col, test_events, config=cfg, unit=unit,
                          train_frac=train_frac, valid_frac=valid_frac, train_end=train_end, valid_end=valid_end,
                          search=search, n_boot=n_boot, alert_budget=alert_budget, seed=seed,
-                         numeric=numeric, categorical=categorical, drop=drop)
+                         numeric=numeric, categorical=categorical, drop=drop, label_delay=label_delay)
+    if result.metrics["label_delay"]:
+        gap = result.metrics["label_delay"]
+        click.echo(f"label delay {label_delay}: classifiers trained on labels up to {gap['labels_until']}; "
+                   f"test from {gap['test_from']} ({gap['rows_in_gap']} rows in the gap)")
     write_report(result, out, overwrite=overwrite)
     click.echo(render_table(result.metrics))
     click.echo("\n" + verdict(result.metrics))

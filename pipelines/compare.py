@@ -22,7 +22,7 @@ from encoder.estimator import prepare_events
 
 from .evaluation import evaluate_models
 from .features import FeatureRecipe, features_in_output_order, fit_recipe
-from .splits import TimeSplit, time_split
+from .splits import TimeSplit, delayed_labels, parse_delay, time_split
 
 MODELS = ("raw_last", "aggregates", "latent", "hybrid", "hybrid_recon")
 
@@ -65,9 +65,13 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
                 config: EncoderConfig | None = None, unit: str = "event", train_frac: float = 0.6,
                 valid_frac: float = 0.2, train_end=None, valid_end=None, search: int = 1,
                 n_boot: int = 200, alert_budget: float = 0.01, seed: int = 0,
-                numeric=(), categorical=(), drop=()) -> CompareResult:
+                numeric=(), categorical=(), drop=(), label_delay: str | None = None) -> CompareResult:
     """Run the whole comparison; see the module docstring. ``events`` and ``test_events`` are paths
-    or DataFrames; without ``test_events`` the test period is the latest part of ``events``."""
+    or DataFrames; without ``test_events`` the test period is the latest part of ``events``.
+    ``label_delay`` (``30d``, ``12h``, or a number in the time column's units): the classifiers learn
+    only from labels known when the test period starts, those at least that long before it
+    (``splits.delayed_labels``); the encoder, unsupervised, still trains on the whole train period."""
+    delay = parse_delay(label_delay) if label_delay is not None else None
     cfg = (config or EncoderConfig()).replace(unit=unit, seed=seed)
     stages = tqdm(total=5, desc="compare", unit="stage", file=sys.stderr, disable=None, leave=False)
     source = str(events) if not isinstance(events, pd.DataFrame) else "<DataFrame>"
@@ -106,15 +110,22 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
     else:
         test_feats = feats[split.output_period == "test"].reset_index(drop=True)
     in_fit = np.isin(split.output_period, ["train", "valid"])
-    fit_feats, fit_period = feats[in_fit].reset_index(drop=True), split.output_period[in_fit]
+    fit_feats = feats[in_fit].reset_index(drop=True)
+    validation, gap = split.output_period[in_fit] == "valid", None
+    if delay is not None:
+        test_start = split.cuts[1] if test_frame is None else float(ev.time_values(test_frame[time_col], test_source).min())
+        kept, validation, gap = delayed_labels(split, in_fit, test_start, delay, train_frac, valid_frac)
+        fit_feats = fit_feats[kept].reset_index(drop=True)
+        gap = {"delay": label_delay, **gap,
+               **{k: _time_text(gap[k], split.times_raw) for k in ("labels_until", "test_from")}}
     stages.update()
 
     stages.set_postfix_str("classifiers")
     y_fit = fit_feats[label_col]
-    if y_fit[fit_period == "train"].nunique() < 2:
+    if y_fit[~validation].nunique() < 2:
         raise InputError(f"label column '{label_col}' holds a single class in the train period "
-                         f"({split.describe()['train']}); move the cut-off or give more data")
-    validation = fit_period == "valid"
+                         f"({split.describe()['train']}{', before the label delay ' + label_delay if gap else ''}); "
+                         "move the cut-off or give more data")
     cols = model_columns(fit_feats.columns)
     classifiers, outputs, classes = {}, {}, None
     for name in MODELS:
@@ -147,7 +158,15 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
                 "n_test": int(len(test_feats)), "n_test_entities": int(test_feats[id_col].nunique()),
                 "bootstrap": {"resamples": n_boot, "by": id_col}, "alert_budget": alert_budget,
                 "task": "binary" if len(classes) == 2 else "multiclass",
-                "test_positive_rate": float(np.mean(y_idx == 1)) if len(classes) == 2 else None}
+                "test_positive_rate": float(np.mean(y_idx == 1)) if len(classes) == 2 else None,
+                "label_delay": gap}
     stages.update()
     stages.close()
     return CompareResult(metrics, preds, split, enc, classifiers, recipe, label_col, classes, curves)
+
+
+def _time_text(seconds: float, times_raw: pd.Series):
+    """A time in seconds as the time column shows it: ISO text for timestamps, else the number."""
+    if pd.api.types.is_numeric_dtype(times_raw):
+        return seconds
+    return pd.Timestamp(round(seconds * 1e6), unit="us", tz="UTC").isoformat()  # float seconds: to the microsecond

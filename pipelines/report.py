@@ -81,6 +81,7 @@ def _markdown(result: CompareResult) -> str:
         f"Precision @budget is the precision of the top {m['alert_budget']:.1%} of scores.", "",
         "## Periods", "", f"Split: {periods['method']}.", "",
         *[f"- {p}: {periods[p]}" for p in ("train", "valid", "test") if p in periods], "",
+        *(_gap_lines(m["label_delay"]) if m.get("label_delay") else []),
         "The encoder, its scalers and vocabularies, and the baseline category codes are fitted on the train "
         "period only; classifiers stop early and pick thresholds on the validation period; every number "
         "above is measured on the test period. Features of an event use that event and earlier ones only.", "",
@@ -99,6 +100,14 @@ def _markdown(result: CompareResult) -> str:
         "test predictions: predictions.parquet.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _gap_lines(gap: dict) -> list[str]:
+    return [f"**Label delay {gap['delay']}.** The classifiers learn from labels up to {gap['labels_until']} only: "
+            f"the test period starts at {gap['test_from']}, and labels arrive {gap['delay']} late, as chargebacks do. "
+            f"{gap['rows_in_gap']} rows of the train and validation periods fall in that gap and are left out of "
+            f"the classifiers' training ({gap['rows_labelled']} rows kept; validation on {gap['validation']}). "
+            "The encoder, which needs no labels, still trained on the whole train period.", ""]
 
 
 def write_report(result: CompareResult, out: str | Path, overwrite: bool = False) -> Path:

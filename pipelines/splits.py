@@ -19,12 +19,14 @@ PERIODS = ("train", "valid", "test")
 
 @dataclasses.dataclass
 class TimeSplit:
-    """``row_period`` (per input row) and ``output_period`` (per encoder output row) in PERIODS."""
+    """``row_period`` (per input row) and ``output_period`` (per encoder output row) in PERIODS;
+    ``output_time``: each output row's time in seconds (an event's own; an entity's last event's)."""
 
     row_period: np.ndarray
     output_period: np.ndarray
     cuts: tuple
     times_raw: pd.Series
+    output_time: np.ndarray
     method: str = "time"
 
     @property
@@ -75,7 +77,7 @@ def time_split(frame: pd.DataFrame, schema: ev.Schema, unit: str, train_frac: fl
     if unit == "event":
         t1, t2 = _cut(times, train_frac, valid_frac, ends[0], ends[1], external_test)
         row_period = _periods(times, t1, t2)
-        output_period = row_period
+        output_period, output_time = row_period, times
     else:
         last = np.full(codes.max() + 1, -np.inf)
         np.maximum.at(last, codes, times)
@@ -91,9 +93,53 @@ def time_split(frame: pd.DataFrame, schema: ev.Schema, unit: str, train_frac: fl
             entity_period[order[:k1]], entity_period[order[k1:k2]], entity_period[order[k2:]] = "train", "valid", "test"
             entity_period = entity_period.astype(str)
             method = "random entities (entities do not separate in time)"
-        row_period, output_period = entity_period[codes], entity_period
+        row_period, output_period, output_time = entity_period[codes], entity_period, last
     for p in wanted:
         if not (row_period == p).any():
             raise InputError(f"the time range of '{source}' is too short to split: the {p} period would be empty "
                              f"(cut-offs {t1:g}, {t2:g})")
-    return TimeSplit(row_period, output_period, (t1, t2), frame[schema.time_col].reset_index(drop=True), method)
+    return TimeSplit(row_period, output_period, (t1, t2), frame[schema.time_col].reset_index(drop=True), output_time,
+                     method)
+
+
+def parse_delay(text: str) -> float:
+    """A label delay in seconds: a duration such as ``30d``, ``12h``, ``90min``, ``2w`` (pandas
+    Timedelta notation), or a plain number in the time column's own units (seconds for timestamps)."""
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            value = pd.Timedelta(text).total_seconds()
+        except ValueError:
+            raise InputError(f"label delay '{text}' is neither a number nor a duration such as 30d or 12h") from None
+    if not np.isfinite(value) or value < 0:
+        raise InputError(f"label delay '{text}' must be zero or positive")
+    return value
+
+
+def delayed_labels(split: TimeSplit, in_fit: np.ndarray, test_start: float, delay: float,
+                   train_frac: float, valid_frac: float) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Which classifier-fit rows keep their label when labels arrive ``delay`` seconds late: those at
+    or before ``test_start - delay`` (in production, the labels known when the test period starts).
+
+    Returns the kept mask over the fit rows, the validation mask over the kept rows (the validation
+    period's rows; when the delay swallowed it, the latest ``valid_frac / (train_frac + valid_frac)``
+    of the kept rows by time) and what the report says about the gap.
+    """
+    t_fit, period = split.output_time[in_fit], split.output_period[in_fit]
+    cut = test_start - delay
+    kept = t_fit <= cut
+    if kept.sum() < 2:
+        raise InputError(f"label delay of {delay:g} s leaves no labelled row before the test period "
+                         f"(labels would end before every training row); shorten it")
+    validation = period[kept] == "valid"
+    method = "the validation period"
+    if not validation.any() or validation.all():
+        q = float(np.quantile(t_fit[kept], train_frac / (train_frac + valid_frac), method="lower"))
+        validation = t_fit[kept] > q
+        method = f"the latest {valid_frac / (train_frac + valid_frac):.0%} of the labelled rows"
+        if not validation.any():
+            raise InputError(f"label delay of {delay:g} s leaves too few labelled times to hold out a validation part")
+    info = {"seconds": delay, "labels_until": cut, "test_from": test_start, "rows_labelled": int(kept.sum()),
+            "rows_in_gap": int((~kept).sum()), "validation": method}
+    return kept, validation, info

@@ -112,6 +112,31 @@ def test_compare_bad_inputs(compared, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+def test_compare_with_a_label_delay_leaves_the_gap_out_and_says_so(compared, tmp_path):
+    events = compared / "events.parquet"
+    r = run("pipeline", "compare", events, "--id", "account", "--time", "ts", "--label", "is_fraud",
+            "--out", tmp_path / "r", "--label-delay", "3d", *FAST)
+    assert r.exit_code == 0, r.output
+    gap = json.loads((tmp_path / "r" / "metrics.json").read_text())["label_delay"]
+    assert gap["delay"] == "3d" and gap["seconds"] == 3 * 86400
+    test_from, until = pd.Timestamp(gap["test_from"]), pd.Timestamp(gap["labels_until"])
+    assert test_from - until == pd.Timedelta("3d")
+    ts = pd.read_parquet(events).ts
+    assert gap["rows_in_gap"] == int(((ts > until) & (ts <= test_from)).sum()) > 0
+    assert gap["rows_labelled"] == int((ts <= until).sum())
+    assert f"**Label delay 3d.** The classifiers learn from labels up to {gap['labels_until']}" in \
+        (tmp_path / "r" / "report.md").read_text()
+    assert f"labels up to {gap['labels_until']}" in r.output
+    p = pd.read_parquet(tmp_path / "r" / "predictions.parquet")
+    assert p.ts.min() > test_from  # the test period is the same; only the classifiers' labels end earlier
+    r = run("pipeline", "compare", events, "--id", "account", "--time", "ts", "--label", "is_fraud",
+            "--out", tmp_path / "r2", "--label-delay", "soon", *FAST)
+    assert r.exit_code == 2 and "Invalid value for '--label-delay'" in r.output
+    r = run("pipeline", "compare", events, "--id", "account", "--time", "ts", "--label", "is_fraud",
+            "--out", tmp_path / "r2", "--label-delay", "365d", *FAST)
+    assert r.exit_code == 1 and "leaves no labelled row before the test period" in r.output
+
+
 def test_demo_runs_end_to_end(tmp_path):
     r = run("pipeline", "demo", "--out", tmp_path / "demo", "--accounts", "60", "--epochs", "1", "--bootstrap", "10")
     assert r.exit_code == 0, r.output

@@ -11,7 +11,7 @@ from pipelines.evaluation import evaluate_models, point_metrics, weighted_metric
 from encoder.preprocessing import category_strings
 from pipelines.features import baseline_features, fit_recipe, latest_features
 from pipelines.simulate import simulate_events
-from pipelines.splits import time_split
+from pipelines.splits import delayed_labels, parse_delay, time_split
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +85,26 @@ def test_split_periods_do_not_overlap_in_time(sim):
     tr, va, te = (t[split.row_period == p] for p in ("train", "valid", "test"))
     assert tr.max() < va.min() and va.max() < te.min()
     assert len(tr) + len(va) + len(te) == len(sim)
+
+
+def test_parse_delay_reads_durations_and_plain_numbers():
+    assert parse_delay("30d") == 30 * 86400 and parse_delay("12h") == 43200 and parse_delay("90") == 90.0
+    for bad in ("soon", "-3d", "nan"):
+        with pytest.raises(InputError, match=f"label delay '{bad}'"):
+            parse_delay(bad)
+
+
+def test_delayed_labels_keep_rows_before_the_gap_and_move_validation_when_it_is_swallowed(sim):
+    split = time_split(sim, _schema(sim), "event", 0.6, 0.2)
+    in_fit = split.output_period != "test"
+    t1, t2 = split.cuts
+    kept, validation, info = delayed_labels(split, in_fit, t2, (t2 - t1) / 2, 0.6, 0.2)
+    t = split.output_time[in_fit]
+    assert (kept == (t <= t2 - (t2 - t1) / 2)).all() and info["rows_in_gap"] == int((~kept).sum()) > 0
+    assert (validation == (split.output_period[in_fit][kept] == "valid")).all() and validation.any()
+    kept, validation, info = delayed_labels(split, in_fit, t2, 2 * (t2 - t1), 0.6, 0.2)  # no validation period left
+    assert info["validation"].startswith("the latest 25%") and 0 < validation.mean() < 0.5
+    assert t[kept][validation].min() > t[kept][~validation].max()
 
 
 def test_split_of_a_single_instant_is_refused(sim):
