@@ -33,16 +33,21 @@ def classifier_group():
 @click.option("--search", type=click.IntRange(min=1), default=1, show_default=True,
               help="Tree candidates tried on the validation split (below 5000 rows the linear booster is tried too).")
 @click.option("--drop-unlabeled", is_flag=True, help="Skip rows whose label is missing.")
+@click.option("--select", type=click.IntRange(min=1), metavar="K",
+              help="Keep the K most useful features, chosen on the training rows only (XGBoost gain on an inner "
+                   "split); recorded in the manifest.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @engine_options
 @overwrite_option
 def train(latents, label, out, features_path, policy, alert_budget, positive_class, search, drop_unlabeled,
-          seed, engine, scheduler, workers, partitions, overwrite):
+          select, seed, engine, scheduler, workers, partitions, overwrite):
     """Train a classifier on the z_* columns of LATENTS (plus --features) to predict --label.
 
     With --engine dask, LATENTS may be a partitioned dataset; xgboost.dask trains the default
     parameters with early stopping on the latest (or a random) share of rows."""
     if engine == "dask":
+        if select:
+            raise click.BadParameter("--select does not apply with --engine dask", param_hint="--select")
         return _train_dask(latents, label, out, features_path, policy, alert_budget, positive_class, search,
                            drop_unlabeled, seed, scheduler, workers, partitions, overwrite)
     import pandas as pd
@@ -57,7 +62,7 @@ def train(latents, label, out, features_path, policy, alert_budget, positive_cla
     check_finite(table.frame, table.features, table.source)
     times = table.frame[table.time_col] if table.time_col else None
     clf = LatentClassifier(threshold_policy=policy, alert_budget=alert_budget, positive_class=positive_class,
-                           search=search, seed=seed)
+                           search=search, seed=seed, select=select)
     clf.fit(table.frame[table.features], y, times=times, encoder_id=table.encoder_id)
     clf.save(out, overwrite=overwrite)
     _report(clf, out)
@@ -87,7 +92,9 @@ def _report(clf, out) -> None:
     v = clf.validation_
     shown = (f"PR-AUC {v['pr_auc']:.4f}, ROC-AUC {v['roc_auc']:.4f}, threshold {clf.threshold_:.4f} ({clf.policy_})"
              if len(clf.classes_) == 2 else f"accuracy {v['accuracy']:.4f}, macro-F1 {v['macro_f1']:.4f}")
-    click.echo(f"classifier written to {out}: {len(clf.features_)} features, {clf.rounds_} rounds; validation {shown}")
+    chosen = f" (selected from {len(clf.selection_['candidates'])})" if clf.selection_ else ""
+    click.echo(f"classifier written to {out}: {len(clf.features_)} features{chosen}, {clf.rounds_} rounds; "
+               f"validation {shown}")
 
 
 @classifier_group.command("predict")

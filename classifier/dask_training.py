@@ -99,6 +99,7 @@ def fit_dask(clf: LatentClassifier, client, latents, label: str) -> LatentClassi
     clf.booster_, clf.classes_, clf.features_ = booster, [_py(c) for c in classes], features
     clf.threshold_, clf.policy_, clf.rounds_, clf.params_ = threshold, str(policy), rounds, params
     clf.encoder_id_, clf.validation_, clf.recipe_, clf.scaling_ = meta.get("encoder_id"), val_metrics, None, None
+    clf.selection_ = None  # --select is refused with --engine dask
     n = int(counts.sum())
     clf.fit_info_ = {"split": split, "engine": "dask", "n_train": n - len(y_val), "n_validation": int(len(y_val)),
                      "refit": False, "scale_pos_weight": spw, "search_candidates": 1, "rounds": rounds,

@@ -106,6 +106,11 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         candidate choice, threshold and validation metrics come from this many stratified folds'
         out-of-fold predictions instead of one ``val_fraction`` split (1 = a single split). On small
         data one split leaves a handful of rows to decide everything.
+    select : int, optional
+        Keep only the ``select`` most useful features, chosen on the training rows alone: total
+        XGBoost gain of a default model early-stopped on an inner split of those rows (by time when
+        ``times`` are given). The choice is recorded (``selection_``, the manifest); the kept
+        features are ``features_``, and predictions accept frames that still hold the others.
 
     Examples
     --------
@@ -115,7 +120,8 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, threshold_policy: str = "max_f1", alert_budget: float = DEFAULT_BUDGET,
                  positive_class=None, val_fraction: float = 0.2, search: int = 1, refit="auto",
-                 cv_folds: int = 5, max_rounds: int = 2000, early_stopping: int = 50, seed: int = 0, n_jobs: int | None = None):
+                 cv_folds: int = 5, max_rounds: int = 2000, early_stopping: int = 50, seed: int = 0, n_jobs: int | None = None,
+                 select: int | None = None):
         self.threshold_policy = threshold_policy
         self.alert_budget = alert_budget
         self.positive_class = positive_class
@@ -127,6 +133,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         self.early_stopping = early_stopping
         self.seed = seed
         self.n_jobs = n_jobs
+        self.select = select
 
     # ------------------------------------------------------------------ fit
     def _classes(self, counts: pd.Series) -> list:
@@ -183,8 +190,11 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         mask) if given, else the latest ``val_fraction`` of rows by ``times``, else a stratified
         seeded share. ``encoder_id`` is recorded so predictions refuse other encoders' codes;
         ``recipe`` records how non-latent feature columns were built (used by scoring jobs).
+        ``times`` also orders the inner split of feature selection (``select``) when given.
         """
         policy = parse_policy(self.threshold_policy)
+        if self.select is not None and (isinstance(self.select, bool) or int(self.select) < 1):
+            raise InputError(f"select must be a positive number of features, got {self.select!r}")
         X = pd.DataFrame(X)
         y = pd.Series(np.asarray(y))
         if y.isna().any():
@@ -210,8 +220,12 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         if len(classes) == 2:
             pos_rate = y_idx[tr].mean()
             spw = float(np.sqrt((1 - pos_rate) / pos_rate)) if pos_rate < 0.2 else None
-        best = None
         small_data = len(y) < SMALL_DATA
+        self.selection_ = None
+        if self.select is not None and int(self.select) < len(names):
+            keep, self.selection_ = self._select(Xf, y_idx, names, tr, times, len(classes), spw, small_data)
+            Xf, names = Xf[:, keep], [names[j] for j in keep]
+        best = None
         for cand in search_candidates(self.search, self.seed, small_data):
             params = self._params(cand, len(classes), spw)
             booster, rounds, proba = self._fit_folds(params, Xf, y_idx, names, folds, len(classes))
@@ -243,6 +257,24 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
                           "scale_pos_weight": spw, "search_candidates": max(1, self.search), "rounds": rounds,
                           "small_data": small_data}
         return self
+
+    def _select(self, Xf, y_idx, names, tr, times, n_classes, spw, small_data) -> tuple[list[int], dict]:
+        """Columns to keep (in their order) and the record of the choice: the ``select`` largest total
+        gains of a default model trained on part of the training rows ``tr`` and early-stopped on the
+        rest (the latest share by ``times`` when given, else a stratified share); test and validation
+        rows play no part. Columns the model never split on have gain 0; ties keep column order."""
+        inner_times = None if times is None else np.asarray(times)[tr]
+        (itr, iva), = self._folds(len(tr), y_idx[tr], inner_times, refit=False)[0]
+        if len(np.unique(y_idx[tr][itr])) < n_classes:
+            raise InputError("feature selection: the inner training part lacks a class; give more rows or drop --select")
+        params = self._params(search_candidates(1, self.seed, small_data)[0], n_classes, spw)
+        booster, _, _ = self._fit_folds(params, Xf[tr], y_idx[tr], names, [(itr, iva)], n_classes)
+        gain = booster.get_score(importance_type="total_gain")
+        score = np.array([gain.get(n, 0.0) for n in names])
+        keep = sorted(np.argsort(-score, kind="stable")[:int(self.select)].tolist())
+        return keep, {"k": int(self.select), "method": "XGBoost total gain on an inner split of the training rows",
+                      "inner_rows": [int(len(itr)), int(len(iva))], "candidates": names,
+                      "kept": [names[j] for j in keep], "gain": {names[j]: float(score[j]) for j in keep}}
 
     def _fit_folds(self, params: dict, Xf: np.ndarray, y_idx: np.ndarray, names: list, folds: list,
                    n_classes: int) -> tuple:
@@ -281,7 +313,8 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         cols = list(map(str, X.columns))
         missing = [c for c in self.features_ if c not in cols]
-        extra = [c for c in cols if c not in self.features_]
+        known = self.selection_["candidates"] if self.selection_ else self.features_
+        extra = [c for c in cols if c not in known]  # columns left out by selection are accepted, unused
         if missing or extra:
             raise InputError(f"features of '{source}' differ from training: missing {missing or 'none'}, "
                              f"extra {extra or 'none'}")
@@ -382,7 +415,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
                 "threshold_policy": {"policy": self.policy_, "threshold": self.threshold_,
                                      "alert_budget": self.alert_budget},
                 "validation_metrics": self.validation_, "params": self.params_, "fit": self.fit_info_,
-                "input_scaling": self.scaling_,
+                "input_scaling": self.scaling_, "selection": self.selection_,
                 "model": MODEL_FILE, "versions": library_versions()}
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
@@ -411,5 +444,6 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         clf.threshold_, clf.policy_, clf.params_ = tp["threshold"], tp["policy"], m["params"]
         clf.encoder_id_, clf.validation_, clf.fit_info_ = m["encoder_id"], m["validation_metrics"], m["fit"]
         clf.rounds_, clf.recipe_ = m["fit"]["rounds"], m.get("feature_recipe")
-        clf.scaling_ = m.get("input_scaling")
+        clf.scaling_, clf.selection_ = m.get("input_scaling"), m.get("selection")
+        clf.select = clf.selection_["k"] if clf.selection_ else None
         return clf

@@ -71,6 +71,9 @@ def _check_delay(value):
               help="Tree candidates per model, the same for every model (below 5000 rows the linear booster too).")
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=10), default=200, show_default=True,
               help="Bootstrap resamples of entities for the intervals.")
+@click.option("--select", type=click.IntRange(min=1), metavar="K",
+              help="Also fit aggregates and hybrid on their K most useful features (chosen on the training rows) "
+                   "and report whether it helped.")
 @click.option("--label-delay", callback=lambda ctx, param, value: _check_delay(value), help="Labels arrive this late (30d, 12h, or a number in the time column's units): "
                                     "the classifiers learn only from labels known when the test period starts.")
 @click.option("--alert-budget", type=click.FloatRange(0, 1, min_open=True), default=0.01, show_default=True)
@@ -80,17 +83,18 @@ def _check_delay(value):
 @names_option("--drop", "Columns to ignore")
 @overwrite_option
 def compare(events, id_col, time_col, label_col, test_events, out, unit, train_frac, valid_frac, train_end,
-            valid_end, max_len, epochs, latent_dim, config_path, search, n_boot, label_delay, alert_budget, seed,
+            valid_end, max_len, epochs, latent_dim, config_path, search, n_boot, select, label_delay, alert_budget, seed,
             numeric, categorical, drop, overwrite):
     """Compare latent codes with raw-feature baselines on EVENTS and write a report to --out."""
     from .compare import run_compare
-    from .report import render_table, verdict, write_report
+    from .report import render_table, selection_lines, verdict, write_report
     check_output(out, overwrite)
     cfg = pipeline_config(config_path, unit, max_len, epochs, latent_dim)
     result = run_compare(events, id_col, time_col, label_col, test_events, config=cfg, unit=unit,
                          train_frac=train_frac, valid_frac=valid_frac, train_end=train_end, valid_end=valid_end,
                          search=search, n_boot=n_boot, alert_budget=alert_budget, seed=seed,
-                         numeric=numeric, categorical=categorical, drop=drop, label_delay=label_delay)
+                         numeric=numeric, categorical=categorical, drop=drop, label_delay=label_delay,
+                         select=select)
     if result.metrics["label_delay"]:
         gap = result.metrics["label_delay"]
         click.echo(f"label delay {label_delay}: classifiers trained on labels up to {gap['labels_until']}; "
@@ -98,6 +102,8 @@ def compare(events, id_col, time_col, label_col, test_events, out, unit, train_f
     write_report(result, out, overwrite=overwrite)
     click.echo(render_table(result.metrics))
     click.echo("\n" + verdict(result.metrics))
+    if select:
+        click.echo("\n".join(selection_lines(result.metrics)).rstrip())
     click.echo(f"\nreport written to {Path(out) / 'report.md'}")
 
 

@@ -25,6 +25,7 @@ from .features import FeatureRecipe, features_in_output_order, fit_recipe
 from .splits import TimeSplit, delayed_labels, parse_delay, time_split
 
 MODELS = ("raw_last", "aggregates", "latent", "hybrid", "hybrid_recon")
+SELECTED = ("aggregates", "hybrid")  # the many-feature models that --select also fits with fewer
 
 
 def model_columns(columns) -> dict[str, list[str]]:
@@ -65,12 +66,16 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
                 config: EncoderConfig | None = None, unit: str = "event", train_frac: float = 0.6,
                 valid_frac: float = 0.2, train_end=None, valid_end=None, search: int = 1,
                 n_boot: int = 200, alert_budget: float = 0.01, seed: int = 0,
-                numeric=(), categorical=(), drop=(), label_delay: str | None = None) -> CompareResult:
+                numeric=(), categorical=(), drop=(), label_delay: str | None = None,
+                select: int | None = None) -> CompareResult:
     """Run the whole comparison; see the module docstring. ``events`` and ``test_events`` are paths
     or DataFrames; without ``test_events`` the test period is the latest part of ``events``.
     ``label_delay`` (``30d``, ``12h``, or a number in the time column's units): the classifiers learn
     only from labels known when the test period starts, those at least that long before it
-    (``splits.delayed_labels``); the encoder, unsupervised, still trains on the whole train period."""
+    (``splits.delayed_labels``); the encoder, unsupervised, still trains on the whole train period.
+    ``select``: also fit ``aggregates`` and ``hybrid`` keeping their ``select`` most useful features
+    (``LatentClassifier(select=...)``, chosen on the training rows), as models ``<name>_select<K>``,
+    each compared (paired) with its unselected self."""
     delay = parse_delay(label_delay) if label_delay is not None else None
     cfg = (config or EncoderConfig()).replace(unit=unit, seed=seed)
     stages = tqdm(total=5, desc="compare", unit="stage", file=sys.stderr, disable=None, leave=False)
@@ -127,10 +132,13 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
                          f"({split.describe()['train']}{', before the label delay ' + label_delay if gap else ''}); "
                          "move the cut-off or give more data")
     cols = model_columns(fit_feats.columns)
+    runs = [(name, name, None) for name in MODELS]  # (model, its columns, features kept)
+    runs += [(f"{name}_select{select}", name, select) for name in SELECTED] if select else []
     classifiers, outputs, classes = {}, {}, None
-    for name in MODELS:
+    for name, columns, keep in runs:
+        cols[name] = cols[columns]
         uses_encoder = any(c.startswith("z_") or c == "recon_error" for c in cols[name])
-        clf = LatentClassifier(search=search, seed=seed, alert_budget=alert_budget)
+        clf = LatentClassifier(search=search, seed=seed, alert_budget=alert_budget, select=keep)
         clf.fit(fit_feats[cols[name]], y_fit, validation=validation,
                 encoder_id=enc.encoder_id if uses_encoder else None, recipe=recipe.to_dict())
         classifiers[name], classes = clf, clf.classes_
@@ -144,8 +152,9 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
     if unseen:
         raise InputError(f"test labels {sorted(map(str, unseen))} were not seen in training")
     y_idx = y_test.map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
+    pairs = [("hybrid", "aggregates")] + ([(f"{name}_select{select}", name) for name in SELECTED] if select else [])
     metrics = evaluate_models(y_idx, outputs, test_feats[id_col].to_numpy(), n_boot=n_boot, seed=seed,
-                              budget=alert_budget)
+                              budget=alert_budget, pairs=pairs)
     keys = [id_col] + ([time_col] if unit == "event" else [])
     preds = test_feats[keys + [label_col]].copy()
     for name, out in outputs.items():
@@ -159,7 +168,9 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
                 "bootstrap": {"resamples": n_boot, "by": id_col}, "alert_budget": alert_budget,
                 "task": "binary" if len(classes) == 2 else "multiclass",
                 "test_positive_rate": float(np.mean(y_idx == 1)) if len(classes) == 2 else None,
-                "label_delay": gap}
+                "label_delay": gap, "select": select and {
+                    f"{name}_select{select}": {"from": len(cols[name]), "kept": classifiers[f"{name}_select{select}"].features_}
+                    for name in SELECTED}}
     stages.update()
     stages.close()
     return CompareResult(metrics, preds, split, enc, classifiers, recipe, label_col, classes, curves)

@@ -48,6 +48,20 @@ def verdict(metrics: dict, a: str = "hybrid", b: str = "aggregates") -> str:
     return head + " — no clear difference (the interval includes zero); the simpler aggregates suffice."
 
 
+def selection_lines(metrics: dict) -> list[str]:
+    """Whether keeping fewer features helped each selected model: its paired difference with itself."""
+    key = HEADLINE[metrics.get("task", "binary")]
+    lines = ["**Feature selection.**"]
+    for name, info in metrics["select"].items():
+        base = name.rsplit("_select", 1)[0]
+        d = metrics["paired"][f"{name}_vs_{base}"][key]
+        lo, hi = d["ci"]
+        said = "helped" if lo > 0 else "hurt" if hi < 0 else "made no clear difference"
+        lines.append(f"- `{name}` keeps {len(info['kept'])} of {info['from']} features (chosen on the training rows): "
+                     f"{d['diff']:+.3f} {LABELS[key]} against `{base}`, 95% interval [{lo:+.3f}, {hi:+.3f}]: it {said}.")
+    return lines + [""]
+
+
 def _bars(metrics: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -76,6 +90,7 @@ def _markdown(result: CompareResult) -> str:
         f"{m['n_test_entities']} entities" + (f", {m['test_positive_rate']:.2%} positive." if m.get("test_positive_rate") is not None else "."),
         "", "## Results on the test period", "", render_table(m), "",
         f"**Verdict.** {verdict(m)}", "",
+        *(selection_lines(m) if m.get("select") else []),
         f"Intervals: 95% bootstrap over {m['bootstrap']['resamples']} resamples of whole entities "
         f"(`{m['bootstrap']['by']}`); differences are paired (same resamples for both models). "
         f"Precision @budget is the precision of the top {m['alert_budget']:.1%} of scores.", "",

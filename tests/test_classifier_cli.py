@@ -44,6 +44,23 @@ def test_train_predict_evaluate(latents, tmp_path):
     assert (tmp_path / "m_pr.png").exists() and (tmp_path / "m_roc.png").exists()
 
 
+def test_train_select_records_the_choice_and_predicts_from_the_full_table(latents, tmp_path):
+    d = latents
+    r = run("classifier", "train", d / "z.parquet", "--label", "label", "--out", tmp_path / "c", "--select", "2")
+    assert r.exit_code == 0, r.output
+    assert "2 features (selected from 4)" in r.output
+    m = json.loads((tmp_path / "c/manifest.json").read_text())
+    assert m["features"] == m["selection"]["kept"] and len(m["features"]) == 2 and m["selection"]["k"] == 2
+    r = run("classifier", "predict", tmp_path / "c", d / "z.parquet", "--out", tmp_path / "p.parquet")
+    assert r.exit_code == 0, r.output
+    for bad in ("0", "x"):
+        r = run("classifier", "train", d / "z.parquet", "--label", "label", "--out", tmp_path / "c2", "--select", bad)
+        assert r.exit_code == 2 and "Invalid value for '--select'" in r.output
+    r = run("classifier", "train", d / "z.parquet", "--label", "label", "--out", tmp_path / "c2", "--select", "2",
+            "--engine", "dask", "--workers", "1")
+    assert r.exit_code == 2 and "--select does not apply with --engine dask" in r.output
+
+
 def test_features_join_and_unmatched_keys(latents, tmp_path):
     d = latents
     z = pd.read_parquet(d / "z.parquet")

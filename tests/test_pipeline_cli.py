@@ -112,11 +112,20 @@ def test_compare_bad_inputs(compared, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def test_compare_with_a_label_delay_leaves_the_gap_out_and_says_so(compared, tmp_path):
+def test_compare_with_a_label_delay_and_feature_selection(compared, tmp_path):
+    """One run for both options: the label gap is left out and stated; --select adds the selected
+    aggregates and hybrid models, each compared with its full self."""
     events = compared / "events.parquet"
     r = run("pipeline", "compare", events, "--id", "account", "--time", "ts", "--label", "is_fraud",
-            "--out", tmp_path / "r", "--label-delay", "3d", *FAST)
+            "--out", tmp_path / "r", "--label-delay", "3d", "--select", "6", *FAST)
     assert r.exit_code == 0, r.output
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert {"aggregates_select6", "hybrid_select6"} <= set(m["models"])
+    assert {"aggregates_select6_vs_aggregates", "hybrid_select6_vs_hybrid"} <= set(m["paired"])
+    assert len(m["select"]["hybrid_select6"]["kept"]) == 6 and m["select"]["hybrid_select6"]["from"] > 6
+    kept = json.loads((tmp_path / "r" / "models" / "hybrid_select6" / "manifest.json").read_text())["features"]
+    assert kept == m["select"]["hybrid_select6"]["kept"]
+    assert "**Feature selection.**" in (tmp_path / "r" / "report.md").read_text() and "keeps 6 of" in r.output
     gap = json.loads((tmp_path / "r" / "metrics.json").read_text())["label_delay"]
     assert gap["delay"] == "3d" and gap["seconds"] == 3 * 86400
     test_from, until = pd.Timestamp(gap["test_from"]), pd.Timestamp(gap["labels_until"])
