@@ -172,16 +172,16 @@ def test_select_keeps_the_informative_features_chosen_on_training_rows_only(tmp_
     """3 informative columns among 20 noise ones: select=3 keeps them; the choice is made on the
     training part (the validation rows can be scrambled without changing it) and survives save/load."""
     rng = np.random.default_rng(0)
-    n = 1500
+    n = 600
     X = pd.DataFrame(rng.normal(size=(n, 23)), columns=[f"f{i}" for i in range(23)])
     y = ((X.f3 + X.f7 - X.f11 + rng.normal(0, 0.5, n)) > 0).astype(int)
-    validation = np.arange(n) >= 1200
+    validation = np.arange(n) >= 480
     clf = LatentClassifier(seed=0, select=3).fit(X, y, validation=validation)
     assert clf.features_ == ["f3", "f7", "f11"]
     assert clf.selection_["k"] == 3 and clf.selection_["candidates"] == list(X.columns)
-    assert sum(clf.selection_["inner_rows"]) == 1200  # the training part only
+    assert sum(clf.selection_["inner_rows"]) == 480  # the training part only
     scrambled = X.copy()
-    scrambled.loc[validation, :] = rng.normal(size=(n - 1200, 23))
+    scrambled.loc[validation, :] = rng.normal(size=(n - 480, 23))
     assert LatentClassifier(seed=0, select=3).fit(scrambled, y, validation=validation).selection_ == clf.selection_
     proba = clf.predict_proba(X)  # a frame with the left-out columns is accepted
     clf.save(tmp_path / "c")
@@ -190,6 +190,6 @@ def test_select_keeps_the_informative_features_chosen_on_training_rows_only(tmp_
     assert json.loads((tmp_path / "c" / "manifest.json").read_text())["selection"]["kept"] == ["f3", "f7", "f11"]
     with pytest.raises(InputError, match="missing \\['f7'\\]"):
         clf.predict_proba(X.drop(columns="f7"))
-    assert LatentClassifier(seed=0, select=50).fit(X, y, validation=validation).selection_ is None  # nothing to drop
+    assert LatentClassifier(seed=0, select=23).fit(X, y, validation=validation).selection_ is None  # nothing to drop
     with pytest.raises(InputError, match="select must be a positive number of features, got 0"):
         LatentClassifier(select=0).fit(X, y)
