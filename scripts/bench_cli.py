@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 HELPS = [[], ["encoder"], ["encoder", "train"], ["encoder", "encode"], ["encoder", "inspect"],
+         ["encoder", "export"], ["encoder", "drift"],
          ["classifier"], ["classifier", "train"], ["classifier", "predict"], ["classifier", "evaluate"],
          ["pipeline"], ["pipeline", "compare"], ["pipeline", "score"], ["pipeline", "demo"], ["pipeline", "serve"],
          ["pipeline", "replay"]]
