@@ -7,7 +7,8 @@ shares floored at ``FLOOR`` so an empty bin counts, not divides by zero. Bins co
 reference only:
 
 - numeric values and latent dimensions: ``bins`` quantile bins of the reference (fewer when values
-  tie), plus one bin for missing values;
+  tie, or when a bin would hold under ``ROWS_PER_BIN`` rows of the smaller file), plus one bin for
+  missing values; each row also carries the PSI that sampling noise alone gives (``noise_level``);
 - categorical columns: the encoder's vocabulary (what the model tells apart), its values in ``bins``
   bins of about equal reference mass by frequency rank, plus one bin for values it does not know (a
   column of identities such as device ids is mostly that bin, not thousands of noisy ones);
@@ -32,6 +33,7 @@ from .errors import ArtifactError, InputError
 MODERATE, MAJOR = 0.1, 0.25
 FLOOR = 1e-4
 BINS = 10
+ROWS_PER_BIN = 20
 
 
 def psi(reference: np.ndarray, current: np.ndarray) -> float:
@@ -115,30 +117,55 @@ def _is_latents(path: Path) -> bool:
     return b"encoder_id" in (schema.metadata or {}) and any(n.startswith("z_") for n in schema.names)
 
 
+def usable_bins(n_reference: int, n_current: int, bins: int) -> int:
+    """At most ``bins``, and few enough that the smaller side has ``ROWS_PER_BIN`` rows a bin (at
+    least 2): ten bins of five entities each would measure their own noise."""
+    return max(2, min(bins, min(n_reference, n_current) // ROWS_PER_BIN))
+
+
+def noise_level(cells: int, n_reference: int, n_current: int) -> float:
+    """The PSI two samples of one population show on average over ``cells`` bins: about
+    ``(cells - 1) * (1 / n_reference + 1 / n_current)`` (PSI is a symmetric chi-square divergence)."""
+    return (cells - 1) * (1 / max(n_reference, 1) + 1 / max(n_current, 1))
+
+
+def _row(name: str, kind: str, value: float, cells: int, n_ref: int, n_cur: int, bins: int) -> dict:
+    return {"name": name, "kind": kind, "psi": value, "bins": bins, "noise": noise_level(cells, n_ref, n_cur)}
+
+
 def drift_metrics(encoder, reference: Side, current: Side, bins: int = BINS) -> dict:
-    """Every PSI (sorted, largest first), unknown-category shares and length shift, as ``metrics.json``."""
+    """Every PSI (sorted, largest first) with its bins and no-drift level, unknown-category shares
+    and the length shift, as ``metrics.json``."""
     from .preprocessing import category_strings
     if reference.codes.shape[1] != current.codes.shape[1]:
         raise InputError(f"'{reference.source}' has {reference.codes.shape[1]} code columns, "
                          f"'{current.source}' {current.codes.shape[1]}")
-    rows = [{"name": f"z_{k}", "kind": "latent", "psi": numeric_psi(reference.codes[:, k], current.codes[:, k], bins)}
+    n_ref, n_cur = len(reference.codes), len(current.codes)
+    b = usable_bins(n_ref, n_cur, bins)
+    rows = [_row(f"z_{k}", "latent", numeric_psi(reference.codes[:, k], current.codes[:, k], b), b, n_ref, n_cur, b)
             for k in range(reference.codes.shape[1])]
     unknown, lengths = {}, None
     if reference.frame is not None and current.frame is not None:
         schema, pre = encoder.schema_, encoder.preprocessor_
+        n_ref, n_cur = len(reference.frame), len(current.frame)
+        b = usable_bins(n_ref, n_cur, bins)
         for c in schema.numeric:
-            rows.append({"name": c, "kind": "numeric", "psi": numeric_psi(
-                reference.frame[c].to_numpy(np.float64, na_value=np.nan),
-                current.frame[c].to_numpy(np.float64, na_value=np.nan), bins)})
+            value = numeric_psi(reference.frame[c].to_numpy(np.float64, na_value=np.nan),
+                                current.frame[c].to_numpy(np.float64, na_value=np.nan), b)
+            rows.append(_row(c, "numeric", value, b, n_ref, n_cur, b))  # (the missing bin: mostly empty)
         for c in schema.categorical:
             vocab = pre.vocab_[c]
             ref_idx, cur_idx = (_vocab_index(category_strings(s.frame[c]), vocab) for s in (reference, current))
-            rows.append({"name": c, "kind": "categorical", "psi": categorical_psi(ref_idx, cur_idx, len(vocab), bins)})
+            rows.append(_row(c, "categorical", categorical_psi(ref_idx, cur_idx, len(vocab), b), b + 1, n_ref, n_cur, b))
             unknown[c] = {"reference": float((ref_idx == len(vocab)).mean()),
                           "current": float((cur_idx == len(vocab)).mean()), "vocabulary": len(vocab)}
         if len(reference.gaps) and len(current.gaps):
-            rows.append({"name": "time gap (log1p seconds)", "kind": "time", "psi": numeric_psi(reference.gaps, current.gaps, bins)})
-        lengths = {"psi": numeric_psi(reference.lengths, current.lengths, bins), "max_len": encoder.max_len_}
+            g = usable_bins(len(reference.gaps), len(current.gaps), bins)
+            rows.append(_row("time gap (log1p seconds)", "time", numeric_psi(reference.gaps, current.gaps, g), g,
+                             len(reference.gaps), len(current.gaps), g))
+        g = usable_bins(len(reference.lengths), len(current.lengths), bins)
+        lengths = {"psi": numeric_psi(reference.lengths, current.lengths, g), "bins": g,
+                   "noise": noise_level(g, len(reference.lengths), len(current.lengths)), "max_len": encoder.max_len_}
         lengths["flag"] = flag(lengths["psi"])
         for name, side in (("reference", reference), ("current", current)):
             L = side.lengths
@@ -165,12 +192,15 @@ def _vocab_index(strings: np.ndarray, vocab: list[str]) -> np.ndarray:
 def drift_markdown(m: dict) -> str:
     lines = [f"# Drift: {m['current']} against {m['reference']}", "",
              f"Encoder `{m['encoder_id'][:12]}`; {m['rows']['reference']} reference rows, {m['rows']['current']} "
-             f"current rows; PSI over {m['bins']} quantile bins of the reference (categories: the encoder's "
-             f"vocabulary plus one bin for values it does not know). Flags: moderate >= {MODERATE}, major >= {MAJOR}.",
+             f"current rows; PSI over up to {m['bins']} quantile bins of the reference, fewer where a bin would "
+             f"hold under {ROWS_PER_BIN} rows (categories: the encoder's vocabulary by frequency rank, plus one bin "
+             f"for values it does not know). Flags: moderate >= {MODERATE}, major >= {MAJOR}. 'No-drift level': "
+             "the PSI two samples of one population of these sizes show on average; a PSI near it is noise.",
              "", f"Largest PSI: **{m['max_psi']:.3f}** ({m['max_psi_name']}). "
              f"Flagged: {', '.join(m['flagged']) or 'none'}.", "",
-             "| feature | kind | PSI | flag |", "|---|---|---|---|"]
-    lines += [f"| {r['name']} | {r['kind']} | {r['psi']:.4f} | {r['flag']} |" for r in m["features"]]
+             "| feature | kind | PSI | flag | bins | no-drift level |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r['name']} | {r['kind']} | {r['psi']:.4f} | {r['flag']} | {r['bins']} | {r['noise']:.4f} |"
+              for r in m["features"]]
     if m["unknown_share"]:
         lines += ["", "## Categories the encoder does not know", "",
                   "| column | vocabulary | share unknown, reference | share unknown, current |", "|---|---|---|---|"]
@@ -182,7 +212,8 @@ def drift_markdown(m: dict) -> str:
                   "| file | entities | mean | median | p95 | share over max_len |", "|---|---|---|---|---|---|"]
         lines += [f"| {k} | {L[k]['entities']} | {L[k]['mean']:.1f} | {L[k]['median']:.0f} | {L[k]['p95']:.0f} | "
                   f"{L[k]['over_max_len']:.3f} |" for k in ("reference", "current")]
-        lines += ["", f"max_len is {L['max_len']}; PSI of the lengths {L['psi']:.3f} ({L['flag']}). The files span "
+        lines += ["", f"max_len is {L['max_len']}; PSI of the lengths {L['psi']:.3f} ({L['flag']}; no-drift level "
+                  f"{L['noise']:.3f}). The files span "
                   f"{L['reference']['span_days']:.1f} and {L['current']['span_days']:.1f} days: a shorter file alone "
                   "holds fewer events per entity, so the lengths are reported here and left out of the table above "
                   "and of --fail-above."]

@@ -7,6 +7,8 @@ The ONNX graph maps padded inputs to codes:
 - ``cat``: int64 (batch, steps, F_cat), vocabulary indices (0 = padding, 1 = unknown);
 - ``lengths``: int64 (batch,), each row's valid steps (1 .. steps): its events, oldest first,
   right-padded with zeros, which the graph never reads;
+- an encoder without categorical columns has no ``cat`` input (``preprocessing.json`` lists the
+  graph's inputs);
 - output ``code``: float32 (batch, code_dim), the ``z_*`` columns that ``seqae encoder encode`` writes.
 
 Batch and steps are dynamic axes. The graph has the ``encoder_id`` (and the unit, ``max_len``,
@@ -59,13 +61,17 @@ def export_onnx(encoder, out: str | Path, overwrite: bool = False) -> Path:
             torch.onnx.export(net, example, str(tmp / ONNX_FILE), input_names=["num", "cat", "lengths"],
                               output_names=["code"], opset_version=OPSET, dynamo=False, dynamic_axes=axes)
         model = onnx.load(str(tmp / ONNX_FILE))
+        present = {i.name for i in model.graph.input}  # an input the network never reads (no categorical
+        # columns: cat is (B, T, 0)) is left out of the graph by the exporter; the description follows it
         meta = {"encoder_id": encoder.encoder_id, "producer": "seqae", "unit": encoder.config_.unit,
                 "max_len": str(encoder.max_len_), "code_dim": str(mc.code_dim), "description": SPEC_FILE}
         del model.metadata_props[:]
         for k, v in meta.items():
             model.metadata_props.add(key=k, value=v)
         onnx.save(model, str(tmp / ONNX_FILE))
-        write_json(tmp / SPEC_FILE, input_description(encoder))
+        spec = input_description(encoder)
+        spec["inputs"] = {k: v for k, v in spec["inputs"].items() if k in present}
+        write_json(tmp / SPEC_FILE, spec)
     return Path(out)
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from cli_helpers import run
 
-from encoder.drift import categorical_psi, numeric_psi, psi
+from encoder.drift import categorical_psi, noise_level, numeric_psi, psi, usable_bins
 from pipelines.simulate import simulate_events
 
 pytestmark = pytest.mark.filterwarnings("ignore::encoder.errors.TruncationWarning")
@@ -22,6 +22,14 @@ def test_psi_is_zero_for_equal_shares_and_grows_with_the_shift():
     missing = rng.normal(0, 1, 5000)
     missing[:1000] = np.nan  # 20% missing where the reference had none: a bin of its own
     assert numeric_psi(ref, missing) > 0.25
+
+
+def test_small_samples_get_fewer_bins_and_a_stated_noise_level():
+    assert usable_bins(5000, 2000, 10) == 10 and usable_bins(50, 150, 10) == 2 and usable_bins(3, 3, 10) == 2
+    rng = np.random.default_rng(1)
+    same = [numeric_psi(rng.normal(size=200), rng.normal(size=200), 10) for _ in range(200)]
+    assert np.mean(same) == pytest.approx(noise_level(10, 200, 200), rel=0.2)
+    assert noise_level(10, 200, 200) > 0.05 > noise_level(10, 5000, 5000)
 
 
 def test_categorical_psi_sees_new_values_and_a_new_mix_of_known_ones():
@@ -76,8 +84,10 @@ def test_a_later_period_of_the_same_process_is_stable(tables):
     latents = [f["name"] for f in m["features"] if f["kind"] == "latent"]
     assert sorted(latents) == sorted(f"z_{k}" for k in range(len(latents))) and latents
     md = (tables / "same" / "drift.md").read_text()
-    assert "| feature | kind | PSI | flag |" in md and (tables / "same" / "drift.png").stat().st_size > 0
+    assert (tables / "same" / "drift.png").stat().st_size > 0
     assert m["lengths"]["reference"]["entities"] > 0 and "unknown_share" in m
+    assert all(f["bins"] == 10 and 0 < f["noise"] < 0.02 for f in m["features"])  # thousands of rows a side
+    assert "| feature | kind | PSI | flag | bins | no-drift level |" in md
 
 
 def test_shifted_amounts_and_merchants_are_flagged_and_fail_above_exits_3(tables):

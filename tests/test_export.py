@@ -17,18 +17,22 @@ MAX_LEN = 8
 pytestmark = pytest.mark.filterwarnings("ignore::encoder.errors.TruncationWarning")  # sequences beyond MAX_LEN on purpose
 
 
-@pytest.fixture(scope="module", params=[("entity", {}), ("event", {}), ("entity", {"patch": 3, "num_layers": 2})],
-                ids=["entity", "event", "entity-patch3-2layers"])
+@pytest.fixture(scope="module", params=[("entity", {}), ("event", {}), ("entity", {"patch": 3, "num_layers": 2}),
+                                        ("entity", {"drop": ("channel",)})],
+                ids=["entity", "event", "entity-patch3-2layers", "entity-numeric-only"])
 def exported(request, tmp_path_factory):
     """An encoder of each unit (entity: bidirectional, max pooling, also 3 events per step and 2
-    layers; event: causal with surprise) on sequences of 1 to 20 events, saved and exported with the CLI."""
+    layers, also without categorical columns; event: causal with surprise) on sequences of 1 to 20
+    events, saved and exported with the CLI."""
     unit, options = request.param
+    options = dict(options)
+    drop = options.pop("drop", ())
     d = tmp_path_factory.mktemp(f"export_{unit}")
     events = make_events(16, seed=1, min_len=2, max_len=20)
     events = pd.concat([events, events.iloc[:1].assign(account="solo")], ignore_index=True)  # a 1-event entity
     cfg = EncoderConfig(unit=unit, max_len=MAX_LEN, hidden_size=8, latent_dim=4, epochs=2, batch_size=4,
                         min_batches_per_epoch=2, seed=0, **options)
-    enc = SequenceEncoder("account", "ts", "label", cfg).fit(events)
+    enc = SequenceEncoder("account", "ts", "label", cfg, drop=drop).fit(events)
     enc.save(d / "enc")
     r = run("encoder", "export", d / "enc", "--format", "onnx", "--out", d / "onnx")
     assert r.exit_code == 0, r.output
@@ -40,8 +44,9 @@ def _session(d):
 
 
 def _run(session, num, cat, lengths):
-    return session.run(None, {"num": np.asarray(num, np.float32), "cat": np.asarray(cat, np.int64),
-                              "lengths": np.asarray(lengths, np.int64)})[0]
+    """The graph on padded inputs; ``cat`` only when the graph has it (an encoder with categorical columns)."""
+    feed = {"num": np.asarray(num, np.float32), "cat": np.asarray(cat, np.int64), "lengths": np.asarray(lengths, np.int64)}
+    return session.run(None, {i.name: feed[i.name] for i in session.get_inputs()})[0]
 
 
 def test_onnx_codes_equal_transform_on_variable_length_batches(exported):
@@ -71,6 +76,8 @@ def test_onnx_metadata_names_the_encoder(exported):
     assert meta["encoder_id"] == enc.encoder_id and meta["max_len"] == str(MAX_LEN)
     spec = json.loads((d / "onnx" / "preprocessing.json").read_text())
     assert spec["encoder_id"] == enc.encoder_id
+    assert set(spec["inputs"]) == {i.name for i in _session(d).get_inputs()}
+    assert ("cat" in spec["inputs"]) == bool(enc.schema_.categorical)
     assert spec["inputs"]["num"]["channels"] == enc.preprocessor_.numeric_channels
     assert spec["output"]["columns"] == [f"z_{k}" for k in range(enc.model_config_.code_dim)]
 
@@ -101,7 +108,8 @@ def test_description_alone_rebuilds_the_inputs(exported):
         seen = frame.groupby(["account", st["column"]]).cumcount().to_numpy()
         channels[st["column"] + "__new"] = ((seen == 0) & ~first).astype(float)
     num = np.stack([channels[c] for c in spec["inputs"]["num"]["channels"]], axis=1).astype(np.float32)
-    arrays = EventArrays(num, np.stack(cats, axis=1), np.repeat(np.flatnonzero(first), np.diff(np.r_[np.flatnonzero(first), len(frame)])))
+    cat = np.stack(cats, axis=1) if cats else np.zeros((len(frame), 0), np.int64)
+    arrays = EventArrays(num, cat, np.repeat(np.flatnonzero(first), np.diff(np.r_[np.flatnonzero(first), len(frame)])))
     if spec["sequences"]["unit"] == "entity":
         ends, window = entity_end_rows(arrays.starts), spec["sequences"]["max_len"]
         expected = enc.transform(events).filter(like="z_").to_numpy()
