@@ -224,8 +224,8 @@ class OnlineScorer:
             if self.causal:
                 z = self._step(num[ends], cat[ends], olds)
             else:
-                arrays = EventArrays(num, cat, starts)
-                z = self.encoder.model_.encoder(*gather_windows(arrays, ends, self.max_len)).numpy()
+                wnum, wcat, lengths = gather_windows(EventArrays(num, cat, starts), ends, self.max_len)
+                z = self.encoder.event_net()(wnum.double(), wcat, lengths).float().numpy()  # as the batch job
         named = {f"z_{k}": z[:, k] for k in range(z.shape[1])}
         if self.needs_base:
             named |= latest_features(self.recipe, columns, times, starts, ends)
@@ -242,7 +242,7 @@ class OnlineScorer:
 
     def _step(self, num: np.ndarray, cat: np.ndarray, olds: list[EntityState]) -> np.ndarray:
         """One causal-encoder step for each entity's new event; the carries are updated in place."""
-        net = self.encoder.causal_net()  # float64, as the batch job's one pass
+        net = self.encoder.event_net()  # float64, as the batch job's one pass
         f64 = torch.float64
         carry = net.empty_carry(len(olds), f64)
         for e, st in enumerate(olds):
