@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ArtifactError, InputError
+from .preprocessing import vocab_positions
 
 MODERATE, MAJOR = 0.1, 0.25
 FLOOR = 1e-4
@@ -185,7 +186,7 @@ def drift_metrics(encoder, reference: Side, current: Side, bins: int = BINS) -> 
 
 def _vocab_index(strings: np.ndarray, vocab: list[str]) -> np.ndarray:
     """Position of each value in ``vocab``; ``len(vocab)`` for a value not in it."""
-    positions = {v: k for k, v in enumerate(vocab)}
+    positions = vocab_positions(vocab)
     return np.fromiter((positions.get(s, len(vocab)) for s in strings), np.int64, len(strings))
 
 
