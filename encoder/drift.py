@@ -185,9 +185,11 @@ def drift_metrics(encoder, reference: Side, current: Side, bins: int = BINS) -> 
 
 
 def _vocab_index(strings: np.ndarray, vocab: list[str]) -> np.ndarray:
-    """Position of each value in ``vocab``; ``len(vocab)`` for a value not in it."""
+    """Position of each value in ``vocab``; ``len(vocab)`` for a value not in it (looked up once
+    per distinct value)."""
+    codes, distinct = pd.factorize(strings)
     positions = vocab_positions(vocab)
-    return np.fromiter((positions.get(s, len(vocab)) for s in strings), np.int64, len(strings))
+    return np.fromiter((positions.get(s, len(vocab)) for s in distinct), np.int64, len(distinct))[codes]
 
 
 def drift_markdown(m: dict) -> str:

@@ -98,6 +98,9 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
     stages.set_postfix_str("split")
     split = time_split(frame, schema, unit, train_frac, valid_frac, train_end, valid_end,
                        external_test=test_frame is not None, source=source, seed=seed)
+    if delay is not None and split.method != "time":
+        raise InputError(f"--label-delay needs periods in time, but the entities of '{source}' were split by "
+                         f"{split.method}")
     stages.update()
 
     stages.set_postfix_str("encoder")

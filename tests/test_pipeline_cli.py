@@ -148,6 +148,16 @@ def test_compare_with_a_label_delay_and_feature_selection(tmp_path):
     assert r.exit_code == 1 and "leaves no labelled row before the test period" in r.output
 
 
+def test_label_delay_needs_periods_in_time(tmp_path):
+    """Series on one clock are split into random entities, where a label delay means nothing."""
+    frame = pd.DataFrame({"series": [f"s{i}" for i in range(20) for _ in range(5)], "t": list(range(5)) * 20,
+                          "x": range(100), "label": [i % 2 for i in range(20) for _ in range(5)]})
+    frame.to_parquet(tmp_path / "series.parquet")
+    r = run("pipeline", "compare", tmp_path / "series.parquet", "--id", "series", "--time", "t", "--label", "label",
+            "--unit", "entity", "--label-delay", "1", "--out", tmp_path / "r", *FAST)
+    assert r.exit_code == 1 and "--label-delay needs periods in time" in r.output and not (tmp_path / "r").exists()
+
+
 def test_demo_runs_end_to_end(tmp_path):
     r = run("pipeline", "demo", "--out", tmp_path / "demo", "--accounts", "60", "--epochs", "1", "--bootstrap", "10")
     assert r.exit_code == 0, r.output
