@@ -93,7 +93,7 @@ def baseline_features(recipe: FeatureRecipe, frame_sorted: pd.DataFrame, times: 
     for c in schema.numeric:
         x = frame_sorted[c].to_numpy(np.float64, na_value=np.nan)
         x0 = np.where(np.isnan(x), 0.0, x)
-        out |= _numeric_features(c, x, x0, _window_stats(x, first, length), include_missing=np.isnan(x).any())
+        out |= _numeric_features(c, x, x0, _window_stats(x, first, length))
         out[f"agg_{c}_sum_short"] = _entity_sums(x0, codes, starts, lo_short)
         out[f"agg_{c}_sum_long"] = _entity_sums(x0, codes, starts, lo_long)
 
@@ -136,7 +136,7 @@ def latest_features(recipe: FeatureRecipe, columns: dict, times: np.ndarray, sta
     for c in schema.numeric:
         x = columns[c]
         x0 = np.where(np.isnan(x), 0.0, x)
-        out |= _numeric_features(c, x[ends], x0[ends], _window_stats(x, first, length), include_missing=True)
+        out |= _numeric_features(c, x[ends], x0[ends], _window_stats(x, first, length))
         cs = np.r_[0.0, np.cumsum(x0)]  # (N + 1,) running sum: a window's sum is a difference
         out[f"agg_{c}_sum_short"] = cs[ends + 1] - cs[lo_short]
         out[f"agg_{c}_sum_long"] = cs[ends + 1] - cs[lo_long]
@@ -157,11 +157,11 @@ def _time_features(times, rows, row_starts, first, length, lo_short, lo_long) ->
             "agg_count_long": (rows - lo_long + 1).astype(np.float64)}
 
 
-def _numeric_features(c: str, x: np.ndarray, x0: np.ndarray, st: dict, include_missing: bool) -> dict:
-    """The raw value (missing as 0, with a 0/1 missing column when asked) and its window statistics."""
-    out = {f"raw_{c}": x0}
-    if include_missing:
-        out[f"raw_{c}_missing"] = np.isnan(x).astype(np.float64)
+def _numeric_features(c: str, x: np.ndarray, x0: np.ndarray, st: dict) -> dict:
+    """The raw value (missing as 0), its 0/1 missing flag and its window statistics. The flag is
+    there whether or not this table has a missing value, so a classifier trained where values were
+    missing scores a table where none are, and the other way round."""
+    out = {f"raw_{c}": x0, f"raw_{c}_missing": np.isnan(x).astype(np.float64)}
     out[f"agg_{c}_mean"], out[f"agg_{c}_std"] = st["mean"], st["std"]
     out[f"agg_{c}_min"], out[f"agg_{c}_max"] = st["min"], st["max"]
     pmean, pstd, pcnt = st["prev_mean"], st["prev_std"], st["prev_count"]

@@ -56,6 +56,15 @@ def test_every_baseline_feature_is_point_in_time(sim):
     pd.testing.assert_frame_equal(before[~later.to_numpy()].reset_index(drop=True), truncated)
 
 
+def test_the_missing_flag_column_does_not_depend_on_the_table(sim):
+    """A table without missing amounts still has ``raw_amount_missing`` (all 0): a classifier
+    trained where amounts were missing can score it."""
+    complete, _ = _features(sim)
+    assert not sim.amount.isna().any() and (complete["raw_amount_missing"] == 0).all()
+    holes, _ = _features(sim.assign(amount=sim.amount.where(sim.index % 5 > 0)))
+    assert list(holes.columns) == list(complete.columns) and holes["raw_amount_missing"].sum() == (sim.index % 5 == 0).sum()
+
+
 def test_latest_features_equal_the_batch_features_of_the_same_rows(sim):
     """The online path's NumPy features of chosen rows (each entity's k-th row, with a missing
     amount) equal ``baseline_features`` on those rows; it leaves the whole-history ones out."""
