@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ArtifactError, InputError
-from .preprocessing import vocab_positions
+from .preprocessing import factorize_categories, lookup, vocab_positions
 
 MODERATE, MAJOR = 0.1, 0.25
 FLOOR = 1e-4
@@ -137,7 +137,6 @@ def _row(name: str, kind: str, value: float, cells: int, n_ref: int, n_cur: int,
 def drift_metrics(encoder, reference: Side, current: Side, bins: int = BINS) -> dict:
     """Every PSI (sorted, largest first) with its bins and no-drift level, unknown-category shares
     and the length shift, as ``metrics.json``."""
-    from .preprocessing import category_strings
     if reference.codes.shape[1] != current.codes.shape[1]:
         raise InputError(f"'{reference.source}' has {reference.codes.shape[1]} code columns, "
                          f"'{current.source}' {current.codes.shape[1]}")
@@ -156,7 +155,7 @@ def drift_metrics(encoder, reference: Side, current: Side, bins: int = BINS) -> 
             rows.append(_row(c, "numeric", value, b, n_ref, n_cur, b))  # (the missing bin: mostly empty)
         for c in schema.categorical:
             vocab = pre.vocab_[c]
-            ref_idx, cur_idx = (_vocab_index(category_strings(s.frame[c]), vocab) for s in (reference, current))
+            ref_idx, cur_idx = (_vocab_index(s.frame[c], vocab) for s in (reference, current))
             rows.append(_row(c, "categorical", categorical_psi(ref_idx, cur_idx, len(vocab), b), b + 1, n_ref, n_cur, b))
             unknown[c] = {"reference": float((ref_idx == len(vocab)).mean()),
                           "current": float((cur_idx == len(vocab)).mean()), "vocabulary": len(vocab)}
@@ -184,12 +183,12 @@ def drift_metrics(encoder, reference: Side, current: Side, bins: int = BINS) -> 
             "features": rows, "unknown_share": unknown, "lengths": lengths}
 
 
-def _vocab_index(strings: np.ndarray, vocab: list[str]) -> np.ndarray:
-    """Position of each value in ``vocab``; ``len(vocab)`` for a value not in it (looked up once
-    per distinct value)."""
-    codes, distinct = pd.factorize(strings)
-    positions = vocab_positions(vocab)
-    return np.fromiter((positions.get(s, len(vocab)) for s in distinct), np.int64, len(distinct))[codes]
+def _vocab_index(values: pd.Series, vocab: list[str]) -> np.ndarray:
+    """Position of each value in ``vocab``; ``len(vocab)`` for a value not in it (the preprocessing's
+    ``lookup``, on each distinct value once)."""
+    codes, distinct = factorize_categories(values)
+    idx = lookup(distinct, vocab_positions(vocab))[codes] - 2  # lookup: 2 + rank, or UNKNOWN (1)
+    return np.where(idx < 0, len(vocab), idx)
 
 
 def drift_markdown(m: dict) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from encoder.events import Schema
-from encoder.preprocessing import category_strings, vocab_positions
+from encoder.preprocessing import category_strings, lookup, vocab_positions
 from encoder.sequences import entity_end_rows, window_bounds
 
 CHUNK = 20000
@@ -43,7 +43,7 @@ class FeatureRecipe:
         cache = self.__dict__.setdefault("_positions", {})  # not a field: a frozen dataclass may cache
         if c not in cache:
             cache[c] = vocab_positions(self.codes.get(c, []))
-        return np.fromiter((cache[c].get(s, -1) for s in strings), np.float64, len(strings))
+        return (lookup(strings, cache[c]) - 2).astype(np.float64)  # lookup: 2 + rank, or UNKNOWN (1) -> -1
 
 
 def fit_recipe(schema: Schema, frame: pd.DataFrame, max_len: int, **windows) -> FeatureRecipe:
