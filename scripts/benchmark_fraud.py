@@ -23,7 +23,6 @@ one idea against the defaults on the same seeds.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -32,7 +31,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from options import parse_set  # noqa: E402
 
 
 def run_seed(seed: int, accounts: int, days: int, overrides: dict, control: bool = True) -> dict:
@@ -97,18 +98,6 @@ def sequence_control(events: pd.DataFrame, result, seed: int) -> dict:
     m = evaluate_models(y[test], scores, events["account"].to_numpy()[test], n_boot=result.metrics["bootstrap"]["resamples"],
                         seed=seed, budget=result.metrics["alert_budget"], pairs=[("control", "aggregates")])
     return m["paired"]["control_vs_aggregates"]["pr_auc"]
-
-
-def parse_set(items) -> dict:
-    """``KEY=VALUE`` strings to encoder options; values are read as JSON when they parse."""
-    out = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
 
 
 def main() -> None:

@@ -12,7 +12,10 @@ weights left at their seeded initialisation, no training) goes through the same 
 code no better than random weights is no code: the gap between the two rows is what training adds.
 
 Usage: python scripts/benchmark_ucr.py [SET ...] [--seeds 0,1,2,3,4] [--no-control] [--probe]
-       [--compare] [--out TABLE.md]
+       [--compare] [--out TABLE.md] [--set KEY=VALUE ...]
+
+``--set`` overrides an encoder option for every set and seed (e.g. ``--set contrastive_weight=0.3``),
+to measure one idea against the defaults on every set; the control is untrained and unaffected.
 
 Sets default to every classification set aeon ships (``ucr_data.BUNDLED``).
 """
@@ -28,6 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from options import parse_set  # noqa: E402
 from ucr_data import BUNDLED, ucr_events  # noqa: E402
 
 from encoder.sequences import valid_mask  # noqa: E402
@@ -53,13 +57,13 @@ def random_weights(enc, seed: int):
     return enc
 
 
-def run_once(name: str, train, test, seed: int, control: bool = False) -> dict:
+def run_once(name: str, train, test, seed: int, control: bool = False, overrides: dict | None = None) -> dict:
     """Train (or, for the control, only initialise) the default encoder with ``seed``, code TRAIN and
     TEST, fit the default classifier on TRAIN codes; accuracy on TEST and the seconds of each stage."""
     from classifier import LatentClassifier
     from encoder import EncoderConfig, SequenceEncoder
     start = time.perf_counter()
-    cfg = EncoderConfig(seed=seed, epochs=1) if control else EncoderConfig(seed=seed)
+    cfg = EncoderConfig(seed=seed, epochs=1) if control else EncoderConfig(seed=seed).replace(**(overrides or {}))
     enc = SequenceEncoder("series", "t", "label", cfg).fit(train)
     if control:
         enc = random_weights(enc, seed)
@@ -130,14 +134,15 @@ def table(results: dict, n_seeds: int) -> str:
     return "\n".join(lines)
 
 
-def benchmark(names, seeds, control: bool = True, show_probe: bool = False, compare: bool = False) -> dict:
+def benchmark(names, seeds, control: bool = True, show_probe: bool = False, compare: bool = False,
+              overrides: dict | None = None) -> dict:
     """Run every set and seed; returns ``{set: {"seqae": [run, ...], "control": [run, ...]}}``."""
     results = {}
     for name in names:
         train, test = ucr_events(name, "train"), ucr_events(name, "test")
         results[name] = {"seqae": [], "control": []}
         for seed in seeds:
-            r = run_once(name, train, test, seed)
+            r = run_once(name, train, test, seed, overrides=overrides)
             results[name]["seqae"].append(r)
             print(f"{name:22s} seed {seed}: test accuracy {r['accuracy']:.3f}  trained {r['train_s']:.0f} s "
                   f"({r['epochs']} epochs), whole run {r['total_s']:.0f} s", flush=True)
@@ -166,12 +171,14 @@ def main() -> None:
     ap.add_argument("--probe", action="store_true", help="Linear probes on codes and pre-projection states.")
     ap.add_argument("--compare", action="store_true", help="Also run pipeline compare (latent vs raw baselines).")
     ap.add_argument("--out", help="Also write the table to this markdown file.")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Encoder option override.")
     args = ap.parse_args()
     torch.set_num_threads(2)
     seeds = [int(s) for s in args.seeds.split(",")]
-    results = benchmark(args.datasets, seeds, not args.no_control, args.probe, args.compare)
+    overrides = parse_set(args.set)
+    results = benchmark(args.datasets, seeds, not args.no_control, args.probe, args.compare, overrides)
     text = table(results, len(seeds))
-    print("\n" + text)
+    print("\n" + text + (f"\nencoder options: {overrides}" if overrides else ""))
     if args.out:
         Path(args.out).write_text(text + "\n")
 
