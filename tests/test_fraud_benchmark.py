@@ -30,7 +30,7 @@ def test_sequence_features_read_each_entity_up_to_its_row():
 
 
 def test_table_has_the_control_column_and_summary(capsys, monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["benchmark_fraud.py", "--seeds", "1", "--accounts", "60", "--days", "14",
+    monkeypatch.setattr(sys, "argv", ["benchmark_fraud.py", "--seeds", "1", "--accounts", "40", "--days", "10",
                                       "--set", "epochs=2"])
     benchmark_fraud.main()
     out = capsys.readouterr().out.splitlines()
