@@ -51,7 +51,11 @@ class EncoderConfig:
       this unit) a next-event head on the forward LSTM predicts every event from its past only
       (trained with weight ``next_event_weight``), and the code ends with the latest event's
       surprise per input channel: the signed error of each numeric channel and the normalised
-      ``-log p`` of each categorical value.
+      ``-log p`` of each categorical value; then, with ``surprise_halflife`` > 0 (default 3 events),
+      the exponentially weighted mean and variance of each channel's surprise over the latest event
+      and the earlier ones, each event's weight halving every ``surprise_halflife`` events back: how
+      surprising and how erratic the entity has been lately (a steady cadence or a ramp has a low
+      variance), not only the latest event. 0 leaves them out.
 
     ``causal=True`` (any unit) makes a forward-only encoder whose code after an event depends on
     the LSTM state after it and the running mean and max of the step codes so far (pooling from
@@ -111,6 +115,7 @@ class EncoderConfig:
     recency_halflife: float | None = None
     contrastive_weight: float | None = None
     next_event_weight: float = 1.0
+    surprise_halflife: float = 3.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -134,7 +139,7 @@ class EncoderConfig:
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise InputError(f"config '{name}' must be positive, got {getattr(self, name)}")
         for name in ("noise_std", "step_dropout", "feature_dropout", "unknown_rate", "dropout", "contrastive_weight",
-                     "next_event_weight"):
+                     "next_event_weight", "surprise_halflife"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise InputError(f"config '{name}' must not be negative, got {getattr(self, name)}")
         if self.recency_halflife is not None and self.recency_halflife < 0:

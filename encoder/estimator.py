@@ -196,7 +196,8 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                            bidirectional=cfg.bidirectional, merge=cfg.merge, branch_size=cfg.branch_size,
                            pooling=tuple(cfg.pooling), latent_dim=cfg.latent_dim, dropout=cfg.dropout,
                            max_len=max_len, patch=cfg.patch, surprise=bool(cfg.surprise),
-                           causal=bool(cfg.causal))
+                           causal=bool(cfg.causal),
+                           surprise_halflife=float(cfg.surprise_halflife) if cfg.surprise else 0.0)
         model = LSTMAutoencoder(mcfg)
         early = EarlyStopping(cfg.patience)
         cbs = [early, *callbacks, ProgressBar()]
@@ -412,11 +413,14 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
 
     def code_layout(self) -> dict:
         """What the code's channels are: ``z_0..`` pooled step codes, then (``surprise``) one channel
-        per numeric input channel and per categorical column, named."""
+        per numeric input channel and per categorical column, named, and with a ``surprise_halflife``
+        the recent mean (``surprise_mean:``) and variance (``surprise_var:``) of each."""
         self._check_fitted()
-        K = self.model_config_.latent_dim
-        surprise = [f"surprise:{c}" for c in self.preprocessor_.numeric_channels] + \
-                   [f"surprise:{c}" for c in self.schema_.categorical] if self.model_config_.surprise else []
+        mc = self.model_config_
+        K = mc.latent_dim
+        channels = list(self.preprocessor_.numeric_channels) + list(self.schema_.categorical) if mc.surprise else []
+        kinds = ("surprise", "surprise_mean", "surprise_var") if mc.surprise_halflife > 0 else ("surprise",)
+        surprise = [f"{kind}:{c}" for kind in kinds for c in channels]
         return {"pooled": [f"z_{k}" for k in range(K)],
                 "surprise": {f"z_{K + i}": name for i, name in enumerate(surprise)}}
 

@@ -35,12 +35,20 @@ class ModelConfig:
     patch: int = 1
     surprise: bool = False
     causal: bool = False
+    surprise_halflife: float = 0.0
+
+    @property
+    def surprise_dim(self) -> int:
+        """Surprise channels of the code: one per numeric input channel and per categorical column,
+        three times over with a ``surprise_halflife`` (the latest event's, their recent mean and variance)."""
+        if not self.surprise:
+            return 0
+        return (self.n_numeric + len(self.cardinalities)) * (3 if self.surprise_halflife > 0 else 1)
 
     @property
     def code_dim(self) -> int:
-        """Width of the code: ``latent_dim`` pooled channels, then with ``surprise`` one channel per
-        numeric input channel and per categorical column."""
-        return self.latent_dim + ((self.n_numeric + len(self.cardinalities)) if self.surprise else 0)
+        """Width of the code: ``latent_dim`` pooled channels, then the ``surprise_dim`` channels."""
+        return self.latent_dim + self.surprise_dim
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
@@ -248,7 +256,12 @@ class SequenceEncoderNet(nn.Module):
         if not self.config.surprise:
             return pooled, None, []
         next_num, next_cat = self._next_event(outs[0], num)
-        return torch.cat([pooled, latest_surprise(next_num, next_cat, num, cat, lengths)], dim=-1), next_num, next_cat
+        s = surprise(next_num, next_cat, num, cat)  # (B, T, S)
+        rows, last = torch.arange(num.shape[0], device=num.device), lengths.to(num.device) - 1
+        parts = [pooled, s[rows, last]]  # (B, K), (B, S)
+        if self.config.surprise_halflife > 0:
+            parts.append(latest_trend(s.detach(), lengths, self._decay()))  # (B, 2S), read, not trained through
+        return torch.cat(parts, dim=-1), next_num, next_cat
 
     def running_codes(self, num: torch.Tensor, cat: torch.Tensor, lengths: torch.Tensor):
         """``causal`` encoder: the code after every event, (B, T, code_dim), from that event and the
@@ -262,7 +275,15 @@ class SequenceEncoderNet(nn.Module):
         if not self.config.surprise:
             return running, None, []
         next_num, next_cat = self._next_event(outs[0], num)
-        return torch.cat([running, surprise(next_num, next_cat, num, cat)], dim=-1), next_num, next_cat
+        s = surprise(next_num, next_cat, num, cat)  # (B, T, S)
+        parts = [running, s]
+        if self.config.surprise_halflife > 0:
+            parts.append(running_trend(s.detach(), self._decay()))  # (B, T, 2S), read, not trained through
+        return torch.cat(parts, dim=-1), next_num, next_cat
+
+    def _decay(self) -> float:
+        """Weight of the previous event's surprise in the recent trend: 0.5 ** (1 / surprise_halflife)."""
+        return 0.5 ** (1.0 / self.config.surprise_halflife)
 
     def _running_mix(self, last: torch.Tensor, mean: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
         """The running code from the latest step code, the mean and the max of the step codes so far
@@ -273,9 +294,14 @@ class SequenceEncoderNet(nn.Module):
     def empty_carry(self, B: int, dtype: torch.dtype = torch.float32) -> dict:
         """The ``step`` carry of ``B`` entities before their first event."""
         L, H, K = len(self.lstm.forward_layers), self.config.hidden_size, self.config.latent_dim
-        return {"h": torch.zeros(L, B, H, dtype=dtype), "c": torch.zeros(L, B, H, dtype=dtype),
-                "sum": torch.zeros(B, K, dtype=dtype), "max": torch.zeros(B, K, dtype=dtype),
-                "n": torch.zeros(B, 1, dtype=dtype), "first": torch.ones(B, dtype=torch.bool)}
+        S = self.config.n_numeric + len(self.config.cardinalities)
+        carry = {"h": torch.zeros(L, B, H, dtype=dtype), "c": torch.zeros(L, B, H, dtype=dtype),
+                 "sum": torch.zeros(B, K, dtype=dtype), "max": torch.zeros(B, K, dtype=dtype),
+                 "n": torch.zeros(B, 1, dtype=dtype), "first": torch.ones(B, dtype=torch.bool)}
+        if self.config.surprise and self.config.surprise_halflife > 0:
+            carry |= dict(zip(TREND_CARRY, (torch.zeros(B, S, dtype=dtype), torch.zeros(B, S, dtype=dtype),
+                                            torch.zeros(B, 1, dtype=dtype))))
+        return carry
 
     def step(self, num: torch.Tensor, cat: torch.Tensor, carry: dict):
         """``causal`` encoder, one event per entity: the code after it (B, code_dim) and the new carry,
@@ -284,7 +310,9 @@ class SequenceEncoderNet(nn.Module):
 
         carry: ``h``, ``c`` (layers, B, H) LSTM states; ``sum``, ``max`` (B, K) running sum and max of
         the step codes; ``n`` (B, 1) events so far; ``first`` (B,) True where there was no event before
-        (those rows' ``sum``, ``max``, ``n`` restart and the next-event head reads ``start_state``)."""
+        (those rows' ``sum``, ``max``, ``n`` restart and the next-event head reads ``start_state``);
+        with a ``surprise_halflife``, ``trend_sum``, ``trend_sq`` (B, S) and ``trend_w`` (B, 1): the
+        decayed sums of the surprise, its square and the weights (``running_trend``)."""
         B, H = num.shape[0], self.config.hidden_size
         x = self.step_input(num[:, None, :], cat[:, None, :])  # (B, 1, C)
         hs, cs = [], []
@@ -304,7 +332,15 @@ class SequenceEncoderNet(nn.Module):
             return running, new
         before = torch.where(first, self.start_state.expand(B, H), carry["h"][-1])  # (B, H): state after t-1
         next_num, next_cat = self._predict_next(before, num)
-        return torch.cat([running, surprise(next_num, next_cat, num, cat)], dim=-1), new
+        s = surprise(next_num, next_cat, num, cat)  # (B, S)
+        if self.config.surprise_halflife <= 0:
+            return torch.cat([running, s], dim=-1), new
+        beta = self._decay()
+        keep = (~first).to(s.dtype) * beta  # (B, 1): 0 where a first event starts the sums afresh
+        new |= {"trend_sum": keep * carry["trend_sum"] + s, "trend_sq": keep * carry["trend_sq"] + s * s,
+                "trend_w": keep * carry["trend_w"] + 1}
+        trend = trend_from_sums(new["trend_sum"], new["trend_sq"], new["trend_w"])  # (B, 2S)
+        return torch.cat([running, s, trend], dim=-1), new
 
     def _next_event(self, forward_states: torch.Tensor, num: torch.Tensor):
         """What the past expects of every event, from the forward states (B, T, H): numeric
@@ -352,12 +388,54 @@ def surprise(next_num: torch.Tensor, next_cat: list[torch.Tensor], num: torch.Te
     return torch.cat(parts, dim=-1)  # (..., F_num + F_cat)
 
 
-def latest_surprise(next_num: torch.Tensor, next_cat: list[torch.Tensor], num: torch.Tensor, cat: torch.Tensor,
-                    lengths: torch.Tensor) -> torch.Tensor:
-    """``surprise`` of the latest event of each sequence: (B, F_num + F_cat)."""
-    rows = torch.arange(num.shape[0], device=num.device)
-    last = lengths.to(num.device) - 1  # (B,)
-    return surprise(next_num[rows, last], [logits[rows, last] for logits in next_cat], num[rows, last], cat[rows, last])
+TREND_CARRY = ("trend_sum", "trend_sq", "trend_w")  # the step carry's decayed sums (``SequenceEncoderNet.step``)
+TREND_BLOCK = 128  # steps per block of ``running_trend``: a (block, block) weight matrix, never a wider one
+
+
+def trend_from_sums(total: torch.Tensor, squares: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The recent mean and spread of the surprise from its decayed sums (..., S), the decayed sums of
+    its square (..., S) and of the weights (..., 1): (..., 2S), mean then variance. The variance, not
+    its square root: near 0 a root would magnify float rounding (float32 batch codes against float64
+    online ones) into differences a tree split can see, and trees read any monotone transform alike."""
+    mean = total / weight  # (..., S)
+    return torch.cat([mean, (squares / weight - mean * mean).clamp_min(0)], dim=-1)  # (..., 2S)
+
+
+def running_trend(s: torch.Tensor, beta: float) -> torch.Tensor:
+    """Exponentially weighted mean and spread of the surprise over every event and the earlier ones:
+    (B, T, S) -> (B, T, 2S). Event i counts ``beta ** (t - i)`` at event t, normalised by the sum of
+    those weights (pandas' ``ewm(adjust=True)``), so an entity's first event has its own surprise as
+    the mean and 0 variance. Valid steps never read padding (which trails). Computed in blocks of
+    ``TREND_BLOCK`` steps, each a (block, block) matrix product plus the decayed sums carried in."""
+    B, T, S = s.shape  # batch, events, surprise channels
+    n = min(T, TREND_BLOCK)
+    steps = torch.arange(n, device=s.device, dtype=s.dtype)
+    lag = steps[:, None] - steps[None, :]  # (n, n): t - i
+    kernel = torch.where(lag >= 0, beta ** lag.clamp_min(0), torch.zeros_like(lag))  # (n, n), lower-triangular
+    carried = beta ** (steps + 1)  # (n,): weight of the sums before the block at its step t
+    x = torch.cat([s, s * s, torch.ones_like(s[..., :1])], dim=-1)  # (B, T, 2S + 1)
+    sums, prev = [], None
+    for a in range(0, T, n):
+        block = x[:, a:a + n]  # (B, m, 2S + 1)
+        m = block.shape[1]
+        y = torch.einsum("ti,bic->btc", kernel[:m, :m], block)  # (B, m, 2S + 1)
+        if prev is not None:
+            y = y + carried[:m, None] * prev[:, None, :]  # (B, m, 2S + 1)
+        sums.append(y)
+        prev = y[:, -1]  # (B, 2S + 1)
+    y = torch.cat(sums, dim=1)  # (B, T, 2S + 1)
+    return trend_from_sums(y[..., :S], y[..., S:2 * S], y[..., 2 * S:])  # (B, T, 2S)
+
+
+def latest_trend(s: torch.Tensor, lengths: torch.Tensor, beta: float) -> torch.Tensor:
+    """``running_trend`` at each sequence's latest event only: (B, T, S) -> (B, 2S), one weighted sum
+    over the steps (no loop, so it exports to ONNX with any T)."""
+    B, T, S = s.shape  # batch, events, surprise channels
+    lag = (lengths.to(s.device)[:, None] - 1) - torch.arange(T, device=s.device)[None, :]  # (B, T)
+    w = torch.where(lag >= 0, beta ** lag.clamp_min(0).to(s.dtype), torch.zeros((), dtype=s.dtype))  # (B, T)
+    s = s.masked_fill(lag[..., None] < 0, 0.0)  # (B, T, S): padding may hold anything
+    total, squares = (w[..., None] * s).sum(1), (w[..., None] * s * s).sum(1)  # (B, S)
+    return trend_from_sums(total, squares, w.sum(1, keepdim=True))  # (B, 2S)
 
 
 class SequenceDecoderNet(nn.Module):

@@ -37,6 +37,7 @@ from classifier import FeatureTable, LatentClassifier
 from encoder import SequenceEncoder
 from encoder import events as ev
 from encoder.errors import ArtifactError, InputError
+from encoder.model import TREND_CARRY
 from encoder.preprocessing import category_strings
 from encoder.sequences import EventArrays, gather_windows
 
@@ -62,7 +63,7 @@ class EntityState:
     tail: dict = dataclasses.field(default_factory=dict)       # column -> list of raw values; TIME -> seconds
     tail_new: dict = dataclasses.field(default_factory=dict)   # categorical column -> 0/1 per tail row
     seen: dict = dataclasses.field(default_factory=dict)       # categorical column -> {value: times seen}
-    carry: dict | None = None                                  # causal encoder: h, c, sum, max, n as lists
+    carry: dict | None = None                                  # causal encoder: h, c, sum, max, n (trend_*) as lists
     updated: float = 0.0                                       # wall-clock seconds of the last write
 
     def to_json(self) -> str:
@@ -249,13 +250,14 @@ class OnlineScorer:
             if st.carry is not None:
                 for name in ("h", "c"):
                     carry[name][:, e] = torch.tensor(st.carry[name], dtype=f64)
-                for name in ("sum", "max", "n"):
-                    carry[name][e] = torch.tensor(st.carry[name], dtype=f64)
+                for name in ("sum", "max", "n", *TREND_CARRY):
+                    if name in carry:
+                        carry[name][e] = torch.tensor(st.carry[name], dtype=f64)
                 carry["first"][e] = False
         code, new = net.step(torch.from_numpy(num).double(), torch.from_numpy(cat), carry)
         for e, st in enumerate(olds):
-            st.carry = {"h": new["h"][:, e].tolist(), "c": new["c"][:, e].tolist(), "sum": new["sum"][e].tolist(),
-                        "max": new["max"][e].tolist(), "n": new["n"][e].tolist()}
+            st.carry = {"h": new["h"][:, e].tolist(), "c": new["c"][:, e].tolist(),
+                        **{name: new[name][e].tolist() for name in ("sum", "max", "n", *TREND_CARRY) if name in new}}
         return code.float().numpy()
 
     def _history_features(self, olds, values, is_new, times, starts, ends) -> dict:
