@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from classifier import FeatureTable, LatentClassifier
+from classifier import LatentClassifier
 from encoder import SequenceEncoder
 from encoder import events as ev
 from encoder.errors import ArtifactError, InputError

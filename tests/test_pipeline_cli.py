@@ -11,7 +11,7 @@ from cli_helpers import FAST, run, simulated_compare
 
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory):
-    return simulated_compare(tmp_path_factory.mktemp("cmp"), 80, 28, 1)
+    return simulated_compare(tmp_path_factory.mktemp("cmp"), 60, 21, 1)
 
 
 def test_compare_writes_report_and_metrics(compared):
@@ -159,7 +159,7 @@ def test_label_delay_needs_periods_in_time(tmp_path):
 
 
 def test_demo_runs_end_to_end(tmp_path):
-    r = run("pipeline", "demo", "--out", tmp_path / "demo", "--accounts", "60", "--epochs", "1", "--bootstrap", "10")
+    r = run("pipeline", "demo", "--out", tmp_path / "demo", "--accounts", "60", "--days", "14", "--epochs", "1", "--bootstrap", "10")
     assert r.exit_code == 0, r.output
     assert "| hybrid |" in r.output and "hybrid vs aggregates" in r.output
     assert (tmp_path / "demo/report/report.md").exists() and (tmp_path / "demo/scores.parquet").exists()
