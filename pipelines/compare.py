@@ -24,17 +24,25 @@ from .evaluation import evaluate_models
 from .features import FeatureRecipe, features_in_output_order, fit_recipe
 from .splits import TimeSplit, delayed_labels, parse_delay, time_split
 
-MODELS = ("raw_last", "aggregates", "latent", "hybrid", "hybrid_recon")
 SELECTED = ("aggregates", "hybrid")  # the many-feature models that --select also fits with fewer
 
 
-def model_columns(columns) -> dict[str, list[str]]:
-    """Feature columns of each compared model, from the columns of the feature table."""
+def model_columns(columns, event_codes=()) -> dict[str, list[str]]:
+    """Feature columns of each compared model, from the columns of the feature table.
+
+    ``event_codes`` names the code channels that describe each event against its own history (an
+    event encoder's surprise channels, ``SequenceEncoder.code_layout()["surprise"]``). Where given,
+    ``hybrid`` joins only these to the aggregates, and ``hybrid_full`` joins every code channel: the
+    pooled history summary repeats what the aggregates already say, and lets the trees learn the
+    train period's accounts (``README.md``, "The demo's answer")."""
     z = [c for c in columns if c.startswith("z_")]
     raw = [c for c in columns if c.startswith("raw_")]
     agg = [c for c in columns if c.startswith("agg_")]
-    return {"raw_last": raw, "aggregates": raw + agg, "latent": z, "hybrid": z + raw + agg,
-            "hybrid_recon": z + raw + agg + ["recon_error"]}
+    event = [c for c in z if c in set(event_codes)]
+    mixed = event or z
+    cols = {"raw_last": raw, "aggregates": raw + agg, "latent": z, "hybrid": mixed + raw + agg,
+            "hybrid_recon": mixed + raw + agg + ["recon_error"]}
+    return cols | ({"hybrid_full": z + raw + agg} if event else {})
 
 
 @dataclasses.dataclass
@@ -134,8 +142,8 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
         raise InputError(f"label column '{label_col}' holds a single class in the train period "
                          f"({split.describe()['train']}{', before the label delay ' + label_delay if gap else ''}); "
                          "move the cut-off or give more data")
-    cols = model_columns(fit_feats.columns)
-    runs = [(name, name, None) for name in MODELS]  # (model, its columns, features kept)
+    cols = model_columns(fit_feats.columns, enc.code_layout()["surprise"] if unit == "event" else ())
+    runs = [(name, name, None) for name in cols]  # (model, its columns, features kept)
     runs += [(f"{name}_select{select}", name, select) for name in SELECTED] if select else []
     classifiers, outputs, classes = {}, {}, None
     for name, columns, keep in runs:

@@ -25,6 +25,12 @@ def test_compare_writes_report_and_metrics(compared):
         assert {"pr_auc", "roc_auc", "pr_auc_ci", "roc_auc_ci"} <= set(model)
     text = (rep / "report.md").read_text()
     assert "hybrid vs aggregates:" in text and "| aggregates |" in text and "train:" in text
+    layout = json.loads((rep / "models" / "encoder" / "manifest.json").read_text())["code_layout"]
+    hybrid = json.loads((rep / "models" / "hybrid" / "manifest.json").read_text())["features"]
+    full = json.loads((rep / "models" / "hybrid_full" / "manifest.json").read_text())["features"]
+    assert [f for f in hybrid if f.startswith("z_")] == list(layout["surprise"])  # the event codes, no pooled ones
+    assert [f for f in full if f.startswith("z_")] == layout["pooled"] + list(layout["surprise"])
+    assert "`hybrid_full`: every code channel" in text
 
 
 def test_report_numbers_equal_those_recomputed_from_predictions(compared):

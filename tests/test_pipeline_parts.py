@@ -144,3 +144,15 @@ def test_intervals_hold_point_estimates_and_pairs_are_paired():
         lo, hi = m["models"][name]["pr_auc_ci"]
         assert lo <= m["models"][name]["pr_auc"] <= hi
     assert m["paired"]["hybrid_vs_aggregates"]["pr_auc"]["ci"][0] > 0
+
+
+def test_hybrid_joins_the_event_codes_only_and_hybrid_full_joins_every_code():
+    from pipelines.compare import model_columns
+    columns = ["account", "z_0", "z_1", "z_2", "z_3", "raw_amount", "agg_amount_mean", "recon_error"]
+    plain = model_columns(columns)
+    assert plain["hybrid"] == ["z_0", "z_1", "z_2", "z_3", "raw_amount", "agg_amount_mean"] and "hybrid_full" not in plain
+    cols = model_columns(columns, {"z_2": "surprise:amount", "z_3": "surprise_mean:amount"})
+    assert cols["hybrid"] == ["z_2", "z_3", "raw_amount", "agg_amount_mean"]
+    assert cols["hybrid_recon"] == cols["hybrid"] + ["recon_error"]
+    assert cols["hybrid_full"] == plain["hybrid"] and cols["latent"] == plain["latent"]
+    assert model_columns(columns, ())["hybrid"] == plain["hybrid"]
