@@ -38,10 +38,11 @@ def model_columns(columns, event_codes=()) -> dict[str, list[str]]:
     z = [c for c in columns if c.startswith("z_")]
     raw = [c for c in columns if c.startswith("raw_")]
     agg = [c for c in columns if c.startswith("agg_")]
-    event = [c for c in z if c in set(event_codes)]
-    mixed = event or z
-    cols = {"raw_last": raw, "aggregates": raw + agg, "latent": z, "hybrid": mixed + raw + agg,
-            "hybrid_recon": mixed + raw + agg + ["recon_error"]}
+    wanted = set(event_codes)
+    event = [c for c in z if c in wanted]
+    codes = event or z  # the code channels the hybrid joins to the aggregates
+    cols = {"raw_last": raw, "aggregates": raw + agg, "latent": z, "hybrid": codes + raw + agg,
+            "hybrid_recon": codes + raw + agg + ["recon_error"]}
     return cols | ({"hybrid_full": z + raw + agg} if event else {})
 
 

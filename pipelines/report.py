@@ -106,9 +106,10 @@ def _markdown(result: CompareResult) -> str:
         "mean/std/min/max, z-score and ratio of the current value, time since the previous event, sums and "
         "counts over the last hour and day, novelty and share of each category);",
         "- `latent`: the encoder's codes `z_*` alone;",
-        *(["- `hybrid`: the codes' surprise channels (how each event departs from what its history predicted, "
-            "and, with a `surprise_halflife`, their recent mean and variance) plus aggregates; `hybrid_full`: every code channel plus "
-            "aggregates; `hybrid_recon`: `hybrid` plus the autoencoder's reconstruction error.", ""]
+        *(["- `hybrid`: the codes' surprise channels (how each event departs from what its history "
+            "predicted, and, with a `surprise_halflife`, their recent mean and variance) plus aggregates; "
+            "`hybrid_full`: every code channel plus aggregates; `hybrid_recon`: `hybrid` plus the "
+            "autoencoder's reconstruction error.", ""]
           if "hybrid_full" in m["models"] else
           ["- `hybrid`: codes plus aggregates; `hybrid_recon`: plus the autoencoder's reconstruction error.", ""]),
         "All go through the same XGBoost classifier code with the same split and tuning budget.", "",
