@@ -56,6 +56,10 @@ class EncoderConfig:
       and the earlier ones, each event's weight halving every ``surprise_halflife`` events back: how
       surprising and how erratic the entity has been lately (a steady cadence or a ramp has a low
       variance), not only the latest event. 0 leaves them out.
+      With ``surprise_scale`` (off by default) the head also predicts a scale per numeric channel
+      (trained by Gaussian likelihood) and a numeric surprise is the error in predicted scales,
+      ``(value - mean) / scale``: the same jump counts more for an entity whose past made it
+      unlikely than for an erratic one.
 
     ``causal=True`` (any unit) makes a forward-only encoder whose code after an event depends on
     the LSTM state after it and the running mean and max of the step codes so far (pooling from
@@ -116,6 +120,7 @@ class EncoderConfig:
     contrastive_weight: float | None = None
     next_event_weight: float = 1.0
     surprise_halflife: float = 3.0
+    surprise_scale: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -197,7 +197,8 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                            pooling=tuple(cfg.pooling), latent_dim=cfg.latent_dim, dropout=cfg.dropout,
                            max_len=max_len, patch=cfg.patch, surprise=bool(cfg.surprise),
                            causal=bool(cfg.causal),
-                           surprise_halflife=float(cfg.surprise_halflife) if cfg.surprise else 0.0)
+                           surprise_halflife=float(cfg.surprise_halflife) if cfg.surprise else 0.0,
+                           surprise_scale=bool(cfg.surprise and cfg.surprise_scale))
         model = LSTMAutoencoder(mcfg)
         early = EarlyStopping(cfg.patience)
         cbs = [early, *callbacks, ProgressBar()]

@@ -17,6 +17,18 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) ->
     return sq.sum(1) / valid.sum(1).clamp(min=1)
 
 
+def masked_gaussian_nll(mean: torch.Tensor, log_scale: torch.Tensor, target: torch.Tensor,
+                        valid: torch.Tensor) -> torch.Tensor:
+    """Per-sequence Gaussian negative log-likelihood over valid steps (constant dropped):
+    (B, T, F) x3, (B, T) -> (B,); ``0.5 * ((target - mean) / scale) ** 2 + log scale``, averaged
+    over channels and weighted by ``valid``."""
+    if mean.shape[-1] == 0:
+        return mean.new_zeros(mean.shape[0])
+    z = (target - mean) * torch.exp(-log_scale)  # (B, T, F)
+    nll = (0.5 * z * z + log_scale).mean(-1) * valid  # (B, T)
+    return nll.sum(1) / valid.sum(1).clamp(min=1)
+
+
 def masked_cross_entropy(logits: list[torch.Tensor], cat: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Per-sequence cross-entropy over valid steps (mask or weights), averaged over columns -> (B,).
 

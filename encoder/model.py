@@ -36,6 +36,7 @@ class ModelConfig:
     surprise: bool = False
     causal: bool = False
     surprise_halflife: float = 0.0
+    surprise_scale: bool = False
 
     @property
     def surprise_dim(self) -> int:
@@ -211,7 +212,8 @@ class SequenceEncoderNet(nn.Module):
         if config.surprise:  # next-event head on the forward states: what the past expects of each event
             H = config.hidden_size
             self.start_state = nn.Parameter(torch.zeros(H))  # the "state" before an entity's first event
-            self.next_numeric = nn.Linear(H, config.n_numeric) if config.n_numeric else None
+            out = config.n_numeric * (2 if config.surprise_scale else 1)  # with a scale: mean, then log-scale
+            self.next_numeric = nn.Linear(H, out) if config.n_numeric else None
             self.next_categorical = nn.ModuleList(nn.Linear(H, card) for card in config.cardinalities)
 
     def step_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
@@ -350,8 +352,9 @@ class SequenceEncoderNet(nn.Module):
         return self._predict_next(before, num)
 
     def _predict_next(self, before: torch.Tensor, num: torch.Tensor):
-        """The next-event heads on the states before each event (..., H): numeric (..., F_num) and
-        one (..., V_j) logit tensor per categorical column."""
+        """The next-event heads on the states before each event (..., H): numeric (..., F_num), or with
+        ``surprise_scale`` (..., 2 F_num), the means then the log-scales; and one (..., V_j) logit
+        tensor per categorical column."""
         next_num = self.next_numeric(before) if self.next_numeric is not None else num[..., :0]  # (..., F_num)
         return next_num, [head(before) for head in self.next_categorical]  # each (..., V_j)
 
@@ -379,13 +382,28 @@ def surprise(next_num: torch.Tensor, next_cat: list[torch.Tensor], num: torch.Te
     """How events depart from what their past predicted: (..., F_num + F_cat) for inputs (..., F).
 
     Numeric channels: the signed error ``value - predicted`` (an amount above expectation is
-    positive); categorical columns: ``-log p(actual value)`` divided by log(vocabulary size), 0 for
-    a value the past made certain, about 1 for a uniform guess."""
-    parts = [num - next_num]  # (..., F_num)
+    positive), in predicted scales when ``next_num`` holds a mean and a log-scale per channel
+    (``surprise_scale``: ``(value - mean) / scale``); categorical columns: ``-log p(actual value)``
+    divided by log(vocabulary size), 0 for a value the past made certain, about 1 for a uniform guess."""
+    if next_num.shape[-1] == 2 * num.shape[-1] > 0:  # a predicted scale: the standardised error
+        mean, log_scale = gaussian_parts(next_num)  # (..., F_num) each
+        parts = [(num - mean) * torch.exp(-log_scale)]  # (..., F_num)
+    else:
+        parts = [num - next_num]  # (..., F_num)
     for j, logits in enumerate(next_cat):
         logp = torch.log_softmax(logits, dim=-1)  # (..., V_j)
         parts.append(-logp.gather(-1, cat[..., j:j + 1]) / math.log(max(logits.shape[-1] - 1, 2)))  # (..., 1)
     return torch.cat(parts, dim=-1)  # (..., F_num + F_cat)
+
+
+LOG_SCALE_RANGE = (-3.0, 3.0)  # a predicted scale between 0.05 and 20 scaled units: no division by ~0
+
+
+def gaussian_parts(next_num: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A heteroscedastic next-event head's output (..., 2F) as the mean (..., F) and the clamped
+    log-scale (..., F) of each numeric channel."""
+    mean, log_scale = next_num.chunk(2, dim=-1)  # (..., F) each
+    return mean, log_scale.clamp(*LOG_SCALE_RANGE)
 
 
 TREND_CARRY = ("trend_sum", "trend_sq", "trend_w")  # the step carry's decayed sums (``SequenceEncoderNet.step``)

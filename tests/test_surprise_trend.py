@@ -41,11 +41,14 @@ def test_latest_trend_reads_each_sequence_up_to_its_length_only():
     torch.testing.assert_close(got, want)
 
 
-def test_step_by_step_codes_equal_the_one_pass_codes():
+@pytest.mark.parametrize("scale", [False, True])  # surprise_scale: the head predicts a mean and a log-scale
+def test_step_by_step_codes_equal_the_one_pass_codes(scale):
     torch.manual_seed(0)
     mc = ModelConfig(n_numeric=3, cardinalities=(5,), embedding_dims=(2,), hidden_size=8, bidirectional=False,
-                     pooling=("last", "mean", "max"), latent_dim=4, surprise=True, causal=True, surprise_halflife=3.0)
+                     pooling=("last", "mean", "max"), latent_dim=4, surprise=True, causal=True, surprise_halflife=3.0,
+                     surprise_scale=scale)
     net = SequenceEncoderNet(mc).double().eval()
+    assert net.next_numeric.out_features == (6 if scale else 3)
     B, T = 3, TREND_BLOCK + 20
     num, cat = torch.randn(B, T, 3, dtype=torch.float64), torch.randint(1, 5, (B, T, 1))
     with torch.no_grad():
