@@ -1,4 +1,4 @@
-"""Reconstruction losses that count valid steps only: masked MSE and masked cross-entropy."""
+"""Losses that count valid steps only: masked MSE, masked Gaussian likelihood, masked cross-entropy, contrastive."""
 from __future__ import annotations
 
 import math
