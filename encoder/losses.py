@@ -45,9 +45,12 @@ def masked_cross_entropy(logits: list[torch.Tensor], cat: torch.Tensor, valid: t
     return total.sum(1) / (valid.sum(1).clamp(min=1) * len(logits))
 
 
-def reconstruction_errors(num_hat, cat_logits, num, cat, valid, categorical_weight: float = 1.0) -> torch.Tensor:
-    """Per-sequence reconstruction error (B,): numeric MSE + weight x categorical cross-entropy."""
-    return masked_mse(num_hat, num, valid) + categorical_weight * masked_cross_entropy(cat_logits, cat, valid)
+def reconstruction_errors(num_hat, cat_logits, num, cat, valid, categorical_weight: float = 1.0,
+                          log_scale=None) -> torch.Tensor:
+    """Per-sequence reconstruction error (B,): numeric MSE (Gaussian negative log-likelihood where a
+    predicted ``log_scale`` is given) + weight x categorical cross-entropy."""
+    numeric = masked_mse(num_hat, num, valid) if log_scale is None else masked_gaussian_nll(num_hat, log_scale, num, valid)
+    return numeric + categorical_weight * masked_cross_entropy(cat_logits, cat, valid)
 
 
 def hierarchical_contrastive(z1: torch.Tensor, z2: torch.Tensor, valid: torch.Tensor, alpha: float = 0.5) -> torch.Tensor:

@@ -385,11 +385,9 @@ def surprise(next_num: torch.Tensor, next_cat: list[torch.Tensor], num: torch.Te
     positive), in predicted scales when ``next_num`` holds a mean and a log-scale per channel
     (``surprise_scale``: ``(value - mean) / scale``); categorical columns: ``-log p(actual value)``
     divided by log(vocabulary size), 0 for a value the past made certain, about 1 for a uniform guess."""
-    if next_num.shape[-1] == 2 * num.shape[-1] > 0:  # a predicted scale: the standardised error
-        mean, log_scale = gaussian_parts(next_num)  # (..., F_num) each
-        parts = [(num - mean) * torch.exp(-log_scale)]  # (..., F_num)
-    else:
-        parts = [num - next_num]  # (..., F_num)
+    mean, log_scale = next_numeric_parts(next_num, num.shape[-1])  # (..., F_num), and None or (..., F_num)
+    error = num - mean  # (..., F_num)
+    parts = [error if log_scale is None else error * torch.exp(-log_scale)]  # (..., F_num)
     for j, logits in enumerate(next_cat):
         logp = torch.log_softmax(logits, dim=-1)  # (..., V_j)
         parts.append(-logp.gather(-1, cat[..., j:j + 1]) / math.log(max(logits.shape[-1] - 1, 2)))  # (..., 1)
@@ -399,9 +397,12 @@ def surprise(next_num: torch.Tensor, next_cat: list[torch.Tensor], num: torch.Te
 LOG_SCALE_RANGE = (-3.0, 3.0)  # a predicted scale between 0.05 and 20 scaled units: no division by ~0
 
 
-def gaussian_parts(next_num: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """A heteroscedastic next-event head's output (..., 2F) as the mean (..., F) and the clamped
-    log-scale (..., F) of each numeric channel."""
+def next_numeric_parts(next_num: torch.Tensor, n_numeric: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The numeric next-event head's output as the predicted mean (..., F) and, for a head with a
+    scale (``surprise_scale``: (..., 2F), the means then the log-scales), the clamped log-scale
+    (..., F) of each channel; None without one."""
+    if next_num.shape[-1] != 2 * n_numeric or n_numeric == 0:
+        return next_num, None
     mean, log_scale = next_num.chunk(2, dim=-1)  # (..., F) each
     return mean, log_scale.clamp(*LOG_SCALE_RANGE)
 

@@ -19,9 +19,8 @@ from tqdm.auto import tqdm
 
 from .config import EncoderConfig
 from .distributed import all_reduce_gradients, all_reduce_sum, broadcast_parameters, rank_and_world
-from .losses import (hierarchical_contrastive, masked_cross_entropy, masked_gaussian_nll, masked_mse,
-                     reconstruction_errors)
-from .model import LSTMAutoencoder, gaussian_parts
+from .losses import hierarchical_contrastive, reconstruction_errors
+from .model import LSTMAutoencoder, next_numeric_parts
 from .noise import corrupt
 from .sequences import EventArrays, gather_windows, step_weights, valid_mask
 from .views import crop, overlapping_crops, shared_steps
@@ -139,12 +138,9 @@ class Trainer:
         loss = reconstruction_errors(num_hat, cat_logits, clean_num, clean_cat, weights,
                                      self.config.categorical_weight).mean()
         if next_num is not None:
-            if next_num.shape[-1] == 2 * clean_num.shape[-1] > 0:  # a predicted scale: Gaussian likelihood
-                numeric = masked_gaussian_nll(*gaussian_parts(next_num), clean_num, weights)
-            else:
-                numeric = masked_mse(next_num, clean_num, weights)
-            nxt = numeric + self.config.categorical_weight * masked_cross_entropy(next_cat, clean_cat, weights)
-            loss = loss + self.config.next_event_weight * nxt.mean()
+            mean, log_scale = next_numeric_parts(next_num, clean_num.shape[-1])  # with a scale: Gaussian likelihood
+            loss = loss + self.config.next_event_weight * reconstruction_errors(
+                mean, next_cat, clean_num, clean_cat, weights, self.config.categorical_weight, log_scale).mean()
         return loss
 
     def get_contrastive_loss(self, num, cat, lengths) -> torch.Tensor:

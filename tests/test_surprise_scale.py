@@ -10,15 +10,17 @@ from encoder import SequenceEncoder
 from encoder.losses import masked_gaussian_nll
 from encoder.model import LOG_SCALE_RANGE, surprise
 
+NO_CAT = torch.zeros(1, 1, 0, dtype=torch.long)  # (B, T, F_cat) with no categorical column
+
 
 def test_surprise_divides_the_error_by_the_predicted_scale():
     num = torch.tensor([[[3.0, 1.0]]])  # (B, T, F) = (1, 1, 2)
     head = torch.tensor([[[1.0, 1.0, math.log(2.0), 10.0]]])  # means 1, 1; log-scales log 2 and 10 (clamped)
-    s = surprise(head, [], num, torch.zeros(1, 1, 0, dtype=torch.long))
+    s = surprise(head, [], num, NO_CAT)
     torch.testing.assert_close(s, torch.tensor([[[1.0, 0.0]]]))  # (3 - 1) / 2, and 0 / e^3
-    big = surprise(torch.tensor([[[0.0, -10.0]]]), [], torch.tensor([[[1.0]]]), torch.zeros(1, 1, 0, dtype=torch.long))
+    big = surprise(torch.tensor([[[0.0, -10.0]]]), [], torch.tensor([[[1.0]]]), NO_CAT)
     assert big.item() == pytest.approx(math.exp(-LOG_SCALE_RANGE[0]))  # a scale never below e^-3: no division by ~0
-    plain = surprise(torch.tensor([[[1.0, 1.0]]]), [], num, torch.zeros(1, 1, 0, dtype=torch.long))
+    plain = surprise(torch.tensor([[[1.0, 1.0]]]), [], num, NO_CAT)
     torch.testing.assert_close(plain, torch.tensor([[[2.0, 0.0]]]))  # without a scale: the signed error
 
 
