@@ -18,9 +18,9 @@ ENCODE_BATCH = 1024  # sequences coded at once by encode and score (memory is bo
 PATCH_STEPS = 256  # entity unit: sequences up to this long are read one event per LSTM step
 UNIT_DEFAULTS = {
     "entity": {"recency_halflife": 0.0, "pooling": ("max",), "contrastive_weight": 1.0, "surprise": False,
-               "causal": False},
+               "surprise_scale": False, "causal": False},
     "event": {"recency_halflife": 3.0, "pooling": ("last", "mean", "max"), "contrastive_weight": 0.0, "surprise": True,
-              "causal": True},
+              "surprise_scale": True, "causal": True},
 }
 
 
@@ -39,8 +39,8 @@ class EncoderConfig:
     step seeing the concatenated inputs of ``patch`` consecutive events (strided reading), so the
     LSTM runs at most about 256 steps however long the series (shorter sequences: one event per step).
 
-    ``recency_halflife``, ``pooling``, ``contrastive_weight`` and ``surprise`` left at None take the
-    defaults of the unit (``UNIT_DEFAULTS``):
+    ``recency_halflife``, ``pooling``, ``contrastive_weight``, ``surprise``, ``surprise_scale`` and
+    ``causal`` left at None take the defaults of the unit (``UNIT_DEFAULTS``):
 
     - ``unit="entity"`` codes a whole sequence (classify machines, accounts, series): step codes
       are max-pooled and a TS2Vec-style contrastive term trains them alongside reconstruction;
@@ -56,10 +56,10 @@ class EncoderConfig:
       and the earlier ones, each event's weight halving every ``surprise_halflife`` events back: how
       surprising and how erratic the entity has been lately (a steady cadence or a ramp has a low
       variance), not only the latest event. 0 leaves them out.
-      With ``surprise_scale`` (off by default) the head also predicts a scale per numeric channel
-      (trained by Gaussian likelihood) and a numeric surprise is the error in predicted scales,
-      ``(value - mean) / scale``: the same jump counts more for an entity whose past made it
-      unlikely than for an erratic one.
+      With ``surprise_scale`` (on for this unit) the head also predicts a scale per numeric
+      channel (trained by Gaussian likelihood) and a numeric surprise is the error in predicted
+      scales, ``(value - mean) / scale``: the same jump counts more for an entity whose past made
+      it unlikely than for an erratic one; ``false`` gives the plain error ``value - mean``.
 
     ``causal=True`` (any unit) makes a forward-only encoder whose code after an event depends on
     the LSTM state after it and the running mean and max of the step codes so far (pooling from
@@ -120,7 +120,7 @@ class EncoderConfig:
     contrastive_weight: float | None = None
     next_event_weight: float = 1.0
     surprise_halflife: float = 3.0
-    surprise_scale: bool = False
+    surprise_scale: bool | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -168,6 +168,16 @@ def test_large_data_and_separable_toys_keep_the_trees():
     assert not clf.fit_info_["small_data"] and clf.scaling_ is None
 
 
+def test_large_data_grows_a_forest_of_four_trees_per_round(tmp_path):
+    X, y = toy(n=6000)
+    clf = LatentClassifier(seed=0).fit(X, y)
+    assert (clf.params_["num_parallel_tree"], clf.params_["subsample"], clf.params_["colsample_bynode"]) == (4, 0.6, 0.5)
+    trees = json.loads(clf.booster_.save_config())["learner"]["gradient_booster"]["gbtree_model_param"]["num_trees"]
+    assert int(trees) == 4 * clf.booster_.num_boosted_rounds()
+    again = LatentClassifier.load(clf.save(tmp_path / "clf"))
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+
+
 def test_select_keeps_the_informative_features_chosen_on_training_rows_only(tmp_path):
     """3 informative columns among 20 noise ones: select=3 keeps them; the choice is made on the
     training part (the validation rows can be scrambled without changing it) and survives save/load."""

@@ -37,7 +37,7 @@ def test_gaussian_nll_counts_valid_steps_and_is_lowest_at_the_true_scale():
 
 
 def test_an_encoder_with_a_scale_learns_saves_and_loads(events, small_config, tmp_path):
-    cfg = small_config.replace(unit="event", epochs=4, surprise_scale=True)
+    cfg = small_config.replace(unit="event", epochs=4)  # the event unit's default: a scale
     enc = SequenceEncoder("account", "ts", "label", cfg).fit(events)
     assert enc.model_config_.surprise_scale and enc.config_.surprise_scale
     history = enc.history_

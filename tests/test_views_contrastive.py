@@ -59,12 +59,13 @@ def test_unit_defaults_fill_only_what_is_left_open():
     from encoder import EncoderConfig
     entity = EncoderConfig().resolved([9, 5, 7])
     assert (entity.max_len, entity.pooling, entity.contrastive_weight, entity.recency_halflife,
-            entity.surprise, entity.patch) == (9, ("max",), 1.0, 0.0, False, 1)
+            entity.surprise, entity.surprise_scale, entity.patch) == (9, ("max",), 1.0, 0.0, False, False, 1)
     event = EncoderConfig(unit="event", max_len=4).resolved([9, 5, 7])
-    assert (event.max_len, event.pooling, event.contrastive_weight, event.recency_halflife, event.surprise) == \
-        (4, ("last", "mean", "max"), 0.0, 3.0, True)
+    assert (event.max_len, event.pooling, event.contrastive_weight, event.recency_halflife, event.surprise,
+            event.surprise_scale) == (4, ("last", "mean", "max"), 0.0, 3.0, True, True)
     assert event.causal is True and event.bidirectional is False and entity.causal is False and entity.bidirectional
     chosen = EncoderConfig(unit="event", pooling=("attention",), contrastive_weight=0.5,
-                           surprise=False).resolved([9])
-    assert (chosen.pooling, chosen.contrastive_weight, chosen.surprise) == (("attention",), 0.5, False)
+                           surprise=False, surprise_scale=False).resolved([9])
+    assert (chosen.pooling, chosen.contrastive_weight, chosen.surprise, chosen.surprise_scale) == \
+        (("attention",), 0.5, False, False)
     assert chosen.causal is False and chosen.bidirectional  # attention pooling: the windowed encoder
