@@ -72,7 +72,10 @@ def _bars(metrics: dict, path: Path) -> None:
     for ax, k in zip(axes[0], names):
         v = np.array([metrics["models"][m][k] for m in models])
         ci = np.array([metrics["models"][m][k + "_ci"] for m in models])
-        ax.barh(models, v, xerr=[v - ci[:, 0], ci[:, 1] - v], color="#4c72b0", capsize=3)
+        # a point estimate can fall outside its bootstrap percentile interval (few positives): no
+        # negative whisker, matplotlib refuses one
+        err = np.clip([v - ci[:, 0], ci[:, 1] - v], 0.0, None)  # (2, models)
+        ax.barh(models, v, xerr=err, color="#4c72b0", capsize=3)
         ax.set_title(LABELS[k])
         ax.set_xlim(0, 1)
         ax.invert_yaxis()

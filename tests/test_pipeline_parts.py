@@ -156,3 +156,12 @@ def test_hybrid_joins_the_event_codes_only_and_hybrid_full_joins_every_code():
     assert cols["hybrid_recon"] == cols["hybrid"] + ["recon_error"]
     assert cols["hybrid_full"] == plain["hybrid"] and cols["latent"] == plain["latent"]
     assert model_columns(columns, ())["hybrid"] == plain["hybrid"]
+
+
+def test_bar_plot_draws_a_point_outside_its_interval(tmp_path):
+    from pipelines.report import _bars
+    # with few positives a bootstrap percentile interval need not hold the point estimate
+    metrics = {"models": {"aggregates": {"pr_auc": 0.40, "pr_auc_ci": [0.45, 0.90]},
+                          "hybrid": {"pr_auc": 0.95, "pr_auc_ci": [0.50, 0.93]}}}
+    _bars(metrics, tmp_path / "bars.png")
+    assert (tmp_path / "bars.png").stat().st_size > 0
