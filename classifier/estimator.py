@@ -56,8 +56,9 @@ def is_linear(params: dict) -> bool:
 
 def search_candidates(n: int, seed: int, small_data: bool = False) -> list[dict]:
     """The default parameters (with ``SMALL_DATA_PARAMS`` on small data, else ``LARGE_DATA_PARAMS``),
-    on small data the linear candidates, then ``n - 1`` seeded draws from ``SEARCH_SPACE``: the same list for every model
-    fitted with the same ``n``, ``seed`` and data size, so baselines get an equal tuning budget."""
+    on small data the linear candidates, then ``n - 1`` seeded draws from ``SEARCH_SPACE``: the same
+    list for every model fitted with the same ``n``, ``seed`` and data size, so baselines get an
+    equal tuning budget."""
     rng = np.random.default_rng(seed)
     base = DEFAULT_PARAMS | (SMALL_DATA_PARAMS if small_data else LARGE_DATA_PARAMS)
     out = [dict(base)] + ([linear_params(lam) for lam in LINEAR_LAMBDAS] if small_data else [])
@@ -89,10 +90,9 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
 
     Each boosting round grows a small random forest (16 trees below 5000 rows, ``SMALL_DATA_PARAMS``;
     4 from there, ``LARGE_DATA_PARAMS``). Below 5000 rows the linear booster on standardised inputs
-    is a candidate too (``LINEAR_LAMBDAS``), and candidates
-    are compared by out-of-fold log-loss, which still tells them apart where tens of held-out rows
-    are ranked perfectly by all; ``fit_info_["small_data"]`` records it, and every model of a
-    comparison gets the same rule. Otherwise candidates are compared by PR-AUC (binary) or log-loss.
+    is a candidate too (``LINEAR_LAMBDAS``), and candidates are compared by out-of-fold log-loss,
+    which still tells them apart where tens of held-out rows are ranked perfectly by all;
+    ``fit_info_["small_data"]`` records it, and every model of a comparison gets the same rule. Otherwise candidates are compared by PR-AUC (binary) or log-loss.
 
     Parameters
     ----------
