@@ -27,7 +27,7 @@ import xgboost.dask  # noqa: F401  (the xgb.dask namespace)
 from encoder import events as ev
 from encoder.errors import InputError
 
-from .estimator import DEFAULT_PARAMS, LARGE_DATA_PARAMS, LatentClassifier, _py
+from .estimator import LatentClassifier, _py, search_candidates
 from .metrics import binary_metrics, multiclass_metrics
 from .thresholds import choose_threshold, parse_policy
 
@@ -78,7 +78,7 @@ def fit_dask(clf: LatentClassifier, client, latents, label: str) -> LatentClassi
     if len(classes) == 2:
         pos_rate = float(ytr.mean().compute())
         spw = float(np.sqrt((1 - pos_rate) / pos_rate)) if pos_rate < 0.2 else None
-    params = clf._params(DEFAULT_PARAMS | LARGE_DATA_PARAMS, len(classes), spw)
+    params = clf._params(search_candidates(1, clf.seed)[0], len(classes), spw)  # the large-data defaults
     dtrain = xgb.dask.DaskQuantileDMatrix(client, Xtr, ytr, feature_names=features)
     dval = xgb.dask.DaskQuantileDMatrix(client, Xva, yva, feature_names=features, ref=dtrain)
     out = xgb.dask.train(client, params, dtrain, num_boost_round=clf.max_rounds, evals=[(dval, "val")],

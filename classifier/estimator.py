@@ -92,7 +92,8 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
     4 from there, ``LARGE_DATA_PARAMS``). Below 5000 rows the linear booster on standardised inputs
     is a candidate too (``LINEAR_LAMBDAS``), and candidates are compared by out-of-fold log-loss,
     which still tells them apart where tens of held-out rows are ranked perfectly by all;
-    ``fit_info_["small_data"]`` records it, and every model of a comparison gets the same rule. Otherwise candidates are compared by PR-AUC (binary) or log-loss.
+    ``fit_info_["small_data"]`` records it, and every model of a comparison gets the same rule.
+    Otherwise candidates are compared by PR-AUC (binary) or log-loss.
 
     Parameters
     ----------
