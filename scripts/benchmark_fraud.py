@@ -15,7 +15,11 @@ measures), paired with the same aggregates model on the same bootstrap. Where th
 clears zero and hybrid minus aggregates does not, the signal is there and the codes miss it.
 
 Usage: python scripts/benchmark_fraud.py [--seeds 0,1,2,3,4] [--accounts 1500] [--set KEY=VALUE ...]
-       [--no-control]
+       [--no-control] [--simulator demo|terminals]
+
+``--simulator terminals`` draws the data from a second generator built unlike the demo's
+(``pipelines.simulate_terminals``: customers and terminals on a map, the Fraud Detection Handbook's
+three scenarios, no order pattern), to check that defaults tuned on the demo generalise.
 
 ``--set`` overrides an encoder option for every seed (e.g. ``--set surprise=false``), to measure
 one idea against the defaults on the same seeds.
@@ -36,14 +40,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from options import parse_set  # noqa: E402
 
 
-def run_seed(seed: int, accounts: int, days: int, overrides: dict, control: bool = True) -> dict:
+def simulate(simulator: str, accounts: int, days: int, seed: int) -> pd.DataFrame:
+    """Events of one seed from the demo's simulator (``demo``) or the handbook-style one (``terminals``)."""
+    if simulator == "terminals":
+        from pipelines.simulate_terminals import simulate_terminal_events
+        return simulate_terminal_events(accounts, days, seed)
+    from pipelines.simulate import simulate_events
+    return simulate_events(accounts, days, seed)
+
+
+def run_seed(seed: int, accounts: int, days: int, overrides: dict, control: bool = True,
+             simulator: str = "demo") -> dict:
     """Simulate, compare, and return the metrics of one seed (with ``control``, also the paired
     difference of the sequence-feature control, ``control_vs_aggregates``)."""
     from pipelines.cli import pipeline_config
     from pipelines.compare import run_compare
-    from pipelines.simulate import simulate_events
     cfg = pipeline_config(None, "event", None, None, None).replace(**overrides)
-    events = simulate_events(accounts, days, seed)
+    events = simulate(simulator, accounts, days, seed)
     started = time.perf_counter()
     result = run_compare(events, "account", "ts", "is_fraud", config=cfg, unit="event", seed=seed)
     out = result.metrics | {"seconds": time.perf_counter() - started}
@@ -107,6 +120,8 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=56)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Encoder option override.")
     ap.add_argument("--no-control", action="store_true", help="Skip the sequence-feature control.")
+    ap.add_argument("--simulator", choices=("demo", "terminals"), default="demo",
+                    help="demo: pipelines.simulate; terminals: pipelines.simulate_terminals (another generator).")
     args = ap.parse_args()
     torch.set_num_threads(2)
     overrides = parse_set(args.set)
@@ -116,7 +131,7 @@ def main() -> None:
           + (" control - aggregates [95% interval] |" if control else "") + " seconds |")
     print("|---|---|---|---|---|---|---|" + ("---|" if control else "") + "---|")
     for seed in (int(s) for s in args.seeds.split(",")):
-        m = run_seed(seed, args.accounts, args.days, overrides, control)
+        m = run_seed(seed, args.accounts, args.days, overrides, control, args.simulator)
         agg, lat, hyb = (m["models"][k] for k in ("aggregates", "latent", "hybrid"))
         d = m["paired"]["hybrid_vs_aggregates"]["pr_auc"]
         ok = d["ci"][0] > 0

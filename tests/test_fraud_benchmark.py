@@ -41,3 +41,11 @@ def test_table_has_the_control_column_and_summary(capsys, monkeypatch):
     low, high = (float(v) for v in interval.strip("[]").split(", "))
     assert low <= float(diff) <= high
     assert any(line.startswith("sequence-feature control beats aggregates") for line in out)
+
+
+def test_simulator_option_picks_the_generator():
+    demo = benchmark_fraud.simulate("demo", 20, 7, 0)
+    terminals = benchmark_fraud.simulate("terminals", 20, 7, 0)
+    assert "merchant" in demo.columns and "terminal" not in demo.columns
+    assert "terminal" in terminals.columns and "merchant" not in terminals.columns
+    assert terminals.account.str.startswith("c").all()

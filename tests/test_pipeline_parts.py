@@ -11,6 +11,7 @@ from pipelines.evaluation import evaluate_models, point_metrics, weighted_metric
 from encoder.preprocessing import category_strings
 from pipelines.features import baseline_features, fit_recipe, latest_features
 from pipelines.simulate import simulate_events
+from pipelines.simulate_terminals import LARGE_AMOUNT, simulate_terminal_events
 from pipelines.splits import delayed_labels, parse_delay, time_split
 
 
@@ -38,6 +39,28 @@ def test_simulator_is_seeded_and_fraud_is_rare(sim):
     assert sim.equals(simulate_events(40, days=21, seed=3))
     assert 0 < sim.is_fraud.mean() < 0.05
     assert set(sim.columns) == {"account", "ts", "amount", "merchant", "category", "channel", "country", "device", "is_fraud"}
+
+
+def test_terminal_simulator_follows_its_three_scenarios():
+    """The second simulator: seeded, sorted in time, and each fraud scenario as documented."""
+    df = simulate_terminal_events(300, days=40, seed=2, with_scenario=True)
+    assert df.equals(simulate_terminal_events(300, days=40, seed=2, with_scenario=True))
+    assert not df.equals(simulate_terminal_events(300, days=40, seed=3, with_scenario=True))
+    assert df.ts.is_monotonic_increasing
+    assert set(df.drop(columns="scenario").columns) == {"account", "ts", "amount", "terminal", "is_fraud"}
+    assert ((df.is_fraud == 1) == (df.scenario != "genuine")).all()
+    assert (df.loc[df.amount > LARGE_AMOUNT, "is_fraud"] == 1).all()
+    assert set(df.scenario) == {"genuine", "large", "terminal", "customer"}
+    assert 0 < df.is_fraud.mean() < 0.05
+    # a compromised terminal's payments are fraud for every customer who pays there on those days
+    hit = df[df.scenario == "terminal"]
+    assert hit.account.nunique() > hit.terminal.nunique()
+    # a leaked customer's fraud is five times an ordinary amount of theirs: far above their median
+    genuine_median = df[df.scenario == "genuine"].groupby("account").amount.median()
+    ratio = df[df.scenario == "customer"].set_index("account").amount / genuine_median
+    assert ratio.dropna().median() > 3
+    with pytest.raises(ValueError, match="n_customers"):
+        simulate_terminal_events(0)
 
 
 def test_every_baseline_feature_is_point_in_time(sim):
