@@ -72,22 +72,23 @@ def simulate_terminal_events(n_customers: int = 1500, days: int = 56, seed: int 
     scenario = np.where(df["amount"].to_numpy() > LARGE_AMOUNT, "large", "genuine").astype(object)
     bad_until = np.full(n_terminals, -1)  # last day each terminal stays compromised
     leak_until = np.full(n_customers, -1)
+    terminal, customer = df["terminal"].to_numpy(), df["customer"].to_numpy()
     for d in range(days):
         hit = rng.choice(n_terminals, rng.binomial(n_terminals, 2 / 10_000), replace=False)
         bad_until[hit] = np.maximum(bad_until[hit], d + TERMINAL_DAYS - 1)
         today = day == d
-        at_bad = today & (bad_until[df["terminal"].to_numpy()] >= d)
+        at_bad = today & (bad_until[terminal] >= d)
         scenario[at_bad] = "terminal"
         leaked = rng.choice(n_customers, rng.binomial(n_customers, 3 / 5_000), replace=False)
         leak_until[leaked] = np.maximum(leak_until[leaked], d + CUSTOMER_DAYS - 1)
-        victim = today & (leak_until[df["customer"].to_numpy()] >= d) & (rng.random(len(df)) < 1 / 3)
+        victim = today & (leak_until[customer] >= d) & (rng.random(len(df)) < 1 / 3)
         df.loc[victim, "amount"] = np.round(df.loc[victim, "amount"] * 5, 2)
         scenario[victim] = "customer"
 
-    out = pd.DataFrame({"account": [f"c{c:05d}" for c in df["customer"]],
+    out = pd.DataFrame({"account": [f"c{c:05d}" for c in customer],
                         "ts": START + pd.to_timedelta(np.round(df["t"].to_numpy(), 3), unit="s"),
                         "amount": df["amount"].to_numpy(),
-                        "terminal": [f"t{m:05d}" for m in df["terminal"]],
+                        "terminal": [f"t{m:05d}" for m in terminal],
                         "is_fraud": (scenario != "genuine").astype(np.int64)})
     if with_scenario:
         out["scenario"] = scenario
