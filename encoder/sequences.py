@@ -71,6 +71,17 @@ def window_note(info: dict) -> str | None:
             f"earlier events: each is coded from its latest {info['max_len']} (the event window; --max-len sets it)")
 
 
+def mean_window_steps(sizes, max_len: int, patch: int, unit: str) -> float:
+    """Mean LSTM steps of a window, ``ceil(min(events, max_len) / patch)``, over the windows of
+    entities of ``sizes`` events: one per entity (``unit="entity"``), one per event ("event")."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    if unit == "entity":
+        return float(np.mean(-(-np.minimum(sizes, max_len) // patch)))
+    k = np.arange(1, int(sizes.max()) + 1)  # window of the k-th event of an entity: min(k, max_len) events
+    steps = np.cumsum(-(-np.minimum(k, max_len) // patch))  # steps of an entity's first k windows, summed
+    return float(steps[sizes - 1].sum() / sizes.sum())
+
+
 def window_bounds(ends: np.ndarray, starts: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray]:
     """First row and length of the window ending at each row of ``ends`` (latest events kept)."""
     first = np.maximum(starts[ends], ends - max_len + 1)

@@ -178,6 +178,37 @@ def test_large_data_grows_a_forest_of_four_trees_per_round(tmp_path):
     np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
 
 
+def test_many_classes_grow_at_most_64_trees_a_round_and_large_data_one_split():
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(20), 10)  # 200 rows, 20 classes
+    X = pd.DataFrame(rng.normal(size=(200, 3)) + y[:, None] * 0.5, columns=["z_0", "z_1", "z_2"])
+    clf = LatentClassifier(seed=0, max_rounds=20, early_stopping=5).fit(X, y)
+    if "booster" not in clf.params_:
+        assert clf.params_["num_parallel_tree"] == 3  # 64 // 20 trees per class and round
+    assert LatentClassifier(seed=0)._params({"num_parallel_tree": 16}, 20, None)["num_parallel_tree"] == 3
+    assert LatentClassifier(seed=0)._params({"num_parallel_tree": 16}, 3, None)["num_parallel_tree"] == 16
+    assert LatentClassifier(seed=0)._params({"num_parallel_tree": 16}, 2, None)["num_parallel_tree"] == 16
+    assert clf.fit_info_["split"] == "5-fold stratified"
+    X, y = toy(n=1200)  # a 20% split holds 240 rows: no folds
+    clf = LatentClassifier(seed=0).fit(X, y)
+    assert clf.fit_info_["split"] == "stratified" and clf.fit_info_["small_data"] and clf.fit_info_["refit"]
+
+
+@pytest.mark.parametrize("counts, split", [
+    ((10, 10, 10, 10, 10, 1, 3), "stratified; 1 single-row classes trained on only"),
+    ((2,) * 30, "random, each class kept in training"),  # 12 held-out rows cannot hold 30 classes
+    ((1,) * 12, "none: every class has a single row, validated on the training rows"),
+])
+def test_classes_with_one_or_few_rows_still_train(counts, split):
+    y = np.repeat(np.arange(len(counts)), counts)
+    X = pd.DataFrame(np.random.default_rng(0).normal(size=(len(y), 3)) + y[:, None], columns=["z_0", "z_1", "z_2"])
+    for seed in range(3):
+        clf = LatentClassifier(seed=seed, max_rounds=30, early_stopping=5).fit(X, y)
+        assert clf.fit_info_["split"] == split and len(clf.classes_) == len(counts)
+        assert clf.fit_info_["n_train"] + (0 if counts[0] == 1 else clf.fit_info_["n_validation"]) == len(y)
+        assert clf.predict_proba(X).shape == (len(y), len(counts))
+
+
 def test_select_keeps_the_informative_features_chosen_on_training_rows_only(tmp_path):
     """3 informative columns among 20 noise ones: select=3 keeps them; the choice is made on the
     training part (the validation rows can be scrambled without changing it) and survives save/load."""
