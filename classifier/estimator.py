@@ -187,7 +187,8 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         strat = y_idx[rest] if k <= n_val <= len(rest) - k else None  # every class on both sides fits
         tr, va = train_test_split(rest, test_size=n_val, random_state=self.seed, stratify=strat)
         if strat is None:  # a random split, then one row back to training for each class it lacks
-            back = [va[y_idx[va] == c][0] for c in np.unique(y_idx[va]) if c not in set(y_idx[tr])]
+            trained = set(y_idx[tr].tolist())
+            back = [va[y_idx[va] == c][0] for c in np.unique(y_idx[va]) if c not in trained]
             tr, va = np.r_[tr, back], np.setdiff1d(va, back)
         name = "stratified" if strat is not None else "random, each class kept in training"
         if alone.any():
