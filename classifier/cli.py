@@ -93,8 +93,10 @@ def _report(clf, out) -> None:
     shown = (f"PR-AUC {v['pr_auc']:.4f}, ROC-AUC {v['roc_auc']:.4f}, threshold {clf.threshold_:.4f} ({clf.policy_})"
              if len(clf.classes_) == 2 else f"accuracy {v['accuracy']:.4f}, macro-F1 {v['macro_f1']:.4f}")
     chosen = f" (selected from {len(clf.selection_['candidates'])})" if clf.selection_ else ""
+    where = " (on the training rows: every class has a single row)" \
+        if clf.fit_info_.get("split", "").startswith("none") else ""
     click.echo(f"classifier written to {out}: {len(clf.features_)} features{chosen}, {clf.rounds_} rounds; "
-               f"validation {shown}")
+               f"validation {shown}{where}")
 
 
 @classifier_group.command("predict")

@@ -107,3 +107,16 @@ def test_drop_unlabeled(latents, tmp_path):
     z.assign(label=z.label.where(z.index > 2)).to_parquet(p)
     r = run("classifier", "train", p, "--label", "label", "--out", tmp_path / "c", "--drop-unlabeled")
     assert r.exit_code == 0, r.output
+
+
+def test_single_row_classes_train_and_say_where_they_were_validated(tmp_path):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(12, 3)) + np.arange(12)[:, None], columns=["z_0", "z_1", "z_2"])
+    df.insert(0, "series", range(12))
+    df["label"] = [f"c{i}" for i in range(12)]  # every class one row, as Fungi's TRAIN
+    df.to_parquet(tmp_path / "z.parquet")
+    r = run("classifier", "train", tmp_path / "z.parquet", "--label", "label", "--out", tmp_path / "c")
+    assert r.exit_code == 0, r.output
+    assert "on the training rows: every class has a single row" in r.output
+    m = json.loads((tmp_path / "c/manifest.json").read_text())
+    assert m["fit"]["split"].startswith("none") and len(m["classes"]) == 12
