@@ -89,12 +89,12 @@ def _train_dask(latents, label, out, features_path, policy, alert_budget, positi
 
 
 def _report(clf, out) -> None:
+    from .estimator import NO_HOLDOUT
     v = clf.validation_
     shown = (f"PR-AUC {v['pr_auc']:.4f}, ROC-AUC {v['roc_auc']:.4f}, threshold {clf.threshold_:.4f} ({clf.policy_})"
              if len(clf.classes_) == 2 else f"accuracy {v['accuracy']:.4f}, macro-F1 {v['macro_f1']:.4f}")
     chosen = f" (selected from {len(clf.selection_['candidates'])})" if clf.selection_ else ""
-    where = " (on the training rows: every class has a single row)" \
-        if clf.fit_info_.get("split", "").startswith("none") else ""
+    where = " (on the training rows: every class has a single row)" if clf.fit_info_.get("split") == NO_HOLDOUT else ""
     click.echo(f"classifier written to {out}: {len(clf.features_)} features{chosen}, {clf.rounds_} rounds; "
                f"validation {shown}{where}")
 

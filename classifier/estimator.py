@@ -43,6 +43,8 @@ TREES_PER_ROUND = 64
 # Cross-validated choices (``cv_folds``) only below CV_ROWS rows: from there a single 20% split holds
 # at least 200 rows, and k folds would cost k fits for little gain in what they decide.
 CV_ROWS = 1000
+# The split's name (``fit_info_["split"]``) when every class has a single row: nothing can be held out
+NO_HOLDOUT = "none: every class has a single row, validated on the training rows"
 # Below SMALL_DATA rows XGBoost's linear booster is a candidate too, at three L2 strengths (per row,
 # as gblinear normalises it), on standardised inputs and a fixed number of coordinate-descent rounds
 # (deterministic, unlike the default "shotgun" updater). Codes whose classes differ along an oblique
@@ -173,14 +175,13 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
             cut = int(round(n * (1 - self.val_fraction)))
             return [(np.sort(order[:cut]), np.sort(order[cut:]))], "time"
         idx = np.arange(n)
-        smallest = np.bincount(y_idx).min()
-        if refit and self.cv_folds > 1 and smallest >= self.cv_folds and n < CV_ROWS:
+        counts = np.bincount(y_idx)
+        if refit and self.cv_folds > 1 and counts.min() >= self.cv_folds and n < CV_ROWS:
             kf = StratifiedKFold(self.cv_folds, shuffle=True, random_state=self.seed)
             return list(kf.split(idx, y_idx)), f"{self.cv_folds}-fold stratified"
-        counts = np.bincount(y_idx)
         alone = counts[y_idx] < 2  # rows of single-row classes: trained on, never held out
         if alone.all():
-            return [(idx, idx)], "none: every class has a single row, validated on the training rows"
+            return [(idx, idx)], NO_HOLDOUT
         rest = idx[~alone]
         n_val = int(np.ceil(self.val_fraction * len(rest)))
         k = len(np.unique(y_idx[rest]))
