@@ -18,9 +18,9 @@ ENCODE_BATCH = 1024  # sequences coded at once by encode and score (memory is bo
 PATCH_STEPS = 256  # entity unit: sequences up to this long are read one event per LSTM step
 UNIT_DEFAULTS = {
     "entity": {"recency_halflife": 0.0, "pooling": ("max",), "contrastive_weight": 1.0, "surprise": False,
-               "surprise_scale": False, "causal": False, "max_steps_per_epoch": 24000},
+               "surprise_scale": False, "causal": False, "max_steps_per_epoch": 24000, "summary_stats": True},
     "event": {"recency_halflife": 3.0, "pooling": ("last", "mean", "max"), "contrastive_weight": 0.0, "surprise": True,
-              "surprise_scale": True, "causal": True, "max_steps_per_epoch": 0},
+              "surprise_scale": True, "causal": True, "max_steps_per_epoch": 0, "summary_stats": False},
 }
 
 
@@ -49,10 +49,16 @@ class EncoderConfig:
     event unit's default, whose epochs ``max_sequences_per_epoch`` already bounds).
 
     ``recency_halflife``, ``pooling``, ``contrastive_weight``, ``surprise``, ``surprise_scale``,
-    ``causal`` and ``max_steps_per_epoch`` left at None take the defaults of the unit (``UNIT_DEFAULTS``):
+    ``causal``, ``max_steps_per_epoch`` and ``summary_stats`` left at None take the defaults of the
+    unit (``UNIT_DEFAULTS``):
 
     - ``unit="entity"`` codes a whole sequence (classify machines, accounts, series): step codes
       are max-pooled and a TS2Vec-style contrastive term trains them alongside reconstruction;
+      with ``summary_stats`` (on for this unit) the code ends with ten statistics of each numeric
+      input channel over the sequence (``model.SUMMARY_STATS``: mean, std, min, max, first, latest,
+      quartiles, mean absolute change), a hybrid of learned code and plain description that a
+      classifier reads in one table (not trained, not learned: the control of what training adds
+      keeps them too);
     - ``unit="event"`` codes an event in its past (score transactions): the latest step code is
       pooled with the mean and max of the others, the reconstruction loss favours recent events
       (half-life 3 steps) and there is no contrastive term, whose invariance to context would
@@ -107,6 +113,7 @@ class EncoderConfig:
     pooling: tuple[str, ...] | None = None
     surprise: bool | None = None
     causal: bool | None = None
+    summary_stats: bool | None = None
     dropout: float = 0.0
     # denoising (training only)
     noise_std: float = 0.1
@@ -188,6 +195,11 @@ class EncoderConfig:
                 raise InputError(f"config 'causal' pools with running last/mean/max only, but 'pooling' is "
                                  f"{list(pooling)}")
             auto["bidirectional"] = False  # a causal code never reads a later event
+            if auto.get("summary_stats", self.summary_stats):
+                if "summary_stats" not in auto:
+                    raise InputError("config 'summary_stats' describes a whole window at once, but 'causal' "
+                                     "codes every event as it comes; set causal = false to use it")
+                auto["summary_stats"] = False
         per_epoch = self.max_sequences_per_epoch
         step_cap = auto.get("max_steps_per_epoch", self.max_steps_per_epoch)
         if step_cap:

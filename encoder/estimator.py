@@ -25,7 +25,7 @@ from .atomic import atomic_output, write_parquet_stream
 from .config import ENCODE_BATCH, EncoderConfig
 from .errors import InputError, NotFitted, TruncationWarning
 from .losses import reconstruction_errors
-from .model import LSTMAutoencoder, ModelConfig, embedding_dim_for
+from .model import SUMMARY_STATS, LSTMAutoencoder, ModelConfig, embedding_dim_for
 from .preprocessing import Preprocessor
 from .sequences import (EventArrays, entity_end_rows, gather_windows, step_weights, truncation,
                         truncation_message, valid_mask)
@@ -198,7 +198,8 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                            max_len=max_len, patch=cfg.patch, surprise=bool(cfg.surprise),
                            causal=bool(cfg.causal),
                            surprise_halflife=float(cfg.surprise_halflife) if cfg.surprise else 0.0,
-                           surprise_scale=bool(cfg.surprise and cfg.surprise_scale))
+                           surprise_scale=bool(cfg.surprise and cfg.surprise_scale),
+                           summary_stats=bool(cfg.summary_stats))
         model = LSTMAutoencoder(mcfg)
         early = EarlyStopping(cfg.patience)
         cbs = [early, *callbacks, ProgressBar()]
@@ -415,15 +416,21 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
     def code_layout(self) -> dict:
         """What the code's channels are: ``z_0..`` pooled step codes, then (``surprise``) one channel
         per numeric input channel and per categorical column, named, and with a ``surprise_halflife``
-        the recent mean (``surprise_mean:``) and variance (``surprise_var:``) of each."""
+        the recent mean (``surprise_mean:``) and variance (``surprise_var:``) of each; then
+        (``summary_stats``) each statistic of ``model.SUMMARY_STATS`` for each numeric input channel
+        (``summary`` names them, e.g. ``mean:x0``)."""
         self._check_fitted()
         mc = self.model_config_
         K = mc.latent_dim
         channels = list(self.preprocessor_.numeric_channels) + list(self.schema_.categorical) if mc.surprise else []
         kinds = ("surprise", "surprise_mean", "surprise_var") if mc.surprise_halflife > 0 else ("surprise",)
         surprise = [f"{kind}:{c}" for kind in kinds for c in channels]
+        start = K + len(surprise)
+        numeric = self.preprocessor_.numeric_channels if mc.summary_stats else []
+        summary = [f"{stat}:{c}" for stat in SUMMARY_STATS for c in numeric]
         return {"pooled": [f"z_{k}" for k in range(K)],
-                "surprise": {f"z_{K + i}": name for i, name in enumerate(surprise)}}
+                "surprise": {f"z_{K + i}": name for i, name in enumerate(surprise)},
+                "summary": {f"z_{start + i}": name for i, name in enumerate(summary)}}
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write the encoder directory (manifest, weights, history, loss plot) atomically."""

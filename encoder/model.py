@@ -37,6 +37,7 @@ class ModelConfig:
     causal: bool = False
     surprise_halflife: float = 0.0
     surprise_scale: bool = False
+    summary_stats: bool = False
 
     @property
     def surprise_dim(self) -> int:
@@ -47,9 +48,15 @@ class ModelConfig:
         return (self.n_numeric + len(self.cardinalities)) * (3 if self.surprise_halflife > 0 else 1)
 
     @property
+    def summary_dim(self) -> int:
+        """Summary-statistic channels of the code: ``len(SUMMARY_STATS)`` per numeric input channel."""
+        return len(SUMMARY_STATS) * self.n_numeric if self.summary_stats else 0
+
+    @property
     def code_dim(self) -> int:
-        """Width of the code: ``latent_dim`` pooled channels, then the ``surprise_dim`` channels."""
-        return self.latent_dim + self.surprise_dim
+        """Width of the code: ``latent_dim`` pooled channels, the ``surprise_dim`` channels, then the
+        ``summary_dim`` channels."""
+        return self.latent_dim + self.surprise_dim + self.summary_dim
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
@@ -255,15 +262,16 @@ class SequenceEncoderNet(nn.Module):
         pooled code below exactly that, so one path serves both (and exports to ONNX)."""
         outs, step_lengths = self._states(num, cat, lengths)
         pooled = self._pool(self._project(outs, step_lengths), step_lengths)  # (B, K)
+        stats = [summary_statistics(num, lengths)] if self.config.summary_stats else []  # (B, 10 F_num)
         if not self.config.surprise:
-            return pooled, None, []
+            return torch.cat([pooled, *stats], dim=-1) if stats else pooled, None, []
         next_num, next_cat = self._next_event(outs[0], num)
         s = surprise(next_num, next_cat, num, cat)  # (B, T, S)
         rows, last = torch.arange(num.shape[0], device=num.device), lengths.to(num.device) - 1
         parts = [pooled, s[rows, last]]  # (B, K), (B, S)
         if self.config.surprise_halflife > 0:
             parts.append(latest_trend(s.detach(), lengths, self._decay()))  # (B, 2S), read, not trained through
-        return torch.cat(parts, dim=-1), next_num, next_cat
+        return torch.cat(parts + stats, dim=-1), next_num, next_cat
 
     def running_codes(self, num: torch.Tensor, cat: torch.Tensor, lengths: torch.Tensor):
         """``causal`` encoder: the code after every event, (B, T, code_dim), from that event and the
@@ -376,6 +384,37 @@ class SequenceEncoderNet(nn.Module):
                 scores = self.attention(codes).masked_fill(~valid, float("-inf"))  # (B, T, 1)
                 pooled.append((torch.softmax(scores, dim=1) * codes.masked_fill(~valid, 0.0)).sum(1))  # (B, K)
         return pooled[0] if self.mix is None else self.mix(torch.cat(pooled, dim=-1))  # (B, K)
+
+
+SUMMARY_STATS = ("mean", "std", "min", "max", "first", "last", "q25", "median", "q75", "mean_abs_step")
+
+
+def summary_statistics(num: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Whole-sequence statistics of every numeric input channel over each sequence's valid events:
+    (B, T, F) -> (B, len(SUMMARY_STATS) * F), statistic-major (all channels' means, then all stds...).
+
+    Mean, standard deviation, minimum, maximum, first and latest value, the quartiles (linear
+    interpolation, as numpy's default) and the mean absolute change between consecutive events, all
+    in the scaled units the LSTM reads. Padding (trailing) is never read."""
+    B, T, F_ = num.shape  # batch, events, numeric channels
+    lengths = lengths.to(num.device)
+    valid = valid_mask(lengths, T)[..., None]  # (B, T, 1)
+    n = lengths.to(num.dtype)[:, None]  # (B, 1)
+    x = num.masked_fill(~valid, 0.0)  # (B, T, F)
+    mean = x.sum(1) / n  # (B, F)
+    std = (((x - mean[:, None]) ** 2 * valid).sum(1) / n).sqrt()  # (B, F)
+    rows = torch.arange(B, device=num.device)
+    ordered = num.masked_fill(~valid, float("inf")).sort(dim=1).values  # (B, T, F), padding last
+    quartiles = []
+    for q in (0.25, 0.5, 0.75):
+        pos = (n - 1) * q  # (B, 1)
+        lo, hi = pos.floor().long(), pos.ceil().long()  # (B, 1)
+        w = pos - lo.to(num.dtype)  # (B, 1)
+        quartiles.append(ordered[rows, lo[:, 0]] * (1 - w) + ordered[rows, hi[:, 0]] * w)  # (B, F)
+    pairs = valid_mask(lengths - 1, max(T - 1, 0))[..., None]  # (B, T - 1, 1): steps t with t + 1 valid
+    steps = ((num[:, 1:] - num[:, :-1]).abs() * pairs).sum(1) / (n - 1).clamp(min=1)  # (B, F)
+    return torch.cat([mean, std, ordered[:, 0], ordered[rows, lengths - 1], num[:, 0], num[rows, lengths - 1],
+                      *quartiles, steps], dim=-1)  # (B, 10 F)
 
 
 def surprise(next_num: torch.Tensor, next_cat: list[torch.Tensor], num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:

@@ -27,15 +27,20 @@ from .splits import TimeSplit, delayed_labels, parse_delay, time_split
 SELECTED = ("aggregates", "hybrid")  # the many-feature models that --select also fits with fewer
 
 
-def model_columns(columns, event_codes=()) -> dict[str, list[str]]:
+def model_columns(columns, event_codes=(), summary=()) -> dict[str, list[str]]:
     """Feature columns of each compared model, from the columns of the feature table.
+
+    ``summary`` names code channels that are plain statistics of the sequence, not learned (an
+    entity encoder's ``summary_stats``, ``SequenceEncoder.code_layout()["summary"]``): they are left
+    out of every model, so ``latent`` is the learned code alone and the aggregates, which hold such
+    statistics, are not counted twice in ``hybrid``.
 
     ``event_codes`` names the code channels that describe each event against its own history (an
     event encoder's surprise channels, ``SequenceEncoder.code_layout()["surprise"]``). Where given,
     ``hybrid`` joins only these to the aggregates, and ``hybrid_full`` joins every code channel: the
     pooled history summary repeats what the aggregates already say, and lets the trees learn the
     train period's accounts (``README.md``, "The demo's answer")."""
-    z = [c for c in columns if c.startswith("z_")]
+    z = [c for c in columns if c.startswith("z_") and c not in set(summary)]
     raw = [c for c in columns if c.startswith("raw_")]
     agg = [c for c in columns if c.startswith("agg_")]
     wanted = set(event_codes)
@@ -143,7 +148,8 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
         raise InputError(f"label column '{label_col}' holds a single class in the train period "
                          f"({split.describe()['train']}{', before the label delay ' + label_delay if gap else ''}); "
                          "move the cut-off or give more data")
-    cols = model_columns(fit_feats.columns, enc.code_layout()["surprise"] if unit == "event" else ())
+    layout = enc.code_layout()
+    cols = model_columns(fit_feats.columns, layout["surprise"] if unit == "event" else (), layout["summary"])
     runs = [(name, name, None) for name in cols]  # (model, its columns, features kept)
     runs += [(f"{name}_select{select}", name, select) for name in SELECTED] if select else []
     classifiers, outputs, classes = {}, {}, None

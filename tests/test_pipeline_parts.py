@@ -181,6 +181,13 @@ def test_hybrid_joins_the_event_codes_only_and_hybrid_full_joins_every_code():
     assert model_columns(columns, ())["hybrid"] == plain["hybrid"]
 
 
+def test_summary_statistics_of_an_entity_code_are_left_to_the_aggregates():
+    from pipelines.compare import model_columns
+    columns = ["account", "z_0", "z_1", "z_2", "z_3", "raw_amount", "agg_amount_mean"]
+    cols = model_columns(columns, (), {"z_2": "mean:amount", "z_3": "std:amount"})
+    assert cols["latent"] == ["z_0", "z_1"] and cols["hybrid"] == ["z_0", "z_1", "raw_amount", "agg_amount_mean"]
+
+
 def test_bar_plot_draws_a_point_outside_its_interval(tmp_path):
     from pipelines.report import _bars
     # with few positives a bootstrap percentile interval need not hold the point estimate
