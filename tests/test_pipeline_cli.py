@@ -123,7 +123,7 @@ def test_compare_with_a_label_delay_and_feature_selection(tmp_path):
     aggregates and hybrid models, each compared with its full self."""
     from pipelines.simulate import simulate_events
     events = tmp_path / "events.parquet"
-    simulate_events(40, days=21, seed=1, fraud_share=0.5).to_parquet(events)
+    simulate_events(30, days=14, seed=1, fraud_share=0.5).to_parquet(events)
     r = run("pipeline", "compare", events, "--id", "account", "--time", "ts", "--label", "is_fraud",
             "--out", tmp_path / "r", "--label-delay", "3d", "--select", "6", *FAST)
     assert r.exit_code == 0, r.output
