@@ -396,7 +396,7 @@ def summary_statistics(num: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor
     Mean, standard deviation, minimum, maximum, first and latest value, the quartiles (linear
     interpolation, as numpy's default) and the mean absolute change between consecutive events, all
     in the scaled units the LSTM reads. Padding (trailing) is never read."""
-    B, T, F_ = num.shape  # batch, events, numeric channels
+    B, T, _ = num.shape  # batch, events, numeric channels
     lengths = lengths.to(num.device)
     valid = valid_mask(lengths, T)[..., None]  # (B, T, 1)
     n = lengths.to(num.dtype)[:, None]  # (B, 1)

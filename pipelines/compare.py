@@ -40,7 +40,8 @@ def model_columns(columns, event_codes=(), summary=()) -> dict[str, list[str]]:
     ``hybrid`` joins only these to the aggregates, and ``hybrid_full`` joins every code channel: the
     pooled history summary repeats what the aggregates already say, and lets the trees learn the
     train period's accounts (``README.md``, "The demo's answer")."""
-    z = [c for c in columns if c.startswith("z_") and c not in set(summary)]
+    plain = set(summary)
+    z = [c for c in columns if c.startswith("z_") and c not in plain]
     raw = [c for c in columns if c.startswith("raw_")]
     agg = [c for c in columns if c.startswith("agg_")]
     wanted = set(event_codes)
