@@ -18,9 +18,11 @@ ENCODE_BATCH = 1024  # sequences coded at once by encode and score (memory is bo
 PATCH_STEPS = 256  # entity unit: sequences up to this long are read one event per LSTM step
 UNIT_DEFAULTS = {
     "entity": {"recency_halflife": 0.0, "pooling": ("max",), "contrastive_weight": 1.0, "surprise": False,
-               "surprise_scale": False, "causal": False, "max_steps_per_epoch": 24000, "summary_stats": True},
+               "surprise_scale": False, "causal": False, "max_steps_per_epoch": 24000, "summary_stats": True,
+               "conv_dim": 0},
     "event": {"recency_halflife": 3.0, "pooling": ("last", "mean", "max"), "contrastive_weight": 0.0, "surprise": True,
-              "surprise_scale": True, "causal": True, "max_steps_per_epoch": 0, "summary_stats": False},
+              "surprise_scale": True, "causal": True, "max_steps_per_epoch": 0, "summary_stats": False,
+              "conv_dim": 0},
 }
 
 
@@ -76,6 +78,13 @@ class EncoderConfig:
       scales, ``(value - mean) / scale``: the same jump counts more for an entity whose past made
       it unlikely than for an erratic one; ``false`` gives the plain error ``value - mean``.
 
+    ``conv_dim`` > 0 adds a dilated convolution branch beside the LSTM (TS2Vec's encoder, in
+    ``model.DilatedConvBranch``): ``conv_depth`` residual blocks of ``hidden_size`` channels whose
+    dilation doubles, so each step sees ``1 + 4 (2^conv_depth - 1)`` steps around it; its
+    ``conv_dim`` step codes follow the LSTM's ``latent_dim`` ones, are pooled and trained with
+    them (reconstruction and the contrastive term) and widen the pooled code to their sum. It reads
+    later steps too, so a ``causal`` encoder refuses it. 0 (the default of both units) is no branch.
+
     ``causal=True`` (any unit) makes a forward-only encoder whose code after an event depends on
     the LSTM state after it and the running mean and max of the step codes so far (pooling from
     ``last``, ``mean``, ``max``); ``bidirectional`` is then False. Event codes are then written in
@@ -114,6 +123,8 @@ class EncoderConfig:
     surprise: bool | None = None
     causal: bool | None = None
     summary_stats: bool | None = None
+    conv_dim: int | None = None
+    conv_depth: int = 10
     dropout: float = 0.0
     # denoising (training only)
     noise_std: float = 0.1
@@ -160,7 +171,7 @@ class EncoderConfig:
         for name in ("max_len", "patch"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise InputError(f"config '{name}' must be positive, got {getattr(self, name)}")
-        for name in ("max_steps_per_epoch", "noise_std", "step_dropout", "feature_dropout", "unknown_rate", "dropout", "contrastive_weight",
+        for name in ("conv_dim", "conv_depth", "max_steps_per_epoch", "noise_std", "step_dropout", "feature_dropout", "unknown_rate", "dropout", "contrastive_weight",
                      "next_event_weight", "surprise_halflife"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise InputError(f"config '{name}' must not be negative, got {getattr(self, name)}")
@@ -200,6 +211,11 @@ class EncoderConfig:
                     raise InputError("config 'summary_stats' describes a whole window at once, but 'causal' "
                                      "codes every event as it comes; set causal = false to use it")
                 auto["summary_stats"] = False
+            if auto.get("conv_dim", self.conv_dim):
+                if "conv_dim" not in auto:
+                    raise InputError(f"config 'conv_dim' is {self.conv_dim}: the convolution branch reads later steps "
+                                     "too, but 'causal' codes every event from earlier ones only; set conv_dim = 0")
+                auto["conv_dim"] = 0
         per_epoch = self.max_sequences_per_epoch
         step_cap = auto.get("max_steps_per_epoch", self.max_steps_per_epoch)
         if step_cap:

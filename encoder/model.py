@@ -38,6 +38,14 @@ class ModelConfig:
     surprise_halflife: float = 0.0
     surprise_scale: bool = False
     summary_stats: bool = False
+    conv_dim: int = 0
+    conv_depth: int = 0
+
+    @property
+    def pooled_dim(self) -> int:
+        """Width of the step codes and of their pooled part of the code: ``latent_dim`` from the LSTM,
+        then ``conv_dim`` from the dilated convolution branch."""
+        return self.latent_dim + self.conv_dim
 
     @property
     def surprise_dim(self) -> int:
@@ -54,9 +62,9 @@ class ModelConfig:
 
     @property
     def code_dim(self) -> int:
-        """Width of the code: ``latent_dim`` pooled channels, the ``surprise_dim`` channels, then the
+        """Width of the code: ``pooled_dim`` pooled channels, the ``surprise_dim`` channels, then the
         ``summary_dim`` channels."""
-        return self.latent_dim + self.surprise_dim + self.summary_dim
+        return self.pooled_dim + self.surprise_dim + self.summary_dim
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
@@ -181,6 +189,42 @@ class MaskedLSTM(nn.Module):
         return _reverse(x, self._reversal(lengths.to(x.device), x.shape[1]))  # (B, T, C)
 
 
+class DilatedConvBlock(nn.Module):
+    """A residual pair of "same"-padded convolutions of kernel 3 and one dilation (TS2Vec's
+    ``ConvBlock``), on masked inputs: padded steps are zeroed after each convolution, so a valid
+    step reads zeros past a sequence's end exactly as it would with no padding at all."""
+
+    def __init__(self, channels: int, dilation: int):
+        super().__init__()
+        self.conv1 = nn.Conv1d(channels, channels, 3, padding=dilation, dilation=dilation)
+        self.conv2 = nn.Conv1d(channels, channels, 3, padding=dilation, dilation=dilation)
+
+    def forward(self, h: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """h (B, C, P) zero on padding, valid (B, 1, P) -> (B, C, P) zero on padding."""
+        out = self.conv1(F.gelu(h)) * valid  # (B, C, P)
+        return self.conv2(F.gelu(out)) * valid + h  # (B, C, P)
+
+
+class DilatedConvBranch(nn.Module):
+    """Step codes from dilated convolutions beside the LSTM (TS2Vec's encoder): a linear map of each
+    step's inputs, ``depth`` residual blocks whose dilation doubles (1, 2, 4, ...; each step then
+    sees 1 + 4 (2^depth - 1) steps around it), and a linear map to ``out`` channels per step."""
+
+    def __init__(self, input_size: int, channels: int, out: int, depth: int):
+        super().__init__()
+        self.input = nn.Linear(input_size, channels)
+        self.blocks = nn.ModuleList(DilatedConvBlock(channels, 2 ** i) for i in range(depth))
+        self.output = nn.Linear(channels, out)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """x (B, P, C_in) steps, ``lengths`` (B,) valid steps -> step codes (B, P, out), 0 on padding."""
+        valid = valid_mask(lengths.to(x.device), x.shape[1])[:, None, :].to(x.dtype)  # (B, 1, P)
+        h = self.input(x).transpose(1, 2) * valid  # (B, C, P)
+        for block in self.blocks:
+            h = block(h, valid)  # (B, C, P)
+        return self.output(h.transpose(1, 2)) * valid.transpose(1, 2)  # (B, P, out)
+
+
 def _exporting() -> bool:
     """True while a graph is being traced or exported (ONNX): no branch may then read tensor values."""
     return torch.jit.is_tracing() or torch.compiler.is_exporting()
@@ -201,8 +245,9 @@ class SequenceEncoderNet(nn.Module):
 
     As in TS2Vec, the projection applies to every step (``steps``: (B, T, K)) and the sequence
     code pools those step codes over valid steps: ``max`` (default), ``mean``, ``last`` (the latest
-    event's step code) or ``attention``; several poolings are mixed back to ``latent_dim`` by a
-    linear layer. The contrastive term of training reads the step codes directly.
+    event's step code) or ``attention``; several poolings are mixed back to ``pooled_dim`` by a
+    linear layer. With ``conv_dim`` a dilated convolution branch (``DilatedConvBranch``) reads the
+    same steps beside the LSTM and its step codes follow the LSTM's. The contrastive term of training reads the step codes directly.
     """
 
     def __init__(self, config: ModelConfig):
@@ -213,9 +258,11 @@ class SequenceEncoderNet(nn.Module):
                                config.bidirectional, config.dropout if config.num_layers > 1 else 0.0)
         state = config.hidden_size * (2 if config.bidirectional else 1)
         self.project = nn.Linear(state, config.latent_dim)
-        self.attention = nn.Linear(config.latent_dim, 1) if "attention" in config.pooling else None
-        self.mix = nn.Linear(len(config.pooling) * config.latent_dim, config.latent_dim) \
-            if len(config.pooling) > 1 else None
+        self.conv = DilatedConvBranch(config.patch * self.step_input.out_dim, config.hidden_size, config.conv_dim,
+                                      config.conv_depth) if config.conv_dim else None
+        K = config.pooled_dim
+        self.attention = nn.Linear(K, 1) if "attention" in config.pooling else None
+        self.mix = nn.Linear(len(config.pooling) * K, K) if len(config.pooling) > 1 else None
         if config.surprise:  # next-event head on the forward states: what the past expects of each event
             H = config.hidden_size
             self.start_state = nn.Parameter(torch.zeros(H))  # the "state" before an entity's first event
@@ -229,15 +276,24 @@ class SequenceEncoderNet(nn.Module):
 
     def steps(self, num: torch.Tensor, cat: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Step codes (B, P, K) in time order, one per patch of ``config.patch`` events (P = T with
-        patch 1); garbage on padded steps. ``step_lengths(lengths)`` gives each sequence's count."""
-        return self._project(*self._states(num, cat, lengths))
+        patch 1); garbage on padded steps. ``step_lengths(lengths)`` gives each sequence's count.
+        K is ``config.pooled_dim``: the LSTM's step codes, then the convolution branch's."""
+        return self._step_codes(*self._states(num, cat, lengths))
 
-    def _states(self, num, cat, lengths) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """The LSTM's step outputs per direction (B, P, H) and the step lengths (B,)."""
+    def _states(self, num, cat, lengths) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        """The LSTM's step outputs per direction (B, P, H), the step lengths (B,) and the steps it
+        read (B, P, patch * C)."""
         x = fold_patches(self.step_input(num, cat), lengths, self.config.patch)  # (B, P, patch * C)
         lengths = self.step_lengths(lengths)
         outs, _ = self.lstm(x, lengths)  # per direction (B, P, H), valid steps first
-        return outs, lengths
+        return outs, lengths, x
+
+    def _step_codes(self, outs: list[torch.Tensor], lengths: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Step codes (B, P, pooled_dim): the LSTM states projected, then the convolution branch on ``x``."""
+        codes = self._project(outs, lengths)  # (B, P, latent_dim)
+        if self.conv is None:
+            return codes
+        return torch.cat([codes, self.conv(x, lengths)], dim=-1)  # (B, P, latent_dim + conv_dim)
 
     def _project(self, outs: list[torch.Tensor], lengths: torch.Tensor) -> torch.Tensor:
         """Step codes (B, P, K) in time order from the per-direction states."""
@@ -260,8 +316,8 @@ class SequenceEncoderNet(nn.Module):
         (None, [] without). A ``causal`` encoder's code is its ``running_codes`` at the latest event:
         its forward LSTM, one step per event and pooling from ``last``, ``mean``, ``max`` make the
         pooled code below exactly that, so one path serves both (and exports to ONNX)."""
-        outs, step_lengths = self._states(num, cat, lengths)
-        pooled = self._pool(self._project(outs, step_lengths), step_lengths)  # (B, K)
+        outs, step_lengths, x = self._states(num, cat, lengths)
+        pooled = self._pool(self._step_codes(outs, step_lengths, x), step_lengths)  # (B, K)
         stats = [summary_statistics(num, lengths)] if self.config.summary_stats else []  # (B, 10 F_num)
         if not self.config.surprise:
             return torch.cat([pooled, *stats], dim=-1) if stats else pooled, None, []
@@ -278,7 +334,7 @@ class SequenceEncoderNet(nn.Module):
         earlier ones only, in one pass: the forward LSTM's step code, the running mean and running
         max of the step codes so far, mixed; then with ``surprise`` the event's surprise. Also the
         next-event predictions as in ``encode``. Garbage on padded steps."""
-        outs, step_lengths = self._states(num, cat, lengths)  # forward direction only, patch 1
+        outs, step_lengths, _ = self._states(num, cat, lengths)  # forward direction only, patch 1, no conv
         codes = self._project(outs, step_lengths)  # (B, T, K)
         seen = torch.arange(1, codes.shape[1] + 1, device=codes.device, dtype=codes.dtype)[None, :, None]  # (1, T, 1)
         running = self._running_mix(codes, codes.cumsum(1) / seen, codes.cummax(1).values)  # (B, T, K)
@@ -503,8 +559,8 @@ class SequenceDecoderNet(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        self.init = nn.Linear(config.latent_dim, 2 * config.num_layers * config.hidden_size)
-        self.lstm = nn.LSTM(config.latent_dim + 2, config.hidden_size, num_layers=config.num_layers,
+        self.init = nn.Linear(config.pooled_dim, 2 * config.num_layers * config.hidden_size)
+        self.lstm = nn.LSTM(config.pooled_dim + 2, config.hidden_size, num_layers=config.num_layers,
                             batch_first=True)
         p = config.patch
         self.numeric_head = nn.Linear(config.hidden_size, p * config.n_numeric) if config.n_numeric else None
@@ -544,5 +600,5 @@ class LSTMAutoencoder(nn.Module):
         """Code (B, code_dim), reconstruction (numeric (B, T, F_num), logits per column) and the
         next-event predictions (``SequenceEncoderNet.encode``). The decoder reads the pooled part."""
         z, next_num, next_cat = self.encoder.encode(num, cat, lengths)  # (B, code_dim)
-        num_hat, cat_logits = self.decoder(z[:, :self.config.latent_dim], lengths, num.shape[1])
+        num_hat, cat_logits = self.decoder(z[:, :self.config.pooled_dim], lengths, num.shape[1])
         return z, num_hat, cat_logits, next_num, next_cat
