@@ -15,15 +15,27 @@ LOG_TRANSFORMS = ("auto", "none", "all")
 MERGES = ("concat", "branches")
 POOLINGS = ("last", "mean", "max", "attention")
 ENCODE_BATCH = 1024  # sequences coded at once by encode and score (memory is bounded by it)
+# A step read with the convolution branch costs about twice an LSTM-only one (OSULeaf, 2 cores:
+# 1.39 s against 0.64 s an epoch of 112 series), so ``max_steps_per_epoch`` counts it twice.
+CONV_STEP_COST = 2.0
 PATCH_STEPS = 256  # entity unit: sequences up to this long are read one event per LSTM step
 UNIT_DEFAULTS = {
     "entity": {"recency_halflife": 0.0, "pooling": ("max",), "contrastive_weight": 1.0, "surprise": False,
                "surprise_scale": False, "causal": False, "max_steps_per_epoch": 24000, "summary_stats": True,
-               "conv_dim": 0},
+               "conv_dim": 64},
     "event": {"recency_halflife": 3.0, "pooling": ("last", "mean", "max"), "contrastive_weight": 0.0, "surprise": True,
               "surprise_scale": True, "causal": True, "max_steps_per_epoch": 0, "summary_stats": False,
               "conv_dim": 0},
 }
+
+
+def conv_depth_for(steps: int) -> int:
+    """The fewest dilated blocks (dilations 1, 2, 4, ...; kernel 3, two convolutions each) whose
+    receptive field, ``1 + 4 (2^depth - 1)`` steps, covers ``steps`` steps from any one of them."""
+    depth = 1
+    while 1 + 4 * (2 ** depth - 1) < 2 * steps - 1:
+        depth += 1
+    return depth
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,12 +58,13 @@ class EncoderConfig:
     ``max_steps_per_epoch`` // the mean steps of a training window (the epoch's windows are drawn at
     random every epoch, the validation windows once). The entity unit's default, 24000, about 0.65 s
     of training on 2 cores, keeps the 200 epochs of the default ``epochs`` under the 3 minutes a
-    whole UCR run may take however many long series a set has; of the sets aeon ships only OSULeaf
-    (160 training series of 214 steps) is read in parts, 112 series an epoch. 0 is no bound (the
-    event unit's default, whose epochs ``max_sequences_per_epoch`` already bounds).
+    whole UCR run may take however many long series a set has. With the convolution branch a step
+    counts twice (``CONV_STEP_COST``); of the sets aeon ships OSULeaf (160 training series of 214
+    steps) and ACSF1 (80 of 244) are then read in parts, 56 and 49 series an epoch. 0 is no bound
+    (the event unit's default, whose epochs ``max_sequences_per_epoch`` already bounds).
 
     ``recency_halflife``, ``pooling``, ``contrastive_weight``, ``surprise``, ``surprise_scale``,
-    ``causal``, ``max_steps_per_epoch`` and ``summary_stats`` left at None take the defaults of the
+    ``causal``, ``max_steps_per_epoch``, ``summary_stats`` and ``conv_dim`` left at None take the defaults of the
     unit (``UNIT_DEFAULTS``):
 
     - ``unit="entity"`` codes a whole sequence (classify machines, accounts, series): step codes
@@ -79,11 +92,14 @@ class EncoderConfig:
       it unlikely than for an erratic one; ``false`` gives the plain error ``value - mean``.
 
     ``conv_dim`` > 0 adds a dilated convolution branch beside the LSTM (TS2Vec's encoder, in
-    ``model.DilatedConvBranch``): ``conv_depth`` residual blocks of ``hidden_size`` channels whose
-    dilation doubles, so each step sees ``1 + 4 (2^conv_depth - 1)`` steps around it; its
+    ``model.DilatedConvBranch``): ``conv_depth`` residual blocks of ``conv_channels`` channels whose
+    dilation doubles, so each step sees ``1 + 4 (2^conv_depth - 1)`` steps around it (None: the
+    fewest blocks that see a whole window of ``max_len`` events, ``conv_depth_for``); its
     ``conv_dim`` step codes follow the LSTM's ``latent_dim`` ones, are pooled and trained with
     them (reconstruction and the contrastive term) and widen the pooled code to their sum. It reads
-    later steps too, so a ``causal`` encoder refuses it. 0 (the default of both units) is no branch.
+    later steps too, so a ``causal`` encoder refuses it. The entity unit's default is 64 (TS2Vec's
+    timestamp codes are convolutional; beside the LSTM's they lifted the long shape-driven sets,
+    README "Benchmarks"); the event unit's is 0, no branch.
 
     ``causal=True`` (any unit) makes a forward-only encoder whose code after an event depends on
     the LSTM state after it and the running mean and max of the step codes so far (pooling from
@@ -124,7 +140,8 @@ class EncoderConfig:
     causal: bool | None = None
     summary_stats: bool | None = None
     conv_dim: int | None = None
-    conv_depth: int = 10
+    conv_depth: int | None = None
+    conv_channels: int = 32
     dropout: float = 0.0
     # denoising (training only)
     noise_std: float = 0.1
@@ -168,10 +185,10 @@ class EncoderConfig:
             bad = [k for k in getattr(self, name) if isinstance(k, bool) or not isinstance(k, int) or k < 1]
             if bad:
                 raise InputError(f"config '{name}' holds {bad[0]!r}; every entry must be a positive whole number of steps")
-        for name in ("max_len", "patch"):
+        for name in ("max_len", "patch", "conv_depth", "conv_channels"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise InputError(f"config '{name}' must be positive, got {getattr(self, name)}")
-        for name in ("conv_dim", "conv_depth", "max_steps_per_epoch", "noise_std", "step_dropout", "feature_dropout", "unknown_rate", "dropout", "contrastive_weight",
+        for name in ("conv_dim", "max_steps_per_epoch", "noise_std", "step_dropout", "feature_dropout", "unknown_rate", "dropout", "contrastive_weight",
                      "next_event_weight", "surprise_halflife"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise InputError(f"config '{name}' must not be negative, got {getattr(self, name)}")
@@ -216,12 +233,16 @@ class EncoderConfig:
                     raise InputError(f"config 'conv_dim' is {self.conv_dim}: the convolution branch reads later steps "
                                      "too, but 'causal' codes every event from earlier ones only; set conv_dim = 0")
                 auto["conv_dim"] = 0
+        conv_depth = self.conv_depth or conv_depth_for(-(-max_len // patch))
         per_epoch = self.max_sequences_per_epoch
         step_cap = auto.get("max_steps_per_epoch", self.max_steps_per_epoch)
         if step_cap:
             from .sequences import mean_window_steps
-            per_epoch = min(per_epoch, max(1, int(step_cap // mean_window_steps(lengths, max_len, patch, self.unit))))
-        return dataclasses.replace(self, max_len=max_len, patch=patch, max_sequences_per_epoch=per_epoch, **auto)
+            cost = CONV_STEP_COST if auto.get("conv_dim", self.conv_dim) else 1.0
+            steps = mean_window_steps(lengths, max_len, patch, self.unit) * cost
+            per_epoch = min(per_epoch, max(1, int(step_cap // steps)))
+        return dataclasses.replace(self, max_len=max_len, patch=patch, max_sequences_per_epoch=per_epoch,
+                                   conv_depth=conv_depth, **auto)
 
     def replace(self, **changes: Any) -> "EncoderConfig":
         """A copy with ``changes`` applied; ``None`` values are ignored (an option not given)."""

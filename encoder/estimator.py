@@ -200,7 +200,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                            surprise_halflife=float(cfg.surprise_halflife) if cfg.surprise else 0.0,
                            surprise_scale=bool(cfg.surprise and cfg.surprise_scale),
                            summary_stats=bool(cfg.summary_stats), conv_dim=int(cfg.conv_dim),
-                           conv_depth=int(cfg.conv_depth) if cfg.conv_dim else 0)
+                           conv_depth=int(cfg.conv_depth) if cfg.conv_dim else 0, conv_channels=int(cfg.conv_channels))
         model = LSTMAutoencoder(mcfg)
         early = EarlyStopping(cfg.patience)
         cbs = [early, *callbacks, ProgressBar()]

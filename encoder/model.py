@@ -40,6 +40,7 @@ class ModelConfig:
     summary_stats: bool = False
     conv_dim: int = 0
     conv_depth: int = 0
+    conv_channels: int = 32
 
     @property
     def pooled_dim(self) -> int:
@@ -258,7 +259,7 @@ class SequenceEncoderNet(nn.Module):
                                config.bidirectional, config.dropout if config.num_layers > 1 else 0.0)
         state = config.hidden_size * (2 if config.bidirectional else 1)
         self.project = nn.Linear(state, config.latent_dim)
-        self.conv = DilatedConvBranch(config.patch * self.step_input.out_dim, config.hidden_size, config.conv_dim,
+        self.conv = DilatedConvBranch(config.patch * self.step_input.out_dim, config.conv_channels, config.conv_dim,
                                       config.conv_depth) if config.conv_dim else None
         K = config.pooled_dim
         self.attention = nn.Linear(K, 1) if "attention" in config.pooling else None

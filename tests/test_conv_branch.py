@@ -6,6 +6,7 @@ import torch
 
 from encoder import EncoderConfig, SequenceEncoder
 from encoder.errors import InputError
+from encoder.config import conv_depth_for
 from encoder.model import DilatedConvBranch, LSTMAutoencoder, ModelConfig
 
 
@@ -51,7 +52,7 @@ def test_the_branch_extends_the_pooled_code_and_is_named(events, small_config):
     z = enc.transform(events)
     assert z.filter(like="z_").shape[1] == mc.code_dim
     assert z[layout["conv"]].std().gt(0).all()  # the branch's channels vary over entities
-    off = SequenceEncoder("account", "ts", "label", small_config).fit(events)
+    off = SequenceEncoder("account", "ts", "label", small_config.replace(conv_dim=0)).fit(events)
     assert off.model_config_.conv_dim == 0 and off.code_layout()["conv"] == [] and off.model_.encoder.conv is None
 
 
@@ -78,7 +79,23 @@ def test_conv_branch_round_trips_through_save_and_load(events, small_config, tmp
                                enc.transform(events).filter(like="z_").to_numpy(), atol=1e-6)
 
 
+@pytest.mark.parametrize("steps", [1, 2, 24, 150, 251, 256, 1000])
+def test_the_default_depth_is_the_fewest_blocks_through_which_every_step_sees_every_other(steps):
+    depth = conv_depth_for(steps)
+    torch.manual_seed(0)
+    branch = DilatedConvBranch(1, 8, 1, depth).double().eval()
+    x, lengths = torch.zeros(1, steps, 1, dtype=torch.float64), torch.tensor([steps])
+    moved = x.clone()
+    moved[0, 0] = 1.0  # the first step reaches the last one
+    assert (branch(moved, lengths) - branch(x, lengths))[0, -1].abs().item() > 0
+    assert depth == 1 or 1 + 4 * (2 ** (depth - 1) - 1) < 2 * steps - 1  # one block fewer would not
+    cfg = EncoderConfig(max_len=steps, conv_dim=4).resolved(np.array([steps]))  # over 256 events: patches
+    assert cfg.conv_depth == conv_depth_for(-(-steps // cfg.patch)) and EncoderConfig(conv_depth=3).resolved(np.array([steps])).conv_depth == 3
+
+
 def test_a_causal_encoder_refuses_the_branch():
+    lengths = np.array([5, 8])
+    assert EncoderConfig().resolved(lengths).conv_dim == 64 and EncoderConfig(unit="event").resolved(lengths).conv_dim == 0
     with pytest.raises(InputError, match="conv_dim"):
         EncoderConfig(unit="event", conv_dim=8).resolved(np.array([5, 8]))
     assert EncoderConfig(unit="event", conv_dim=8, causal=False).resolved(np.array([5, 8])).conv_dim == 8
