@@ -30,8 +30,9 @@ UNIT_DEFAULTS = {
 
 
 def conv_depth_for(steps: int) -> int:
-    """The fewest dilated blocks (dilations 1, 2, 4, ...; kernel 3, two convolutions each) whose
-    receptive field, ``1 + 4 (2^depth - 1)`` steps, covers ``steps`` steps from any one of them."""
+    """The fewest dilated blocks (dilations 1, 2, 4, ...; kernel 3, two convolutions each) through
+    which every one of ``steps`` steps sees every other: a receptive field, ``1 + 4 (2^depth - 1)``
+    steps centred on a step, of at least ``2 steps - 1``."""
     depth = 1
     while 1 + 4 * (2 ** depth - 1) < 2 * steps - 1:
         depth += 1
