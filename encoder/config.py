@@ -234,12 +234,13 @@ class EncoderConfig:
                     raise InputError(f"config 'conv_dim' is {self.conv_dim}: the convolution branch reads later steps "
                                      "too, but 'causal' codes every event from earlier ones only; set conv_dim = 0")
                 auto["conv_dim"] = 0
-        conv_depth = self.conv_depth or conv_depth_for(-(-max_len // patch))
+        conv = auto.get("conv_dim", self.conv_dim)
+        conv_depth = (self.conv_depth or conv_depth_for(-(-max_len // patch))) if conv else self.conv_depth
         per_epoch = self.max_sequences_per_epoch
         step_cap = auto.get("max_steps_per_epoch", self.max_steps_per_epoch)
         if step_cap:
             from .sequences import mean_window_steps
-            cost = CONV_STEP_COST if auto.get("conv_dim", self.conv_dim) else 1.0
+            cost = CONV_STEP_COST if conv else 1.0
             steps = mean_window_steps(lengths, max_len, patch, self.unit) * cost
             per_epoch = min(per_epoch, max(1, int(step_cap // steps)))
         return dataclasses.replace(self, max_len=max_len, patch=patch, max_sequences_per_epoch=per_epoch,
