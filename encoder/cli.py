@@ -49,7 +49,7 @@ def encoder_group():
 @click.option("--label", "label_col", help="Target column: never a feature; carried into the latents.")
 @click.option("--unit", type=click.Choice(UNITS), help="One sequence per entity or per event [entity].")
 @click.option("--max-len", type=click.IntRange(min=1), help="Events per sequence [entity: the longest, at most 4096; event: the 95th percentile].")
-@click.option("--latent-dim", type=click.IntRange(min=1), help="Size of the LSTM's learned code [32]; entity codes then add 64 channels of the convolution branch (conv_dim) and 10 summary statistics per numeric column (summary_stats).")
+@click.option("--latent-dim", type=click.IntRange(min=1), help="Size of the learned code [32]; entity codes then add 10 summary statistics per numeric column (summary_stats), and the convolution branch's conv_dim channels where set.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Maximum training epochs [200; early stopping].")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Training batch size [64].")
 @click.option("--seed", type=int, help="Random seed: same seed, same machine, same weights [0].")

@@ -22,7 +22,7 @@ PATCH_STEPS = 256  # entity unit: sequences up to this long are read one event p
 UNIT_DEFAULTS = {
     "entity": {"recency_halflife": 0.0, "pooling": ("max",), "contrastive_weight": 1.0, "surprise": False,
                "surprise_scale": False, "causal": False, "max_steps_per_epoch": 24000, "summary_stats": True,
-               "conv_dim": 64},
+               "conv_dim": 0},
     "event": {"recency_halflife": 3.0, "pooling": ("last", "mean", "max"), "contrastive_weight": 0.0, "surprise": True,
               "surprise_scale": True, "causal": True, "max_steps_per_epoch": 0, "summary_stats": False,
               "conv_dim": 0},
@@ -59,10 +59,11 @@ class EncoderConfig:
     ``max_steps_per_epoch`` // the mean steps of a training window (the epoch's windows are drawn at
     random every epoch, the validation windows once). The entity unit's default, 24000, about 0.65 s
     of training on 2 cores, keeps the 200 epochs of the default ``epochs`` under the 3 minutes a
-    whole UCR run may take however many long series a set has. With the convolution branch a step
-    counts twice (``CONV_STEP_COST``); of the sets aeon ships OSULeaf (160 training series of 214
-    steps) and ACSF1 (80 of 244) are then read in parts, 56 and 49 series an epoch. 0 is no bound
-    (the event unit's default, whose epochs ``max_sequences_per_epoch`` already bounds).
+    whole UCR run may take however many long series a set has; of the sets aeon ships only OSULeaf
+    (160 training series of 214 steps) is read in parts, 112 series an epoch. With the convolution
+    branch a step counts twice (``CONV_STEP_COST``): OSULeaf 56 series an epoch, ACSF1 (80 of 244
+    steps) 49. 0 is no bound (the event unit's default, whose epochs ``max_sequences_per_epoch``
+    already bounds).
 
     ``recency_halflife``, ``pooling``, ``contrastive_weight``, ``surprise``, ``surprise_scale``,
     ``causal``, ``max_steps_per_epoch``, ``summary_stats`` and ``conv_dim`` left at None take the defaults of the
@@ -98,9 +99,9 @@ class EncoderConfig:
     fewest blocks that see a whole window of ``max_len`` events, ``conv_depth_for``); its
     ``conv_dim`` step codes follow the LSTM's ``latent_dim`` ones, are pooled and trained with
     them (reconstruction and the contrastive term) and widen the pooled code to their sum. It reads
-    later steps too, so a ``causal`` encoder refuses it. The entity unit's default is 64 (TS2Vec's
-    timestamp codes are convolutional; beside the LSTM's they lifted the long shape-driven sets,
-    README "Benchmarks"); the event unit's is 0, no branch.
+    later steps too, so a ``causal`` encoder refuses it. 0, no branch, is the default of both units:
+    64 lifted the long shape-driven UCR sets (OSULeaf, PickupGestureWiimoteZ) and lowered GunPoint
+    and ACSF1, for twice the training time (README "Benchmarks").
 
     ``causal=True`` (any unit) makes a forward-only encoder whose code after an event depends on
     the LSTM state after it and the running mean and max of the step codes so far (pooling from

@@ -41,8 +41,8 @@ def test_train_writes_directory_with_resolved_config(trained):
     m = json.loads((trained / "manifest.json").read_text())
     assert m["config"]["hidden_size"] == 8 and m["config"]["epochs"] == 2 and m["config"]["max_len"] >= 1
     n_stats = 10 * len(m["numeric_channels"])  # the entity code ends with summary statistics per numeric channel
-    assert m["unit"] == "entity" and m["latent_dim"] == 4 + 64 + n_stats and m["config"]["summary_stats"] is True
-    assert m["config"]["conv_dim"] == 64 and len(m["code_layout"]["conv"]) == 64  # the convolution branch, by default
+    assert m["unit"] == "entity" and m["latent_dim"] == 4 + n_stats and m["config"]["summary_stats"] is True
+    assert m["config"]["conv_dim"] == 0 and m["code_layout"]["conv"] == []  # no convolution branch by default
     assert len(m["code_layout"]["summary"]) == n_stats and f"mean:{m['numeric_channels'][0]}" in m["code_layout"]["summary"].values()
     assert m["config"]["pooling"] == ["max"] and m["config"]["contrastive_weight"] == 1.0  # the entity defaults
     assert m["model_config"]["pooling"] == ["max"]

@@ -122,13 +122,12 @@ def test_random_weights_control_row_exists():
 
 
 def test_an_epoch_reads_at_most_max_steps_per_epoch(monkeypatch):
-    """12 series of 100 events, 500 steps an epoch, each counted twice with the convolution branch:
-    2 windows an epoch, and 2 validation windows."""
+    """12 series of 100 events, 250 steps an epoch: 2 windows an epoch, and 2 validation windows."""
     from encoder.training import Trainer
     read = []
     step = Trainer.train_step
     monkeypatch.setattr(Trainer, "train_step", lambda self, ends: (read.append(len(ends)), step(self, ends))[1])
-    cfg = dataclasses.replace(TINY, max_steps_per_epoch=500, val_fraction=0.5)
+    cfg = dataclasses.replace(TINY, max_steps_per_epoch=250, val_fraction=0.5)
     enc = SequenceEncoder("series", "t", "label", cfg).fit(long_events((100,) * 12))
     assert enc.config_.max_sequences_per_epoch == 2  # resolved, so the manifest records it
     assert sum(read) == 2 * enc.training_["epochs_run"] and enc.training_["n_val_sequences"] == 2
@@ -136,13 +135,14 @@ def test_an_epoch_reads_at_most_max_steps_per_epoch(monkeypatch):
 
 
 def test_the_entity_default_bounds_long_epochs_and_leaves_small_sets_whole():
-    gunpoint = EncoderConfig().resolved(np.full(50, 150))  # 40 training series: all read every epoch
-    assert gunpoint.max_steps_per_epoch == 24000 and gunpoint.max_sequences_per_epoch == 24000 // (150 * 2) >= 40
+    gunpoint = EncoderConfig().resolved(np.full(50, 150))
+    assert gunpoint.max_steps_per_epoch == 24000 and gunpoint.max_sequences_per_epoch == 160
     osuleaf = EncoderConfig().resolved(np.full(200, 427))  # 160 training series of 214 steps (patch 2)
-    assert osuleaf.patch == 2 and osuleaf.max_sequences_per_epoch == 24000 // (214 * 2)  # a branch step counts twice
-    assert EncoderConfig(conv_dim=0).resolved(np.full(200, 427)).max_sequences_per_epoch == 24000 // 214
+    assert osuleaf.patch == 2 and osuleaf.max_sequences_per_epoch == 24000 // 214
+    branch = EncoderConfig(conv_dim=64).resolved(np.full(200, 427))  # a branch step counts twice
+    assert branch.max_sequences_per_epoch == 24000 // (214 * 2)
     big = EncoderConfig().resolved(np.full(3600, 500))
-    assert big.patch == 2 and big.max_sequences_per_epoch == 24000 // (250 * 2)
+    assert big.patch == 2 and big.max_sequences_per_epoch == 24000 // 250
     event = EncoderConfig(unit="event").resolved(np.full(50, 500))
     assert event.max_steps_per_epoch == 0 and event.max_sequences_per_epoch == 20000
     with pytest.raises(InputError, match="max_steps_per_epoch"):
