@@ -248,7 +248,8 @@ class SequenceEncoderNet(nn.Module):
     code pools those step codes over valid steps: ``max`` (default), ``mean``, ``last`` (the latest
     event's step code) or ``attention``; several poolings are mixed back to ``pooled_dim`` by a
     linear layer. With ``conv_dim`` a dilated convolution branch (``DilatedConvBranch``) reads the
-    same steps beside the LSTM and its step codes follow the LSTM's. The contrastive term of training reads the step codes directly.
+    same steps beside the LSTM and its step codes follow the LSTM's. The contrastive term of
+    training reads the step codes directly.
     """
 
     def __init__(self, config: ModelConfig):

@@ -97,7 +97,7 @@ def test_a_causal_encoder_refuses_the_branch():
     lengths = np.array([5, 8])
     assert EncoderConfig().resolved(lengths).conv_dim == 0 == EncoderConfig(unit="event").resolved(lengths).conv_dim
     with pytest.raises(InputError, match="conv_dim"):
-        EncoderConfig(unit="event", conv_dim=8).resolved(np.array([5, 8]))
-    assert EncoderConfig(unit="event", conv_dim=8, causal=False).resolved(np.array([5, 8])).conv_dim == 8
+        EncoderConfig(unit="event", conv_dim=8).resolved(lengths)
+    assert EncoderConfig(unit="event", conv_dim=8, causal=False).resolved(lengths).conv_dim == 8
     with pytest.raises(InputError, match="conv_depth"):
         EncoderConfig(conv_depth=-1)

@@ -17,13 +17,14 @@ MAX_LEN = 8
 pytestmark = pytest.mark.filterwarnings("ignore::encoder.errors.TruncationWarning")  # sequences beyond MAX_LEN on purpose
 
 
-@pytest.fixture(scope="module", params=[("entity", {}), ("event", {}), ("entity", {"patch": 3, "num_layers": 2, "conv_dim": 3, "conv_depth": 2}),
+@pytest.fixture(scope="module", params=[("entity", {}), ("event", {}),
+                                        ("entity", {"patch": 3, "num_layers": 2, "conv_dim": 3, "conv_depth": 2}),
                                         ("entity", {"drop": ("channel",)})],
                 ids=["entity", "event", "entity-patch3-2layers-conv", "entity-numeric-only"])
 def exported(request, tmp_path_factory):
     """An encoder of each unit (entity: bidirectional, max pooling, also 3 events per step, 2
-    layers and the convolution branch, also without categorical columns; event: causal with surprise) on sequences of 1 to 20
-    events, saved and exported with the CLI."""
+    layers and the convolution branch, also without categorical columns; event: causal with
+    surprise) on sequences of 1 to 20 events, saved and exported with the CLI."""
     unit, options = request.param
     options = dict(options)
     drop = options.pop("drop", ())
