@@ -45,6 +45,24 @@ def test_policies_meet_their_targets_on_the_data_they_chose_on(policy, check):
     assert check(y, score >= thr)
 
 
+@pytest.mark.parametrize("policy", ["max_f1", "precision:0.8", "recall:0.7", "fpr:0.05", "budget:0.1"])
+def test_threshold_lies_midway_to_the_next_lower_score(policy):
+    rng = np.random.default_rng(2)
+    y = rng.random(300) < 0.3
+    score = np.round(y * 0.3 + rng.random(300) * 0.8, 3)  # ties, as scores have
+    thr = choose_threshold(y, score, parse_policy(policy))
+    alerted, rest = score[score >= thr], score[score < thr]
+    assert len(alerted) and len(rest)
+    assert thr == pytest.approx((alerted.min() + rest.max()) / 2)
+
+
+def test_separated_scores_get_the_threshold_in_the_gap():
+    y = np.array([0, 0, 0, 1, 1, 1], dtype=bool)
+    score = np.array([0.02, 0.10, 0.20, 0.60, 0.86, 0.95])
+    assert choose_threshold(y, score, parse_policy("max_f1")) == pytest.approx(0.40)
+    assert choose_threshold(y[3:], score[3:], parse_policy("max_f1")) == pytest.approx(0.60)  # nothing lower
+
+
 def test_max_f1_is_the_best_f1():
     rng = np.random.default_rng(1)
     y = rng.random(500) < 0.3
