@@ -64,8 +64,9 @@ def choose_threshold(y: np.ndarray, score: np.ndarray, policy: ThresholdPolicy) 
     lower score in (y, score), so it alerts exactly the rows the policy chose there; on the policy's
     edge instead, a new row scored a little below the lowest alerted one would go unalerted. The
     scores come from held-out fold models and the threshold is applied to a model refitted on all
-    rows, whose scores move a little: GunPoint's codes (one seed, README "Benchmarks") lost 0.03
-    test accuracy to a threshold on the edge that the midpoint kept.
+    rows, whose scores move a little: on one seed of GunPoint's codes with the convolution branch,
+    test accuracy was 0.960 with the threshold on the edge and 0.993 with the midpoint (README,
+    "Benchmarks").
     """
     y = np.asarray(y).astype(bool)
     score = np.asarray(score, dtype=np.float64)
