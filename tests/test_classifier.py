@@ -89,6 +89,19 @@ def test_imbalanced_binary_records_weight_and_threshold():
     assert clf.validation_["recall"] >= 0.9
 
 
+def test_binary_prediction_is_the_likelier_class_and_the_decision_follows_the_policy():
+    X, y = toy(n=400, seed=3)
+    X["z_0"] += np.random.default_rng(4).normal(scale=1.0, size=len(X))  # overlapping classes
+    clf = LatentClassifier(threshold_policy="recall:0.99", seed=0).fit(X, y)
+    assert clf.threshold_ < 0.3  # a policy for the positives' sake: far below 0.5
+    t = FeatureTable(X.assign(k=range(len(X))), ["k"], list(X.columns))
+    p = clf.predict_frame(t)
+    assert (p["decision"] == (p["score"] >= clf.threshold_)).all()
+    assert (p["prediction"] == (p["score"] >= 0.5).astype(int)).all()
+    assert (p["decision"] & (p["prediction"] == 0)).sum() > 20  # alerted, yet likelier negative
+    assert (clf.predict(X) == p["prediction"].to_numpy()).all()
+
+
 def test_small_data_decides_on_out_of_fold_predictions():
     X, y = toy(n=120)
     clf = LatentClassifier(seed=0).fit(X, y)
