@@ -399,7 +399,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         classes: binary, the positive class where its probability (the score) is at least 0.5. The
         decision is the threshold policy's alert, at the stored threshold (or ``threshold``), which
         ``max_f1`` and the other policies place for the positive class's sake: on balanced classes
-        it cost accuracy (ItalyPowerDemand, five seeds: 0.945 through the threshold, 0.950 at 0.5).
+        it cost accuracy (ItalyPowerDemand, five seeds: 0.945 through the threshold, 0.951 at 0.5).
         Multi-class: argmax, with its probability as the score."""
         classes = np.asarray(self.classes_, dtype=object)
         if len(self.classes_) == 2:
