@@ -95,7 +95,9 @@ def _report(clf, out) -> None:
              if len(clf.classes_) == 2 else f"accuracy {v['accuracy']:.4f}, macro-F1 {v['macro_f1']:.4f}")
     chosen = f" (selected from {len(clf.selection_['candidates'])})" if clf.selection_ else ""
     where = " (on the training rows: every class has a single row)" if clf.fit_info_.get("split") == NO_HOLDOUT else ""
-    click.echo(f"classifier written to {out}: {len(clf.features_)} features{chosen}, {clf.rounds_} rounds; "
+    rounds = " + ".join(str(m.rounds) for m in clf.members_)
+    model = f"a blend of {len(clf.members_)} boosters, {rounds} rounds" if len(clf.members_) > 1 else f"{rounds} rounds"
+    click.echo(f"classifier written to {out}: {len(clf.features_)} features{chosen}, {model}; "
                f"validation {shown}{where}")
 
 

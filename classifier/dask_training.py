@@ -27,6 +27,7 @@ import xgboost.dask  # noqa: F401  (the xgb.dask namespace)
 from encoder import events as ev
 from encoder.errors import InputError
 
+from .blend import Member
 from .estimator import LatentClassifier, _py, search_candidates
 from .metrics import binary_metrics, multiclass_metrics
 from .thresholds import choose_threshold, parse_policy
@@ -96,9 +97,9 @@ def fit_dask(clf: LatentClassifier, client, latents, label: str) -> LatentClassi
     else:
         val_metrics = multiclass_metrics(y_val, proba)
     booster = booster[:rounds]  # the early-stopped model, as the single-process fit keeps it
-    clf.booster_, clf.classes_, clf.features_ = booster, [_py(c) for c in classes], features
+    clf.members_, clf.classes_, clf.features_ = [Member(booster, params, None, rounds)], [_py(c) for c in classes], features
     clf.threshold_, clf.policy_, clf.rounds_, clf.params_ = threshold, str(policy), rounds, params
-    clf.encoder_id_, clf.validation_, clf.recipe_, clf.scaling_ = meta.get("encoder_id"), val_metrics, None, None
+    clf.encoder_id_, clf.validation_, clf.recipe_ = meta.get("encoder_id"), val_metrics, None
     clf.selection_ = None  # --select is refused with --engine dask
     n = int(counts.sum())
     clf.fit_info_ = {"split": split, "engine": "dask", "n_train": n - len(y_val), "n_validation": int(len(y_val)),

@@ -15,12 +15,13 @@ from encoder.artifacts import library_versions, read_manifest, sha256_file, veri
 from encoder.atomic import atomic_output
 from encoder.errors import ArtifactError, InputError, NotFitted
 
+from .blend import BLEND, Member, blended_proba, contributions, predict_members, scaled
 from .data import FeatureTable, check_finite
 from .metrics import DEFAULT_BUDGET, binary_metrics, multiclass_metrics
 from .thresholds import choose_threshold, parse_policy
 
-FORMAT_VERSION = 2  # 2: optional input standardisation for the linear booster
-MODEL_FILE = "model.ubj"
+FORMAT_VERSION = 3  # 2: optional input standardisation for the linear booster; 3: blends (``models``)
+MODEL_FILE = "model.ubj"  # the first booster; a blend's second is model_1.ubj
 DEFAULT_PARAMS = {"learning_rate": 0.05, "max_depth": 4, "min_child_weight": 1.0, "subsample": 0.8,
                   "colsample_bytree": 0.8, "reg_lambda": 1.0, "tree_method": "hist"}
 SEARCH_SPACE = {"learning_rate": [0.02, 0.05, 0.1], "max_depth": [2, 3, 4, 6, 8],
@@ -82,11 +83,17 @@ def standardisation(Xf: np.ndarray) -> dict:
     return {"mean": Xf.mean(0, dtype=np.float64).tolist(), "std": np.where(std > 0, std, 1.0).tolist()}
 
 
-def scaled(Xf: np.ndarray, scaling: dict | None) -> np.ndarray:
-    """``Xf`` (n, F) standardised with ``scaling``, or unchanged when it is None."""
-    if scaling is None:
-        return Xf
-    return ((Xf - np.asarray(scaling["mean"])) / np.asarray(scaling["std"])).astype(np.float32)
+def member_file(i: int) -> str:
+    """The file of a model's ``i``-th booster: ``MODEL_FILE``, then model_1.ubj, ..."""
+    return MODEL_FILE if i == 0 else f"model_{i}.ubj"
+
+
+def members_summary(members: list[Member]) -> tuple[int, dict]:
+    """``rounds_`` and ``params_`` of a fitted model: its booster's, or for a blend the first (tree)
+    member's rounds and ``{"blend": BLEND, "members": [params, ...]}``."""
+    if len(members) == 1:
+        return members[0].rounds, members[0].params
+    return members[0].rounds, {"blend": BLEND, "members": [m.params for m in members]}
 
 
 def _py(value):
@@ -99,8 +106,9 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
 
     Each boosting round grows a small random forest (16 trees below 5000 rows, ``SMALL_DATA_PARAMS``;
     4 from there, ``LARGE_DATA_PARAMS``). Below 5000 rows the linear booster on standardised inputs
-    is a candidate too (``LINEAR_LAMBDAS``), and candidates are compared by out-of-fold log-loss,
-    which still tells them apart where tens of held-out rows are ranked perfectly by all;
+    is a candidate too (``LINEAR_LAMBDAS``), and so is the blend of the best trees and the best
+    linear model (their margins averaged, ``blend.py``); candidates are compared by out-of-fold
+    log-loss, which still tells them apart where tens of held-out rows are ranked perfectly by all;
     ``fit_info_["small_data"]`` records it, and every model of a comparison gets the same rule.
     Otherwise candidates are compared by PR-AUC (binary) or log-loss.
 
@@ -260,18 +268,29 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         if self.select is not None and int(self.select) < len(names):
             keep, self.selection_ = self._select(Xf, y_idx, names, tr, times, len(classes), spw, small_data)
             Xf, names = Xf[:, keep], [names[j] for j in keep]
-        best = None
+        def score(proba):  # (n_va, K) held-out probabilities -> the candidates' key, lower is better
+            if small_data or len(classes) > 2:
+                key = log_loss(y_idx[va], np.clip(proba, 1e-7, 1 - 1e-7), labels=range(len(classes)))
+            else:
+                key = -binary_metrics(y_idx[va], proba[:, 1], budget=self.alert_budget)["pr_auc"]
+            return key if np.isfinite(key) else np.inf
+
+        best, best_of_kind = None, {}
         for cand in search_candidates(self.search, self.seed, small_data):
             params = self._params(cand, len(classes), spw)
             booster, rounds, proba = self._fit_folds(params, Xf, y_idx, names, folds, len(classes))
-            if small_data or len(classes) > 2:
-                key = log_loss(y_idx[va], np.clip(proba[va], 1e-7, 1 - 1e-7), labels=range(len(classes)))
-            else:
-                key = -binary_metrics(y_idx[va], proba[va, 1], budget=self.alert_budget)["pr_auc"]
-            key = key if np.isfinite(key) else np.inf
-            if best is None or key < best[0]:
-                best = (key, params, booster, rounds, proba[va])
-        _, params, booster, rounds, val_proba = best
+            entry = (score(proba[va]), [(params, booster, rounds)], proba[va])
+            best = entry if best is None or entry[0] < best[0] else best
+            kind = is_linear(params)
+            best_of_kind[kind] = entry if kind not in best_of_kind or entry[0] < best_of_kind[kind][0] else best_of_kind[kind]
+        if len(best_of_kind) == 2:
+            # the best trees and the best linear model, margins averaged (``blend.py``): a candidate
+            # judged on the same held-out rows (its folds' predictions blended fold by fold)
+            (_, tree, p_tree), (_, lin, p_lin) = best_of_kind[False], best_of_kind[True]
+            val_proba = blended_proba([p_tree, p_lin])
+            if score(val_proba) < best[0]:
+                best = (score(val_proba), tree + lin, val_proba)
+        _, chosen, val_proba = best
         threshold = None
         if len(classes) == 2:
             threshold = choose_threshold(y_idx[va], val_proba[:, 1], policy)
@@ -279,18 +298,22 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         else:
             val_metrics = multiclass_metrics(y_idx[va], val_proba)
         refit = refit or len(folds) > 1  # fold models are not kept: one model on all rows
-        # the kept booster's inputs: all rows when refitting, else the (single) split's training rows
-        self.scaling_ = standardisation(Xf if refit else Xf[tr]) if is_linear(params) else None
-        if refit:
-            dall = xgb.DMatrix(scaled(Xf, self.scaling_), label=y_idx, feature_names=names)
-            booster = xgb.train(params, dall, rounds, verbose_eval=False)
-        self.booster_, self.classes_, self.features_ = booster, [_py(c) for c in classes], names
-        self.threshold_, self.policy_, self.rounds_, self.params_ = threshold, str(policy), rounds, params
+        self.members_ = []
+        for params, booster, rounds in chosen:
+            # the kept booster's inputs: all rows when refitting, else the (single) split's training rows
+            scaling = standardisation(Xf if refit else Xf[tr]) if is_linear(params) else None
+            if refit:
+                dall = xgb.DMatrix(scaled(Xf, scaling), label=y_idx, feature_names=names)
+                booster = xgb.train(params, dall, rounds, verbose_eval=False)
+            self.members_.append(Member(booster, params, scaling, rounds))
+        self.classes_, self.features_ = [_py(c) for c in classes], names
+        self.threshold_, self.policy_ = threshold, str(policy)
+        self.rounds_, self.params_ = members_summary(self.members_)
         self.encoder_id_, self.validation_, self.recipe_ = encoder_id, val_metrics, recipe
         self.fit_info_ = {"split": split, "n_train": int(len(folds[0][0]) if len(folds) == 1 else len(y)),
                           "n_validation": int(len(va)), "refit": refit,
-                          "scale_pos_weight": spw, "search_candidates": max(1, self.search), "rounds": rounds,
-                          "small_data": small_data}
+                          "scale_pos_weight": spw, "search_candidates": max(1, self.search), "rounds": self.rounds_,
+                          "small_data": small_data, "blend": len(self.members_) > 1}
         return self
 
     def _select(self, Xf, y_idx, names, tr, times, n_classes, spw, small_data) -> tuple[list[int], dict]:
@@ -336,15 +359,17 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ predict
     @staticmethod
     def _proba(booster, dmatrix, n_classes: int, rounds: int | None = None) -> np.ndarray:
+        """Probabilities (n, K) of one booster (its first ``rounds`` rounds when given)."""
         kw = {"iteration_range": (0, rounds)} if rounds else {}
         p = booster.predict(dmatrix, **kw)
         return np.column_stack([1 - p, p]) if n_classes == 2 else p  # (n, K)
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "booster_"):
+        if not hasattr(self, "members_"):
             raise NotFitted("this LatentClassifier is not fitted yet; call fit or load first")
 
-    def _matrix(self, X: pd.DataFrame, source: str = "<DataFrame>") -> xgb.DMatrix:
+    def _matrix(self, X: pd.DataFrame, source: str = "<DataFrame>") -> np.ndarray:
+        """The model's input (n, F) float32 from frame ``X``, its columns checked against ``features_``."""
         self._check_fitted()
         cols = list(map(str, X.columns))
         missing = [c for c in self.features_ if c not in cols]
@@ -354,11 +379,14 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
             raise InputError(f"features of '{source}' differ from training: missing {missing or 'none'}, "
                              f"extra {extra or 'none'}")
         check_finite(X, self.features_, source)
-        return xgb.DMatrix(scaled(X[self.features_].to_numpy(np.float32), self.scaling_), feature_names=self.features_)
+        return X[self.features_].to_numpy(np.float32)
+
+    def _predict_array(self, Xf: np.ndarray) -> np.ndarray:
+        return predict_members(self.members_, Xf, self.features_, len(self.classes_))
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Class probabilities (n, K), columns in ``classes_`` order."""
-        return self._proba(self.booster_, self._matrix(pd.DataFrame(X)), len(self.classes_))
+        return self._predict_array(self._matrix(pd.DataFrame(X)))
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """The most probable class of each row (binary: the positive class where its probability is at
@@ -375,8 +403,8 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
     def predict_frame(self, table: FeatureTable, threshold: float | None = None, explain: int = 0) -> pd.DataFrame:
         """The predictions table: keys, ``prediction``, ``score``, then ``proba_<class>`` (multi-class)
         or ``decision`` (binary), and with ``explain=N`` the N features that pushed each score most."""
-        dm = self._matrix(table.frame[table.features], table.source)
-        proba = self._proba(self.booster_, dm, len(self.classes_))
+        Xf = self._matrix(table.frame[table.features], table.source)
+        proba = self._predict_array(Xf)
         out = table.frame[table.keys].reset_index(drop=True).copy()
         predicted, score, decision = self._outcome(proba, threshold)
         out["prediction"] = pd.array(predicted.tolist())
@@ -389,7 +417,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
             for k, c in enumerate(self.classes_):
                 out[f"proba_{c}"] = proba[:, k]
         if explain:
-            out = pd.concat([out, self._explain(dm, top_class, explain)], axis=1)
+            out = pd.concat([out, self._explain(Xf, top_class, explain)], axis=1)
         return out
 
     def _outcome(self, proba: np.ndarray, threshold: float | None = None):
@@ -415,11 +443,10 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         if bad.any():
             column = self.features_[int(np.flatnonzero(bad.any(0))[0])]
             raise InputError(f"feature column '{column}' in '{source}' has {int(bad.sum())} NaN or infinite values")
-        dm = xgb.DMatrix(scaled(X.astype(np.float32), self.scaling_), feature_names=self.features_)
-        return self._outcome(self._proba(self.booster_, dm, len(self.classes_)))
+        return self._outcome(self._predict_array(X.astype(np.float32)))
 
-    def _explain(self, dm: xgb.DMatrix, top_class: np.ndarray, n: int) -> pd.DataFrame:
-        contrib = self.booster_.predict(dm, pred_contribs=True)  # (n, F+1) or (n, K, F+1), last = bias
+    def _explain(self, Xf: np.ndarray, top_class: np.ndarray, n: int) -> pd.DataFrame:
+        contrib = contributions(self.members_, Xf, self.features_)  # (n, F+1) or (n, K, F+1), last = bias
         if contrib.ndim == 3:
             contrib = contrib[np.arange(len(top_class)), top_class]  # (n, F+1): the predicted class
         contrib = contrib[:, :-1]
@@ -456,15 +483,20 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
                 "threshold_policy": {"policy": self.policy_, "threshold": self.threshold_,
                                      "alert_budget": self.alert_budget},
                 "validation_metrics": self.validation_, "params": self.params_, "fit": self.fit_info_,
-                "input_scaling": self.scaling_, "selection": self.selection_,
-                "model": MODEL_FILE, "versions": library_versions()}
+                "selection": self.selection_, "model": MODEL_FILE,
+                "models": [{"file": member_file(i), "params": m.params, "input_scaling": m.scaling,
+                            "rounds": m.rounds} for i, m in enumerate(self.members_)],
+                "versions": library_versions()}
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
-        """Write the classifier directory (native UBJ model + manifest) atomically."""
+        """Write the classifier directory (native UBJ models + manifest) atomically."""
         self._check_fitted()
         with atomic_output(path, overwrite, directory=True) as tmp:
-            self.booster_.save_model(str(tmp / MODEL_FILE))
-            m = self.manifest() | {"model_sha256": sha256_file(tmp / MODEL_FILE)}
+            m = self.manifest()
+            for member, entry in zip(self.members_, m["models"]):
+                member.booster.save_model(str(tmp / entry["file"]))
+                entry["sha256"] = sha256_file(tmp / entry["file"])
+            m["model_sha256"] = m["models"][0]["sha256"]
             write_json(tmp / "manifest.json", m)
         return Path(path)
 
@@ -473,18 +505,24 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         """Rebuild from the directory; a corrupted or changed model file is refused."""
         path = Path(path)
         m = read_manifest(path, "classifier", FORMAT_VERSION)  # format 1 is format 2 without input_scaling
-        verify_hash(path / m["model"], m["model_sha256"], "model")
-        booster = xgb.Booster()
-        try:
-            booster.load_model(str(path / m["model"]))
-        except xgb.core.XGBoostError as exc:
-            raise ArtifactError(f"model file '{path / m['model']}' is corrupted: {str(exc).splitlines()[0]}") from None
+        # formats 1-2 hold one model, described at the top level
+        entries = m.get("models") or [{"file": m["model"], "params": m["params"], "sha256": m["model_sha256"],
+                                       "input_scaling": m.get("input_scaling"), "rounds": m["fit"]["rounds"]}]
+        members = []
+        for e in entries:
+            verify_hash(path / e["file"], e["sha256"], "model")
+            booster = xgb.Booster()
+            try:
+                booster.load_model(str(path / e["file"]))
+            except xgb.core.XGBoostError as exc:
+                raise ArtifactError(f"model file '{path / e['file']}' is corrupted: {str(exc).splitlines()[0]}") from None
+            members.append(Member(booster, e["params"], e["input_scaling"], e["rounds"]))
         tp = m["threshold_policy"]
         clf = cls(threshold_policy=tp["policy"], alert_budget=tp["alert_budget"])
-        clf.booster_, clf.classes_, clf.features_ = booster, m["classes"], m["features"]
+        clf.members_, clf.classes_, clf.features_ = members, m["classes"], m["features"]
         clf.threshold_, clf.policy_, clf.params_ = tp["threshold"], tp["policy"], m["params"]
         clf.encoder_id_, clf.validation_, clf.fit_info_ = m["encoder_id"], m["validation_metrics"], m["fit"]
         clf.rounds_, clf.recipe_ = m["fit"]["rounds"], m.get("feature_recipe")
-        clf.scaling_, clf.selection_ = m.get("input_scaling"), m.get("selection")
+        clf.selection_ = m.get("selection")
         clf.select = clf.selection_["k"] if clf.selection_ else None
         return clf

@@ -123,7 +123,8 @@ class OnlineScorer:
     def use_threads(self, n: int) -> None:
         """Run the encoder step (torch, process-wide) and the classifier (XGBoost) on ``n`` threads."""
         torch.set_num_threads(n)
-        self.classifier.booster_.set_param({"nthread": n})
+        for member in self.classifier.members_:
+            member.booster.set_param({"nthread": n})
 
     # ------------------------------------------------------------------ input
     def _novelty_channels(self) -> list[int]:

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from classifier import LatentClassifier, choose_threshold, parse_policy
+from classifier.blend import predict_members
 from classifier.data import FeatureTable
 from encoder.errors import ArtifactError, InputError
 
@@ -182,7 +183,8 @@ def test_small_data_picks_the_linear_booster_for_an_oblique_boundary(tmp_path, c
     X, y = oblique(60, seed=0, classes=classes)
     Xt, yt = oblique(500, seed=1, classes=classes)
     clf = LatentClassifier(seed=0).fit(X, y)
-    assert clf.params_["booster"] == "gblinear" and clf.scaling_["mean"][7] == pytest.approx(X.z_7.mean())
+    assert clf.params_["booster"] == "gblinear" and len(clf.members_) == 1
+    assert clf.members_[0].scaling["mean"][7] == pytest.approx(X.z_7.mean())
     assert (clf.predict(Xt) == yt.to_numpy()).mean() > 0.85
     clf.save(tmp_path / "c")
     again = LatentClassifier.load(tmp_path / "c")
@@ -191,20 +193,64 @@ def test_small_data_picks_the_linear_booster_for_an_oblique_boundary(tmp_path, c
     assert out["explain_1"].isin(Xt.columns).all()
 
 
+def oblique_and_step(n, seed):
+    """A line through six features plus a fold in a seventh (|z_7|): trees cut the fold, a linear
+    model the line; neither alone gets both on tens of rows."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(n, 8)), columns=[f"z_{i}" for i in range(8)])
+    m = X.iloc[:, :6].sum(axis=1) / np.sqrt(6) + np.abs(X.z_7) - 0.8 + rng.normal(size=n) * 0.3
+    return X, pd.Series((m > 0).astype(int))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_small_data_blends_trees_and_a_line_where_both_are_needed(tmp_path, seed):
+    X, y = oblique_and_step(80, seed)
+    Xt, yt = oblique_and_step(2000, 100 + seed)
+    clf = LatentClassifier(seed=0).fit(X, y)
+    assert clf.fit_info_["blend"] and clf.params_["blend"] == "mean margin"
+    assert ["booster" in m.params for m in clf.members_] == [False, True]  # trees, then the linear booster
+    alone = [(predict_members([m], Xt.to_numpy(np.float32), clf.features_, 2)[:, 1] >= 0.5) == yt for m in clf.members_]
+    blended = (clf.predict(Xt) == yt.to_numpy()).mean()
+    assert blended > max(a.mean() for a in alone) + 0.005
+    clf.save(tmp_path / "c")
+    assert {p.name for p in (tmp_path / "c").iterdir()} == {"manifest.json", "model.ubj", "model_1.ubj"}
+    again = LatentClassifier.load(tmp_path / "c")
+    np.testing.assert_allclose(again.predict_proba(Xt), clf.predict_proba(Xt), rtol=1e-6)
+    out = again.predict_frame(FeatureTable(Xt, [], list(Xt.columns)), explain=1)
+    assert out["explain_1"].isin(Xt.columns).all()
+    (tmp_path / "c/model_1.ubj").write_bytes(b"garbage")
+    with pytest.raises(ArtifactError, match="does not match its manifest"):
+        LatentClassifier.load(tmp_path / "c")
+
+
+def test_a_format_2_directory_of_one_model_still_loads(tmp_path):
+    X, y = oblique(60, seed=0)
+    clf = LatentClassifier(seed=0).fit(X, y)
+    clf.save(tmp_path / "c")
+    m = json.loads((tmp_path / "c/manifest.json").read_text())
+    (only,) = m.pop("models")  # format 2 described its one model at the top level
+    m |= {"format_version": 2, "input_scaling": only["input_scaling"]}
+    (tmp_path / "c/manifest.json").write_text(json.dumps(m))
+    again = LatentClassifier.load(tmp_path / "c")
+    assert again.members_[0].scaling == clf.members_[0].scaling
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+
+
 def test_large_data_and_separable_toys_keep_the_trees():
     X, y = toy()  # one feature decides: a single split beats a line through the standardised cloud
     assert "booster" not in LatentClassifier(seed=0).fit(X, y).params_
     X, y = toy(n=6000)
     clf = LatentClassifier(seed=0).fit(X, y)
-    assert not clf.fit_info_["small_data"] and clf.scaling_ is None
+    assert not clf.fit_info_["small_data"] and clf.members_[0].scaling is None
 
 
 def test_large_data_grows_a_forest_of_four_trees_per_round(tmp_path):
     X, y = toy(n=6000)
     clf = LatentClassifier(seed=0).fit(X, y)
     assert (clf.params_["num_parallel_tree"], clf.params_["subsample"], clf.params_["colsample_bynode"]) == (4, 0.6, 0.5)
-    trees = json.loads(clf.booster_.save_config())["learner"]["gradient_booster"]["gbtree_model_param"]["num_trees"]
-    assert int(trees) == 4 * clf.booster_.num_boosted_rounds()
+    booster = clf.members_[0].booster
+    trees = json.loads(booster.save_config())["learner"]["gradient_booster"]["gbtree_model_param"]["num_trees"]
+    assert int(trees) == 4 * booster.num_boosted_rounds()
     again = LatentClassifier.load(clf.save(tmp_path / "clf"))
     np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
 
