@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -496,7 +497,10 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
             for member, entry in zip(self.members_, m["models"]):
                 member.booster.save_model(str(tmp / entry["file"]))
                 entry["sha256"] = sha256_file(tmp / entry["file"])
-            m["model_sha256"] = m["models"][0]["sha256"]
+            # the model's identity (what the online state store keys on): its one file's hash, or
+            # for a blend the hash of its members' hashes in order
+            hashes = [e["sha256"] for e in m["models"]]
+            m["model_sha256"] = hashes[0] if len(hashes) == 1 else hashlib.sha256(" ".join(hashes).encode()).hexdigest()
             write_json(tmp / "manifest.json", m)
         return Path(path)
 

@@ -214,6 +214,8 @@ def test_small_data_blends_trees_and_a_line_where_both_are_needed(tmp_path, seed
     assert blended > max(a.mean() for a in alone) + 0.005
     clf.save(tmp_path / "c")
     assert {p.name for p in (tmp_path / "c").iterdir()} == {"manifest.json", "model.ubj", "model_1.ubj"}
+    m = json.loads((tmp_path / "c/manifest.json").read_text())
+    assert m["model_sha256"] not in [e["sha256"] for e in m["models"]]  # names both members
     again = LatentClassifier.load(tmp_path / "c")
     np.testing.assert_allclose(again.predict_proba(Xt), clf.predict_proba(Xt), rtol=1e-6)
     out = again.predict_frame(FeatureTable(Xt, [], list(Xt.columns)), explain=1)
