@@ -44,6 +44,13 @@ class Member:
         return self.booster.predict(self.matrix(Xf, names), pred_contribs=True)
 
 
+def booster_proba(booster: xgb.Booster, dmatrix: xgb.DMatrix, n_classes: int, rounds: int | None = None) -> np.ndarray:
+    """Probabilities (n, K) of one booster (its first ``rounds`` rounds when given)."""
+    kw = {"iteration_range": (0, rounds)} if rounds else {}
+    p = booster.predict(dmatrix, **kw)
+    return np.column_stack([1 - p, p]) if n_classes == 2 else p  # (n, K)
+
+
 def proba_from_margin(margin: np.ndarray, n_classes: int) -> np.ndarray:
     """Class probabilities (n, K) from margins (n,) binary or (n, K): sigmoid or softmax."""
     if n_classes == 2:
@@ -71,8 +78,7 @@ def blended_proba(probas: list[np.ndarray]) -> np.ndarray:
 def predict_members(members: list[Member], Xf: np.ndarray, names: list[str], n_classes: int) -> np.ndarray:
     """Class probabilities (n, K) of the members' mean margin."""
     if len(members) == 1:  # the booster's own transform, bit for bit what it always gave
-        p = members[0].booster.predict(members[0].matrix(Xf, names))
-        return np.column_stack([1 - p, p]) if n_classes == 2 else p
+        return booster_proba(members[0].booster, members[0].matrix(Xf, names), n_classes)
     return proba_from_margin(np.mean([m.margin(Xf, names) for m in members], axis=0), n_classes)
 
 

@@ -16,7 +16,7 @@ from encoder.artifacts import library_versions, read_manifest, sha256_file, veri
 from encoder.atomic import atomic_output
 from encoder.errors import ArtifactError, InputError, NotFitted
 
-from .blend import BLEND, Member, blended_proba, contributions, predict_members, scaled
+from .blend import BLEND, Member, blended_proba, booster_proba, contributions, predict_members, scaled
 from .data import FeatureTable, check_finite
 from .metrics import DEFAULT_BUDGET, binary_metrics, multiclass_metrics
 from .thresholds import choose_threshold, parse_policy
@@ -283,14 +283,14 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
             entry = (score(proba[va]), [(params, booster, rounds)], proba[va])
             best = entry if best is None or entry[0] < best[0] else best
             kind = is_linear(params)
-            best_of_kind[kind] = entry if kind not in best_of_kind or entry[0] < best_of_kind[kind][0] else best_of_kind[kind]
+            if kind not in best_of_kind or entry[0] < best_of_kind[kind][0]:
+                best_of_kind[kind] = entry
         if len(best_of_kind) == 2:
             # the best trees and the best linear model, margins averaged (``blend.py``): a candidate
             # judged on the same held-out rows (its folds' predictions blended fold by fold)
             (_, tree, p_tree), (_, lin, p_lin) = best_of_kind[False], best_of_kind[True]
-            val_proba = blended_proba([p_tree, p_lin])
-            if score(val_proba) < best[0]:
-                best = (score(val_proba), tree + lin, val_proba)
+            proba = blended_proba([p_tree, p_lin])
+            best = min(best, (score(proba), tree + lin, proba), key=lambda entry: entry[0])
         _, chosen, val_proba = best
         threshold = None
         if len(classes) == 2:
@@ -353,18 +353,11 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
                 booster = xgb.train(params, dtr, self.max_rounds, evals=[(dva, "val")],
                                     early_stopping_rounds=self.early_stopping, verbose_eval=False)
                 rounds.append(booster.best_iteration + 1)
-            proba[va] = self._proba(booster, dva, n_classes, None if is_linear(params) else rounds[-1])
+            proba[va] = booster_proba(booster, dva, n_classes, None if is_linear(params) else rounds[-1])
             first = booster if first is None else first
         return first, int(round(np.mean(rounds))), proba
 
     # ------------------------------------------------------------------ predict
-    @staticmethod
-    def _proba(booster, dmatrix, n_classes: int, rounds: int | None = None) -> np.ndarray:
-        """Probabilities (n, K) of one booster (its first ``rounds`` rounds when given)."""
-        kw = {"iteration_range": (0, rounds)} if rounds else {}
-        p = booster.predict(dmatrix, **kw)
-        return np.column_stack([1 - p, p]) if n_classes == 2 else p  # (n, K)
-
     def _check_fitted(self) -> None:
         if not hasattr(self, "members_"):
             raise NotFitted("this LatentClassifier is not fitted yet; call fit or load first")
