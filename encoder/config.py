@@ -22,10 +22,10 @@ PATCH_STEPS = 256  # entity unit: sequences up to this long are read one event p
 UNIT_DEFAULTS = {
     "entity": {"recency_halflife": 0.0, "pooling": ("max",), "contrastive_weight": 1.0, "surprise": False,
                "surprise_scale": False, "causal": False, "max_steps_per_epoch": 24000, "summary_stats": True,
-               "conv_dim": 0},
+               "conv_dim": 0, "segments": 0},
     "event": {"recency_halflife": 3.0, "pooling": ("last", "mean", "max"), "contrastive_weight": 0.0, "surprise": True,
               "surprise_scale": True, "causal": True, "max_steps_per_epoch": 0, "summary_stats": False,
-              "conv_dim": 0},
+              "conv_dim": 0, "segments": 0},
 }
 
 
@@ -66,7 +66,7 @@ class EncoderConfig:
     already bounds).
 
     ``recency_halflife``, ``pooling``, ``contrastive_weight``, ``surprise``, ``surprise_scale``,
-    ``causal``, ``max_steps_per_epoch``, ``summary_stats`` and ``conv_dim`` left at None take the defaults of the
+    ``causal``, ``max_steps_per_epoch``, ``summary_stats``, ``conv_dim`` and ``segments`` left at None take the defaults of the
     unit (``UNIT_DEFAULTS``):
 
     - ``unit="entity"`` codes a whole sequence (classify machines, accounts, series): step codes
@@ -102,6 +102,15 @@ class EncoderConfig:
     later steps too, so a ``causal`` encoder refuses it. 0, no branch, is the default of both units:
     64 lifted the long shape-driven UCR sets (OSULeaf, PickupGestureWiimoteZ) and lowered GunPoint
     and ACSF1, for twice the training time (README "Benchmarks").
+
+    ``segments`` > 0 follows the pooled code with each pooled channel's maximum over each of that
+    many equal, consecutive parts of the sequence (``model.segment_max``): in which part a shape
+    occurs, not only whether it does. They are read from the trained step codes, not trained
+    themselves, so an encoder's codes with and without them differ by those channels only. They
+    need a sequence's whole length, so a ``causal`` encoder refuses them. 0 is the default of both
+    units: 4 lifted the UCR sets whose series are aligned in time (ItalyPowerDemand, hours of a
+    day; PickupGestureWiimoteZ) and lowered those whose shapes move (OSULeaf), and widens the code
+    by ``4 pooled_dim`` columns, which the classifier pays for (README "Benchmarks").
 
     ``causal=True`` (any unit) makes a forward-only encoder whose code after an event depends on
     the LSTM state after it and the running mean and max of the step codes so far (pooling from
@@ -144,6 +153,7 @@ class EncoderConfig:
     conv_dim: int | None = None
     conv_depth: int | None = None
     conv_channels: int = 32
+    segments: int | None = None
     dropout: float = 0.0
     # denoising (training only)
     noise_std: float = 0.1
@@ -190,7 +200,7 @@ class EncoderConfig:
         for name in ("max_len", "patch", "conv_depth", "conv_channels"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise InputError(f"config '{name}' must be positive, got {getattr(self, name)}")
-        for name in ("conv_dim", "max_steps_per_epoch", "noise_std", "step_dropout", "feature_dropout", "unknown_rate", "dropout", "contrastive_weight",
+        for name in ("conv_dim", "segments", "max_steps_per_epoch", "noise_std", "step_dropout", "feature_dropout", "unknown_rate", "dropout", "contrastive_weight",
                      "next_event_weight", "surprise_halflife"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise InputError(f"config '{name}' must not be negative, got {getattr(self, name)}")
@@ -235,6 +245,11 @@ class EncoderConfig:
                     raise InputError(f"config 'conv_dim' is {self.conv_dim}: the convolution branch reads later steps "
                                      "too, but 'causal' codes every event from earlier ones only; set conv_dim = 0")
                 auto["conv_dim"] = 0
+            if auto.get("segments", self.segments):
+                if "segments" not in auto:
+                    raise InputError(f"config 'segments' is {self.segments}: segment maxima need the whole sequence's "
+                                     "length, but 'causal' codes every event from earlier ones only; set segments = 0")
+                auto["segments"] = 0
         conv = auto.get("conv_dim", self.conv_dim)
         conv_depth = (self.conv_depth or conv_depth_for(-(-max_len // patch))) if conv else self.conv_depth
         per_epoch = self.max_sequences_per_epoch

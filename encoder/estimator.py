@@ -200,7 +200,8 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                            surprise_halflife=float(cfg.surprise_halflife) if cfg.surprise else 0.0,
                            surprise_scale=bool(cfg.surprise and cfg.surprise_scale),
                            summary_stats=bool(cfg.summary_stats), conv_dim=int(cfg.conv_dim),
-                           conv_depth=int(cfg.conv_depth) if cfg.conv_dim else 0, conv_channels=int(cfg.conv_channels))
+                           conv_depth=int(cfg.conv_depth) if cfg.conv_dim else 0, conv_channels=int(cfg.conv_channels),
+                           segments=int(cfg.segments or 0))
         model = LSTMAutoencoder(mcfg)
         early = EarlyStopping(cfg.patience)
         cbs = [early, *callbacks, ProgressBar()]
@@ -416,22 +417,25 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
 
     def code_layout(self) -> dict:
         """What the code's channels are: ``z_0..`` pooled step codes (``conv`` names those of the
-        convolution branch, after the LSTM's), then (``surprise``) one channel
+        convolution branch, after the LSTM's), then (``segments``) each pooled channel's maximum over
+        each of that many equal parts of the sequence (``segment 1/4:z_0``), then (``surprise``) one channel
         per numeric input channel and per categorical column, named, and with a ``surprise_halflife``
         the recent mean (``surprise_mean:``) and variance (``surprise_var:``) of each; then
         (``summary_stats``) each statistic of ``model.SUMMARY_STATS`` for each numeric input channel
         (``summary`` names them, e.g. ``mean:x0``)."""
         self._check_fitted()
         mc = self.model_config_
-        K = mc.pooled_dim
+        K, S = mc.pooled_dim, mc.segments
+        segments = [f"segment {j + 1}/{S}:z_{k}" for j in range(S) for k in range(K)]
         channels = list(self.preprocessor_.numeric_channels) + list(self.schema_.categorical) if mc.surprise else []
         kinds = ("surprise", "surprise_mean", "surprise_var") if mc.surprise_halflife > 0 else ("surprise",)
         surprise = [f"{kind}:{c}" for kind in kinds for c in channels]
-        start = K + len(surprise)
+        start = K + len(segments) + len(surprise)
         numeric = self.preprocessor_.numeric_channels if mc.summary_stats else []
         summary = [f"{stat}:{c}" for stat in SUMMARY_STATS for c in numeric]
         return {"pooled": [f"z_{k}" for k in range(K)], "conv": [f"z_{k}" for k in range(mc.latent_dim, K)],
-                "surprise": {f"z_{K + i}": name for i, name in enumerate(surprise)},
+                "segments": {f"z_{K + i}": name for i, name in enumerate(segments)},
+                "surprise": {f"z_{K + len(segments) + i}": name for i, name in enumerate(surprise)},
                 "summary": {f"z_{start + i}": name for i, name in enumerate(summary)}}
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:

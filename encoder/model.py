@@ -41,12 +41,18 @@ class ModelConfig:
     conv_dim: int = 0
     conv_depth: int = 0
     conv_channels: int = 32
+    segments: int = 0
 
     @property
     def pooled_dim(self) -> int:
         """Width of the step codes and of their pooled part of the code: ``latent_dim`` from the LSTM,
         then ``conv_dim`` from the dilated convolution branch."""
         return self.latent_dim + self.conv_dim
+
+    @property
+    def segment_dim(self) -> int:
+        """Channels of the segment maxima: ``pooled_dim`` for each of ``segments`` equal parts."""
+        return self.segments * self.pooled_dim
 
     @property
     def surprise_dim(self) -> int:
@@ -63,9 +69,9 @@ class ModelConfig:
 
     @property
     def code_dim(self) -> int:
-        """Width of the code: ``pooled_dim`` pooled channels, the ``surprise_dim`` channels, then the
-        ``summary_dim`` channels."""
-        return self.pooled_dim + self.surprise_dim + self.summary_dim
+        """Width of the code: ``pooled_dim`` pooled channels, the ``segment_dim`` channels, the
+        ``surprise_dim`` channels, then the ``summary_dim`` channels."""
+        return self.pooled_dim + self.segment_dim + self.surprise_dim + self.summary_dim
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
@@ -319,7 +325,10 @@ class SequenceEncoderNet(nn.Module):
         its forward LSTM, one step per event and pooling from ``last``, ``mean``, ``max`` make the
         pooled code below exactly that, so one path serves both (and exports to ONNX)."""
         outs, step_lengths, x = self._states(num, cat, lengths)
-        pooled = self._pool(self._step_codes(outs, step_lengths, x), step_lengths)  # (B, K)
+        codes = self._step_codes(outs, step_lengths, x)  # (B, P, K)
+        pooled = self._pool(codes, step_lengths)  # (B, K)
+        if self.config.segments:  # where in the sequence each channel peaks: (B, K + segments K)
+            pooled = torch.cat([pooled, segment_max(codes, step_lengths, self.config.segments)], dim=-1)
         stats = [summary_statistics(num, lengths)] if self.config.summary_stats else []  # (B, 10 F_num)
         if not self.config.surprise:
             return torch.cat([pooled, *stats], dim=-1) if stats else pooled, None, []
@@ -442,6 +451,25 @@ class SequenceEncoderNet(nn.Module):
                 scores = self.attention(codes).masked_fill(~valid, float("-inf"))  # (B, T, 1)
                 pooled.append((torch.softmax(scores, dim=1) * codes.masked_fill(~valid, 0.0)).sum(1))  # (B, K)
         return pooled[0] if self.mix is None else self.mix(torch.cat(pooled, dim=-1))  # (B, K)
+
+
+def segment_max(codes: torch.Tensor, lengths: torch.Tensor, segments: int) -> torch.Tensor:
+    """The maximum of each step-code channel over each of ``segments`` consecutive, equal parts of
+    every sequence: (B, P, K) -> (B, segments * K), segment-major (the first part's K channels first).
+
+    A sequence of L valid steps has part j = steps [floor(j L / S), floor((j + 1) L / S)), at least
+    one step each (a sequence shorter than ``segments`` repeats steps). Max pooling over the whole
+    sequence says which shapes occur; these say in which part of it they occur. Padding is never read."""
+    B, P, _ = codes.shape  # batch, steps, code channels
+    L = lengths.to(codes.device)[:, None]  # (B, 1)
+    t = torch.arange(P, device=codes.device)[None]  # (1, P)
+    parts = []
+    for j in range(segments):
+        start = torch.div(j * L, segments, rounding_mode="floor")  # (B, 1)
+        end = torch.maximum(torch.div((j + 1) * L, segments, rounding_mode="floor"), start + 1)  # (B, 1)
+        inside = (t >= start) & (t < end)  # (B, P)
+        parts.append(codes.masked_fill(~inside[..., None], float("-inf")).amax(1))  # (B, K)
+    return torch.cat(parts, dim=-1)  # (B, segments * K)
 
 
 SUMMARY_STATS = ("mean", "std", "min", "max", "first", "last", "q25", "median", "q75", "mean_abs_step")

@@ -18,12 +18,12 @@ pytestmark = pytest.mark.filterwarnings("ignore::encoder.errors.TruncationWarnin
 
 
 @pytest.fixture(scope="module", params=[("entity", {}), ("event", {}),
-                                        ("entity", {"patch": 3, "num_layers": 2, "conv_dim": 3, "conv_depth": 2}),
+                                        ("entity", {"patch": 3, "num_layers": 2, "conv_dim": 3, "conv_depth": 2, "segments": 2}),
                                         ("entity", {"drop": ("channel",)})],
-                ids=["entity", "event", "entity-patch3-2layers-conv", "entity-numeric-only"])
+                ids=["entity", "event", "entity-patch3-2layers-conv-segments", "entity-numeric-only"])
 def exported(request, tmp_path_factory):
     """An encoder of each unit (entity: bidirectional, max pooling, also 3 events per step, 2
-    layers and the convolution branch, also without categorical columns; event: causal with
+    layers, the convolution branch and segment maxima, also without categorical columns; event: causal with
     surprise) on sequences of 1 to 20 events, saved and exported with the CLI."""
     unit, options = request.param
     options = dict(options)
