@@ -457,16 +457,17 @@ def segment_max(codes: torch.Tensor, lengths: torch.Tensor, segments: int) -> to
     """The maximum of each step-code channel over each of ``segments`` consecutive, equal parts of
     every sequence: (B, P, K) -> (B, segments * K), segment-major (the first part's K channels first).
 
-    A sequence of L valid steps has part j = steps [floor(j L / S), floor((j + 1) L / S)), at least
-    one step each (a sequence shorter than ``segments`` repeats steps). Max pooling over the whole
-    sequence says which shapes occur; these say in which part of it they occur. Padding is never read."""
+    Step t of a sequence of L valid steps is in part floor(t S / L), so part j is steps
+    [ceil(j L / S), ceil((j + 1) L / S)); a sequence shorter than ``segments`` gives an empty part
+    its nearest step instead (steps repeat). Max pooling over the whole sequence says which shapes
+    occur; these say in which part of it they occur. Padding is never read."""
     B, P, _ = codes.shape  # batch, steps, code channels
     L = lengths.to(codes.device)[:, None]  # (B, 1)
     t = torch.arange(P, device=codes.device)[None]  # (1, P)
     parts = []
     for j in range(segments):
-        start = torch.div(j * L, segments, rounding_mode="floor")  # (B, 1)
-        end = torch.maximum(torch.div((j + 1) * L, segments, rounding_mode="floor"), start + 1)  # (B, 1)
+        start = torch.minimum(torch.div(j * L + segments - 1, segments, rounding_mode="floor"), L - 1)  # (B, 1)
+        end = torch.maximum(torch.div((j + 1) * L + segments - 1, segments, rounding_mode="floor"), start + 1)  # (B, 1)
         inside = (t >= start) & (t < end)  # (B, P)
         parts.append(codes.masked_fill(~inside[..., None], float("-inf")).amax(1))  # (B, K)
     return torch.cat(parts, dim=-1)  # (B, segments * K)

@@ -10,12 +10,9 @@ from encoder.model import segment_max
 
 def _numpy_segments(c: np.ndarray, S: int) -> np.ndarray:
     L = len(c)
-    parts = []
-    for j in range(S):
-        start = j * L // S
-        end = max((j + 1) * L // S, start + 1)
-        parts.append(c[start:end].max(0))
-    return np.concatenate(parts)  # (S K,)
+    part = np.arange(L) * S // L  # step t is in part floor(t S / L)
+    return np.concatenate([c[part == j].max(0) if (part == j).any() else c[min(-(-j * L // S), L - 1)]
+                           for j in range(S)])  # (S K,)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
