@@ -28,6 +28,13 @@ UNIT_DEFAULTS = {
               "conv_dim": 0, "segments": 0},
 }
 
+# Options a causal encoder cannot have: why, and the value that turns each off.
+WHOLE_SEQUENCE_ONLY = {
+    "summary_stats": ("the statistics describe a whole window at once", False),
+    "conv_dim": ("the convolution branch reads later steps too", 0),
+    "segments": ("segment maxima need the whole sequence's length", 0),
+}
+
 
 def conv_depth_for(steps: int) -> int:
     """The fewest dilated blocks (dilations 1, 2, 4, ...; kernel 3, two convolutions each) through
@@ -235,21 +242,12 @@ class EncoderConfig:
                 raise InputError(f"config 'causal' pools with running last/mean/max only, but 'pooling' is "
                                  f"{list(pooling)}")
             auto["bidirectional"] = False  # a causal code never reads a later event
-            if auto.get("summary_stats", self.summary_stats):
-                if "summary_stats" not in auto:
-                    raise InputError("config 'summary_stats' describes a whole window at once, but 'causal' "
-                                     "codes every event as it comes; set causal = false to use it")
-                auto["summary_stats"] = False
-            if auto.get("conv_dim", self.conv_dim):
-                if "conv_dim" not in auto:
-                    raise InputError(f"config 'conv_dim' is {self.conv_dim}: the convolution branch reads later steps "
-                                     "too, but 'causal' codes every event from earlier ones only; set conv_dim = 0")
-                auto["conv_dim"] = 0
-            if auto.get("segments", self.segments):
-                if "segments" not in auto:
-                    raise InputError(f"config 'segments' is {self.segments}: segment maxima need the whole sequence's "
-                                     "length, but 'causal' codes every event from earlier ones only; set segments = 0")
-                auto["segments"] = 0
+            for name, (why, off) in WHOLE_SEQUENCE_ONLY.items():
+                if auto.get(name, getattr(self, name)):
+                    if name not in auto:  # asked for explicitly
+                        raise InputError(f"config '{name}' is {getattr(self, name)}: {why}, but 'causal' codes every "
+                                         f"event from earlier ones only; set {name} = {str(off).lower()} or causal = false")
+                    auto[name] = off  # the unit's default yields to causal
         conv = auto.get("conv_dim", self.conv_dim)
         conv_depth = (self.conv_depth or conv_depth_for(-(-max_len // patch))) if conv else self.conv_depth
         per_epoch = self.max_sequences_per_epoch
