@@ -201,7 +201,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                            surprise_scale=bool(cfg.surprise and cfg.surprise_scale),
                            summary_stats=bool(cfg.summary_stats), conv_dim=int(cfg.conv_dim),
                            conv_depth=int(cfg.conv_depth) if cfg.conv_dim else 0, conv_channels=int(cfg.conv_channels),
-                           segments=int(cfg.segments or 0))
+                           segments=int(cfg.segments))
         model = LSTMAutoencoder(mcfg)
         early = EarlyStopping(cfg.patience)
         cbs = [early, *callbacks, ProgressBar()]
@@ -430,13 +430,13 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         channels = list(self.preprocessor_.numeric_channels) + list(self.schema_.categorical) if mc.surprise else []
         kinds = ("surprise", "surprise_mean", "surprise_var") if mc.surprise_halflife > 0 else ("surprise",)
         surprise = [f"{kind}:{c}" for kind in kinds for c in channels]
-        start = K + len(segments) + len(surprise)
         numeric = self.preprocessor_.numeric_channels if mc.summary_stats else []
         summary = [f"{stat}:{c}" for stat in SUMMARY_STATS for c in numeric]
-        return {"pooled": [f"z_{k}" for k in range(K)], "conv": [f"z_{k}" for k in range(mc.latent_dim, K)],
-                "segments": {f"z_{K + i}": name for i, name in enumerate(segments)},
-                "surprise": {f"z_{K + len(segments) + i}": name for i, name in enumerate(surprise)},
-                "summary": {f"z_{start + i}": name for i, name in enumerate(summary)}}
+        named, start = {}, K
+        for part, names in (("segments", segments), ("surprise", surprise), ("summary", summary)):
+            named[part] = {f"z_{start + i}": name for i, name in enumerate(names)}
+            start += len(names)
+        return {"pooled": [f"z_{k}" for k in range(K)], "conv": [f"z_{k}" for k in range(mc.latent_dim, K)], **named}
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write the encoder directory (manifest, weights, history, loss plot) atomically."""
