@@ -123,6 +123,19 @@ def _train(events, id_col, time_col, label_col, unit, max_len, latent_dim, epoch
     note = None if enc.config_.causal else window_note(t["truncation"])  # causal codes read whole histories
     if note:
         click.echo(f"note: {note}")
+    if t["segments"]:
+        click.echo(f"note: {segments_note(t['segments'], enc.model_config_)}")
+
+
+def segments_note(rule: dict, mc) -> str:
+    """One line on the provisional segment maxima: kept or dropped, and the share that decided it."""
+    share, least = rule["share"], rule["min_share"]
+    if rule["kept"]:
+        return (f"segment maxima kept: the part of a sequence explains {share:.2f} of their variance "
+                f"(at least {least}), so the code says in which of {mc.segments} parts each channel peaks "
+                f"({mc.segment_dim} channels)")
+    return (f"segment maxima dropped: the part of a sequence explains {share:.2f} of their variance "
+            f"(under {least}); shapes move along these sequences")
 
 
 @encoder_group.command("encode")
@@ -169,6 +182,9 @@ def inspect(encoder_dir, as_json):
         f"channels     {len(m['numeric_channels'])} numeric, embeddings {list(mc['embedding_dims'])}",
         f"model        LSTM {mc['num_layers']}x{mc['hidden_size']}{' bidirectional' if mc['bidirectional'] else ''}, "
         f"merge {mc['merge']}, pooling {'+'.join(mc['pooling'])}",
+        f"segments     {mc.get('segments', 0)} parts" + (
+            f" (position share {t['segments']['share']:.2f}, {'kept at' if t['segments']['kept'] else 'dropped under'} "
+            f"{t['segments']['min_share']})" if t.get("segments") else ""),
         f"training     {t['epochs_run']} epochs, best val loss {t['best_val_loss']:.5f} at epoch {t['best_epoch']}, "
         f"{t['n_entities']} entities ({t['n_val_entities']} validation), {t['n_events']} events, {t['seconds']} s",
         "versions     " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),

@@ -22,7 +22,7 @@ PATCH_STEPS = 256  # entity unit: sequences up to this long are read one event p
 UNIT_DEFAULTS = {
     "entity": {"recency_halflife": 0.0, "pooling": ("max",), "contrastive_weight": 1.0, "surprise": False,
                "surprise_scale": False, "causal": False, "max_steps_per_epoch": 24000, "summary_stats": True,
-               "conv_dim": 0, "segments": 0},
+               "conv_dim": 0, "segments": 4},
     "event": {"recency_halflife": 3.0, "pooling": ("last", "mean", "max"), "contrastive_weight": 0.0, "surprise": True,
               "surprise_scale": True, "causal": True, "max_steps_per_epoch": 0, "summary_stats": False,
               "conv_dim": 0, "segments": 0},
@@ -114,10 +114,14 @@ class EncoderConfig:
     many equal, consecutive parts of the sequence (``model.segment_max``): in which part a shape
     occurs, not only whether it does. They are read from the trained step codes, not trained
     themselves, so an encoder's codes with and without them differ by those channels only. They
-    need a sequence's whole length, so a ``causal`` encoder refuses them. 0 is the default of both
-    units: 4 lifted the UCR sets whose series are aligned in time (ItalyPowerDemand, hours of a
-    day; PickupGestureWiimoteZ) and lowered those whose shapes move (OSULeaf), and widens the code
-    by ``4 pooled_dim`` columns, which the classifier pays for (README "Benchmarks").
+    need a sequence's whole length, so a ``causal`` encoder refuses them. They lifted the UCR sets
+    whose series are aligned in time (ItalyPowerDemand, hours of a day; PickupGestureWiimoteZ) and
+    lowered those whose shapes move along the series (OSULeaf, ACSF1). So the entity unit's
+    default, 4, is provisional: after training, ``fit`` measures on the training sequences how much
+    a part says about its maxima (``model.position_share``) and keeps them only where that share
+    is at least ``segments_min_share`` (0.1; aligned sets measured 0.17-0.56, the others 0.02-0.03),
+    else resolves ``segments`` to 0; the manifest records the share and the choice
+    (``training.segments``). A ``segments`` given explicitly is kept as given. 0 for the event unit.
 
     ``causal=True`` (any unit) makes a forward-only encoder whose code after an event depends on
     the LSTM state after it and the running mean and max of the step codes so far (pooling from
@@ -161,6 +165,7 @@ class EncoderConfig:
     conv_depth: int | None = None
     conv_channels: int = 32
     segments: int | None = None
+    segments_min_share: float = 0.1
     dropout: float = 0.0
     # denoising (training only)
     noise_std: float = 0.1
@@ -213,6 +218,8 @@ class EncoderConfig:
                 raise InputError(f"config '{name}' must not be negative, got {getattr(self, name)}")
         if self.recency_halflife is not None and self.recency_halflife < 0:
             raise InputError(f"config 'recency_halflife' must not be negative, got {self.recency_halflife}")
+        if not 0 <= self.segments_min_share <= 1:
+            raise InputError(f"config 'segments_min_share' must be in [0, 1], got {self.segments_min_share}")
         if not 0 <= self.val_fraction < 1:
             raise InputError(f"config 'val_fraction' must be in [0, 1), got {self.val_fraction}")
 

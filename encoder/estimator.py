@@ -25,7 +25,7 @@ from .atomic import atomic_output, write_parquet_stream
 from .config import ENCODE_BATCH, EncoderConfig
 from .errors import InputError, NotFitted, TruncationWarning
 from .losses import reconstruction_errors
-from .model import SUMMARY_STATS, LSTMAutoencoder, ModelConfig, embedding_dim_for
+from .model import SUMMARY_STATS, LSTMAutoencoder, ModelConfig, embedding_dim_for, position_share
 from .preprocessing import Preprocessor
 from .sequences import (EventArrays, entity_end_rows, gather_windows, step_weights, truncation,
                         truncation_message, valid_mask)
@@ -92,6 +92,34 @@ def prepare_events(events, schema: ev.Schema, training: bool, source: str | None
     return PreparedEvents(source=source, frame=df[list(schema.features)], ids=df[schema.id_col],
                           time_raw=df[schema.time_col], labels=df[schema.label_col] if has_label else None,
                           order=order, times=times_in[order], codes=codes, starts=ev.entity_starts(codes))
+
+
+SHARE_SEQUENCES = 4096  # sequences (at most) whose segment maxima decide a provisional ``segments``
+
+
+def settle_segments(cfg: EncoderConfig, model: LSTMAutoencoder, arrays: EventArrays, ends: np.ndarray,
+                    rng: np.random.Generator) -> tuple[EncoderConfig, ModelConfig, LSTMAutoencoder, dict]:
+    """Keep or drop the provisional segment maxima of a trained ``model`` (eval mode): their
+    ``position_share`` over the training sequences ending at ``ends`` (a seeded sample of
+    ``SHARE_SEQUENCES`` when there are more) against ``cfg.segments_min_share``. Returns the
+    config, model config and model to keep (dropped: ``segments`` 0, the same weights, a narrower
+    code) and the manifest's record of the choice."""
+    if len(ends) > SHARE_SEQUENCES:
+        ends = np.sort(rng.choice(ends, SHARE_SEQUENCES, replace=False))
+    mc, maxima = model.config, []
+    with torch.inference_mode():
+        for i in range(0, len(ends), ENCODE_BATCH):
+            z = model.encoder(*gather_windows(arrays, ends[i:i + ENCODE_BATCH], cfg.max_len))  # (B, code_dim)
+            maxima.append(z[:, mc.pooled_dim:mc.pooled_dim + mc.segment_dim])  # (B, segments * K)
+    share = position_share(torch.cat(maxima), cfg.segments)
+    record = {"share": round(share, 4), "min_share": cfg.segments_min_share,
+              "kept": bool(share >= cfg.segments_min_share)}
+    if record["kept"]:
+        return cfg, mc, model, record
+    mc = dataclasses.replace(mc, segments=0)
+    narrower = LSTMAutoencoder(mc)  # the maxima have no parameters: the trained weights fit as they are
+    narrower.load_state_dict(model.state_dict())
+    return cfg.replace(segments=0), mc, narrower.eval(), record
 
 
 def warn_truncation(sizes: np.ndarray, max_len: int, unit: str, source: str) -> dict:
@@ -212,6 +240,9 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
             trainer.load_state_dict(self._load_checkpoint(checkpoint, cfg))
         started = time.perf_counter()
         trainer.fit_loop()
+        segments_rule = None
+        if (self.config or EncoderConfig()).segments is None and cfg.segments:  # the unit's provisional default
+            cfg, mcfg, model, segments_rule = settle_segments(cfg, model.eval(), arrays, ends, rng)
 
         self.schema_, self.config_, self.model_config_ = schema, cfg, mcfg
         self.preprocessor_, self.model_ = pre, model.eval()
@@ -222,7 +253,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
             "n_entities": n_entities, "n_val_entities": int(n_val), "n_events": len(data.codes),
             "n_train_sequences": int(len(train_ends)), "n_val_sequences": int(len(val_ends)),
             "batch_size": trainer.batch_size, "seconds": round(time.perf_counter() - started, 3),
-            "truncation": truncated,
+            "truncation": truncated, "segments": segments_rule,
         }
         self.encoder_id_ = None
         return self

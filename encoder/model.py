@@ -473,6 +473,19 @@ def segment_max(codes: torch.Tensor, lengths: torch.Tensor, segments: int) -> to
     return torch.cat(parts, dim=-1)  # (B, segments * K)
 
 
+def position_share(maxima: torch.Tensor, segments: int) -> float:
+    """How much a sequence's part says about its segment maxima: for each channel, the variance of
+    its per-part means over the parts divided by its variance over every sequence and part,
+    averaged over the channels that vary (0.0 if none does). ``maxima`` is ``segment_max``'s
+    (N, segments * K). Near 0 when each shape is as likely in any part (a leaf outline traced from
+    any point); large when shapes keep their place (the hours of a day, a gesture from its start)."""
+    m = maxima.double().reshape(maxima.shape[0], segments, -1)  # (N, S, K): segment-major
+    total = m.reshape(-1, m.shape[-1]).var(0, unbiased=False)  # (K,)
+    between = m.mean(0).var(0, unbiased=False)  # (K,) spread of the parts' means
+    varies = total > 1e-12
+    return float((between[varies] / total[varies]).mean()) if bool(varies.any()) else 0.0
+
+
 SUMMARY_STATS = ("mean", "std", "min", "max", "first", "last", "q25", "median", "q75", "mean_abs_step")
 
 

@@ -7,8 +7,9 @@ default classifier is trained on TRAIN codes: what a new user gets from ``encode
 encode, classify; target under 3 minutes on 2 cores) and prints one table: mean accuracy over the
 seeds with min-max, training seconds, and the published TS2Vec and T-Loss accuracies.
 
-Control: for each set, a *random-weights encoder* (the same architecture and fitted preprocessing,
-weights left at their seeded initialisation, no training) goes through the same classifier. A
+Control: for each set, a *random-weights encoder* (the same architecture, with the segment maxima
+its trained twin kept or dropped, and fitted preprocessing, weights left at their seeded
+initialisation, no training) goes through the same classifier. A
 code no better than random weights is no code: the gap between the two rows is what training adds.
 
 Usage: python scripts/benchmark_ucr.py [SET ...] [--seeds 0,1,2,3,4] [--no-control] [--probe]
@@ -57,13 +58,16 @@ def random_weights(enc, seed: int):
     return enc
 
 
-def run_once(name: str, train, test, seed: int, control: bool = False, overrides: dict | None = None) -> dict:
+def run_once(name: str, train, test, seed: int, control: bool = False, overrides: dict | None = None,
+             segments: int | None = None) -> dict:
     """Train (or, for the control, only initialise) the default encoder with ``seed``, code TRAIN and
-    TEST, fit the default classifier on TRAIN codes; accuracy on TEST and the seconds of each stage."""
+    TEST, fit the default classifier on TRAIN codes; accuracy on TEST and the seconds of each stage.
+    The control takes ``segments`` as its trained twin resolved them: the same code layout."""
     from classifier import LatentClassifier
     from encoder import EncoderConfig, SequenceEncoder
     start = time.perf_counter()
-    cfg = EncoderConfig(seed=seed, epochs=1) if control else EncoderConfig(seed=seed).replace(**(overrides or {}))
+    cfg = (EncoderConfig(seed=seed, epochs=1, segments=segments) if control
+           else EncoderConfig(seed=seed).replace(**(overrides or {})))
     enc = SequenceEncoder("series", "t", "label", cfg).fit(train)
     if control:
         enc = random_weights(enc, seed)
@@ -76,7 +80,8 @@ def run_once(name: str, train, test, seed: int, control: bool = False, overrides
     done = time.perf_counter()
     return {"accuracy": acc, "train_s": trained - start, "encode_s": encoded - trained,
             "classify_s": done - encoded, "total_s": done - start, "epochs": enc.training_["epochs_run"],
-            "max_len": enc.max_len_, "patch": enc.config_.patch, "encoder": enc}
+            "max_len": enc.max_len_, "patch": enc.config_.patch, "segments": enc.config_.segments,
+            "segments_rule": enc.training_["segments"], "encoder": enc}
 
 
 def pooled_states(enc, events) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -144,13 +149,15 @@ def benchmark(names, seeds, control: bool = True, show_probe: bool = False, comp
         for seed in seeds:
             r = run_once(name, train, test, seed, overrides=overrides)
             results[name]["seqae"].append(r)
+            rule = r["segments_rule"]
+            kept = f", segments {r['segments']}" + (f" (share {rule['share']:.2f})" if rule else "")
             print(f"{name:22s} seed {seed}: test accuracy {r['accuracy']:.3f}  trained {r['train_s']:.0f} s "
-                  f"({r['epochs']} epochs), whole run {r['total_s']:.0f} s", flush=True)
+                  f"({r['epochs']} epochs), whole run {r['total_s']:.0f} s{kept}", flush=True)
             if show_probe:
                 probe(r["encoder"], train, test)
             r.pop("encoder")
             if control:
-                c = run_once(name, train, test, seed, control=True)
+                c = run_once(name, train, test, seed, control=True, segments=r["segments"])
                 c.pop("encoder")
                 results[name]["control"].append(c)
                 print(f"{name:22s} seed {seed}: random-weights control {c['accuracy']:.3f}", flush=True)

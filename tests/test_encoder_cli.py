@@ -25,6 +25,9 @@ def trained(table, tmp_path):
     r = CliRunner().invoke(main, ["encoder", "train", str(table), "--id", "account", "--time", "ts",
                                   "--label", "label", "--config", str(cfg), "--out", str(tmp_path / "enc"), *FAST])
     assert r.exit_code == 0, r.output
+    rule = json.loads((tmp_path / "enc" / "manifest.json").read_text())["training"]["segments"]
+    assert f"note: segment maxima {'kept' if rule['kept'] else 'dropped'}: the part of a sequence explains " \
+           f"{rule['share']:.2f} of their variance" in r.output
     return tmp_path / "enc"
 
 
@@ -41,7 +44,10 @@ def test_train_writes_directory_with_resolved_config(trained):
     m = json.loads((trained / "manifest.json").read_text())
     assert m["config"]["hidden_size"] == 8 and m["config"]["epochs"] == 2 and m["config"]["max_len"] >= 1
     n_stats = 10 * len(m["numeric_channels"])  # the entity code ends with summary statistics per numeric channel
-    assert m["unit"] == "entity" and m["latent_dim"] == 4 + n_stats and m["config"]["summary_stats"] is True
+    segments = m["config"]["segments"]  # the provisional 4, kept or dropped by the measured share
+    assert segments == (4 if m["training"]["segments"]["kept"] else 0) == m["model_config"]["segments"]
+    assert m["unit"] == "entity" and m["latent_dim"] == 4 * (1 + segments) + n_stats and m["config"]["summary_stats"] is True
+    assert len(m["code_layout"]["segments"]) == 4 * segments
     assert m["config"]["conv_dim"] == 0 and m["code_layout"]["conv"] == []  # no convolution branch by default
     assert len(m["code_layout"]["summary"]) == n_stats and f"mean:{m['numeric_channels'][0]}" in m["code_layout"]["summary"].values()
     assert m["config"]["pooling"] == ["max"] and m["config"]["contrastive_weight"] == 1.0  # the entity defaults
@@ -64,6 +70,7 @@ def test_encode_writes_parquet_with_encoder_id(trained, table, tmp_path):
 def test_inspect_prints_manifest(trained):
     r = run("encoder", "inspect", trained)
     assert r.exit_code == 0 and "encoder_id" in r.output and "numeric      signal, amount" in r.output
+    assert "segments     " in r.output and "position share" in r.output
     assert json.loads(run("encoder", "inspect", trained, "--json").output)["format"] == "seqae-encoder"
 
 

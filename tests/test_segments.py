@@ -5,7 +5,7 @@ import torch
 
 from encoder import EncoderConfig, SequenceEncoder
 from encoder.errors import InputError
-from encoder.model import segment_max
+from encoder.model import position_share, segment_max
 
 
 def _numpy_segments(c: np.ndarray, S: int) -> np.ndarray:
@@ -74,3 +74,40 @@ def test_segments_refuse_a_causal_encoder_and_the_event_unit_has_none():
     assert EncoderConfig(unit="event").resolved(np.array([5, 8])).segments == 0
     with pytest.raises(InputError, match="segments"):
         EncoderConfig(segments=-1)
+
+
+def test_position_share_is_high_where_shapes_keep_their_part_and_low_where_they_move():
+    gen = np.random.default_rng(0)
+    n, S, K = 400, 4, 3
+    base = gen.normal(size=(n, S, K))
+    placed = base + np.array([3.0, 0.0, -3.0, 0.0])[None, :, None]  # each part its own level: (n, S, K)
+    moving = np.stack([row[gen.permutation(S)] for row in placed])  # the same values, parts shuffled
+    share = position_share(torch.tensor(placed.reshape(n, S * K)), S)
+    assert share > 0.7  # between-part variance 4.5 of a total 5.5
+    assert position_share(torch.tensor(moving.reshape(n, S * K)), S) < 0.05
+    assert position_share(torch.ones(5, S * K), S) == 0.0  # nothing varies: no evidence of position
+
+
+def test_provisional_segments_are_kept_or_dropped_by_the_measured_share(events, small_config, tmp_path):
+    kept = SequenceEncoder("account", "ts", "label", small_config.replace(segments_min_share=0.0)).fit(events)
+    dropped = SequenceEncoder("account", "ts", "label", small_config.replace(segments_min_share=1.0)).fit(events)
+    rule = kept.training_["segments"]
+    assert rule["kept"] and rule["min_share"] == 0.0 and 0.0 < rule["share"] < 1.0
+    assert dropped.training_["segments"] == {"share": rule["share"], "min_share": 1.0, "kept": False}
+    assert kept.config_.segments == kept.model_config_.segments == 4
+    assert dropped.config_.segments == dropped.model_config_.segments == 0
+    assert dropped.code_layout()["segments"] == {}
+    K = kept.model_config_.pooled_dim
+    assert kept.model_config_.code_dim == dropped.model_config_.code_dim + 4 * K
+    # the same trained weights: the narrower code is the wider one without the segment columns
+    zk, zd = kept.transform(events), dropped.transform(events)
+    seg = set(kept.code_layout()["segments"])
+    wide = zk[[c for c in zk.columns if c.startswith("z_") and c not in seg]].to_numpy()
+    np.testing.assert_allclose(zd[[c for c in zd.columns if c.startswith("z_")]].to_numpy(), wide, atol=1e-6)
+    loaded = SequenceEncoder.load(dropped.save(tmp_path / "enc"))  # the manifest's resolved 0 is explicit
+    assert loaded.config_.segments == 0 and loaded.training_["segments"]["kept"] is False
+    # an explicit choice is not second-guessed
+    explicit = SequenceEncoder("account", "ts", "label", small_config.replace(segments=2, segments_min_share=1.0)).fit(events)
+    assert explicit.config_.segments == 2 and explicit.training_["segments"] is None
+    with pytest.raises(InputError, match="segments_min_share"):
+        EncoderConfig(segments_min_share=1.5)
