@@ -45,16 +45,17 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(2)
-    print(f"| TRAIN series x steps x classes | accuracy | epochs | sequences an epoch | train s | encode s | "
-          f"classify s | whole run s | over {TIME_LIMIT_S} s |")
-    print("|" + "---|" * 9)
+    print(f"| TRAIN series x steps x classes | accuracy | epochs | sequences an epoch | code columns | train s | "
+          f"encode s | classify s | whole run s | over {TIME_LIMIT_S} s |")
+    print("|" + "---|" * 10)
     for shape in args.shapes.split(","):
         n, length, classes = (int(v) for v in shape.split("x"))
         train = synthetic(n, length, classes, args.seed)
         test = synthetic(max(classes, n // 2), length, classes, args.seed + 1)
         r = run_once(shape, train, test, args.seed)
         print(f"| {n} x {length} x {classes} | {r['accuracy']:.3f} | {r['epochs']} | "
-              f"{r['encoder'].config_.max_sequences_per_epoch} | {r['train_s']:.0f} | {r['encode_s']:.0f} | "
+              f"{r['encoder'].config_.max_sequences_per_epoch} | {r['code_width']} (segments {r['segments']}) | "
+              f"{r['train_s']:.0f} | {r['encode_s']:.0f} | "
               f"{r['classify_s']:.0f} | {r['total_s']:.0f} | {r['total_s'] / TIME_LIMIT_S:.2f} |", flush=True)
 
 
