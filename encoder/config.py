@@ -119,7 +119,7 @@ class EncoderConfig:
     lowered those whose shapes move along the series (OSULeaf, ACSF1). So the entity unit's
     default, 4, is provisional: after training, ``fit`` measures on the training sequences how much
     a part says about its maxima (``model.position_share``) and keeps them only where that share
-    is at least ``segments_min_share`` (0.1; aligned sets measured 0.17-0.56, the others 0.02-0.03),
+    is at least ``segments_min_share`` (0.1; aligned sets measured 0.16-0.58, the others 0.01-0.04),
     else resolves ``segments`` to 0; the manifest records the share and the choice
     (``training.segments``). A ``segments`` given explicitly is kept as given. 0 for the event unit.
 

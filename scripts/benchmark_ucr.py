@@ -80,8 +80,8 @@ def run_once(name: str, train, test, seed: int, control: bool = False, overrides
     done = time.perf_counter()
     return {"accuracy": acc, "train_s": trained - start, "encode_s": encoded - trained,
             "classify_s": done - encoded, "total_s": done - start, "epochs": enc.training_["epochs_run"],
-            "max_len": enc.max_len_, "patch": enc.config_.patch, "segments": enc.config_.segments, "code_width": len(zcols),
-            "segments_rule": enc.training_["segments"], "encoder": enc}
+            "max_len": enc.max_len_, "patch": enc.config_.patch, "segments": enc.config_.segments,
+            "segments_rule": enc.training_["segments"], "code_width": len(zcols), "encoder": enc}
 
 
 def pooled_states(enc, events) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
