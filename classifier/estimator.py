@@ -314,6 +314,10 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
             if refit:
                 dall = xgb.DMatrix(scaled(Xf, scaling), label=y_idx, feature_names=names)
                 booster = xgb.train(params, dall, rounds, verbose_eval=False)
+            elif not is_linear(params):
+                # early stopping trained ``early_stopping`` rounds past the best; the kept model is
+                # the best (``predict`` reads every round a booster holds)
+                booster = booster[:rounds]
             self.members_.append(Member(booster, params, scaling, rounds))
         self.classes_, self.features_ = [_py(c) for c in classes], names
         self.threshold_, self.policy_ = threshold, str(policy)

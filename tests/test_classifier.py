@@ -257,6 +257,23 @@ def test_large_data_grows_a_forest_of_four_trees_per_round(tmp_path):
     np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
 
 
+def test_a_model_fitted_without_refit_keeps_its_early_stopped_rounds_only(tmp_path):
+    """Early stopping trains ``early_stopping`` rounds past the best; the kept booster holds the best
+    rounds, so its scores on the validation rows are the held-out scores its metrics came from."""
+    rng = np.random.default_rng(0)
+    n = 8000
+    X = pd.DataFrame(rng.normal(size=(n, 5)), columns=[f"z_{i}" for i in range(5)])
+    y = ((X.z_0 + 2 * rng.normal(size=n)) > 2).astype(int)  # noisy: validation log-loss turns up
+    validation = np.arange(n) >= 6000
+    clf = LatentClassifier(seed=0, early_stopping=20).fit(X, y, validation=validation)
+    assert not clf.fit_info_["refit"] and clf.rounds_ < 2000
+    assert clf.members_[0].booster.num_boosted_rounds() == clf.rounds_
+    again = LatentClassifier.load(clf.save(tmp_path / "clf"))
+    proba = again.predict_proba(X[validation])[:, 1]
+    brier = np.mean((proba - y[validation].to_numpy()) ** 2)
+    assert brier == pytest.approx(clf.validation_["brier"], rel=1e-5)
+
+
 def test_many_classes_grow_at_most_64_trees_a_round_and_large_data_one_split():
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(20), 10)  # 200 rows, 20 classes
