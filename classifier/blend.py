@@ -1,9 +1,14 @@
-"""A fitted classifier as one or more XGBoost boosters whose margins are averaged.
+"""A fitted classifier as one or more XGBoost boosters whose margins are averaged, or stacked.
 
 A single booster is the usual model. On small data (``estimator.SMALL_DATA``) the best tree model
 and the best linear model may be blended: each predicts a margin (log-odds; per class for more
 classes), the margins are averaged and turned into probabilities. The blend is one more candidate,
 kept only where its out-of-fold log-loss beats both members'.
+
+A stacked model (``LatentClassifier(base_features=...)``) is a base model on some of the columns
+(stage 0: one booster or a blend) and a booster of later rounds on every column (stage 1) that was
+trained to continue from the base's margins (XGBoost's ``base_margin``): its trees add to what the
+base says, so the model answers "what do the other columns add to these ones".
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import numpy as np
 import xgboost as xgb
 
 BLEND = "mean margin"  # the blend's rule, recorded in the manifest's params
+STACK = "boosted from the base model's margins"  # the stacked model's rule, likewise
 
 
 def scaled(Xf: np.ndarray, scaling: dict | None) -> np.ndarray:
@@ -25,23 +31,38 @@ def scaled(Xf: np.ndarray, scaling: dict | None) -> np.ndarray:
 @dataclasses.dataclass
 class Member:
     """One booster with what it needs to predict: its parameters, the standardisation of its inputs
-    (linear boosters; None for trees) and its number of rounds."""
+    (linear boosters; None for trees), its number of rounds, the model columns it reads (None: all
+    of them, in order) and its stage (0: averaged with the other stage-0 members; 1: continues from
+    their margins)."""
     booster: xgb.Booster
     params: dict
     scaling: dict | None
     rounds: int
+    columns: list[str] | None = None
+    stage: int = 0
 
-    def matrix(self, Xf: np.ndarray, names: list[str]) -> xgb.DMatrix:
-        """``Xf`` (n, F) as this member reads it (standardised for a linear booster)."""
-        return xgb.DMatrix(scaled(Xf, self.scaling), feature_names=names)
+    def positions(self, names: list[str]) -> list[int]:
+        """Where this member's columns sit among the model's ``names``."""
+        return list(range(len(names))) if self.columns is None else [names.index(c) for c in self.columns]
 
-    def margin(self, Xf: np.ndarray, names: list[str]) -> np.ndarray:
-        """Margins (n,) binary or (n, K) multi-class."""
-        return self.booster.predict(self.matrix(Xf, names), output_margin=True)
+    def matrix(self, Xf: np.ndarray, names: list[str], base_margin=None) -> xgb.DMatrix:
+        """``Xf`` (n, F) as this member reads it: its columns (n, F_m), standardised for a linear
+        booster, with the margins it continues from (stage 1)."""
+        if self.columns is not None:
+            Xf, names = Xf[:, self.positions(names)], self.columns
+        return xgb.DMatrix(scaled(Xf, self.scaling), feature_names=names, base_margin=base_margin)
 
-    def contributions(self, Xf: np.ndarray, names: list[str]) -> np.ndarray:
-        """Per-feature contributions to the margin, (n, F+1) or (n, K, F+1), last = bias."""
-        return self.booster.predict(self.matrix(Xf, names), pred_contribs=True)
+    def margin(self, Xf: np.ndarray, names: list[str], base_margin=None) -> np.ndarray:
+        """Margins (n,) binary or (n, K) multi-class (with ``base_margin``, that plus this member's trees)."""
+        return self.booster.predict(self.matrix(Xf, names, base_margin), output_margin=True)
+
+    def contributions(self, Xf: np.ndarray, names: list[str], base_margin=None) -> np.ndarray:
+        """Per-feature contributions to the margin on all of the model's ``names``, (n, F+1) or
+        (n, K, F+1), last = bias (columns this member does not read contribute 0)."""
+        own = self.booster.predict(self.matrix(Xf, names, base_margin), pred_contribs=True)  # (n, [K,] F_m+1)
+        full = np.zeros(own.shape[:-1] + (len(names) + 1,), dtype=own.dtype)  # (n, [K,] F+1)
+        full[..., self.positions(names) + [len(names)]] = own
+        return full
 
 
 def booster_proba(booster: xgb.Booster, dmatrix: xgb.DMatrix, n_classes: int, rounds: int | None = None) -> np.ndarray:
@@ -75,13 +96,35 @@ def blended_proba(probas: list[np.ndarray]) -> np.ndarray:
     return proba_from_margin(np.mean([margin_from_proba(p) for p in probas], axis=0), n_classes)
 
 
+def members_margin(members: list[Member], Xf: np.ndarray, names: list[str]) -> np.ndarray:
+    """The model's margins (n,) or (n, K): the stage-0 members' mean, continued by each later member."""
+    margin = np.mean([m.margin(Xf, names) for m in members if m.stage == 0], axis=0)
+    for m in members:
+        if m.stage > 0:
+            margin = m.margin(Xf, names, base_margin=margin)
+    return margin
+
+
 def predict_members(members: list[Member], Xf: np.ndarray, names: list[str], n_classes: int) -> np.ndarray:
-    """Class probabilities (n, K) of the members' mean margin."""
+    """Class probabilities (n, K) of the members' margins (``members_margin``)."""
     if len(members) == 1:  # the booster's own transform, bit for bit what it always gave
         return booster_proba(members[0].booster, members[0].matrix(Xf, names), n_classes)
-    return proba_from_margin(np.mean([m.margin(Xf, names) for m in members], axis=0), n_classes)
+    return proba_from_margin(members_margin(members, Xf, names), n_classes)
 
 
 def contributions(members: list[Member], Xf: np.ndarray, names: list[str]) -> np.ndarray:
-    """Per-feature contributions to the mean margin (contributions add up, so they average too)."""
-    return np.mean([m.contributions(Xf, names) for m in members], axis=0)
+    """Per-feature contributions to the model's margin, (n, F+1) or (n, K, F+1), last = bias.
+
+    Contributions add up, so the stage-0 members' average; a later member's feature contributions
+    (its trees') add to them, and the bias is what is left of the margin (a stacked model's bias
+    holds the base's bias and the later trees' own)."""
+    base = [m for m in members if m.stage == 0]
+    out = np.mean([m.contributions(Xf, names) for m in base], axis=0)
+    if len(base) == len(members):
+        return out
+    margin = members_margin(members, Xf, names)
+    for m in members:
+        if m.stage > 0:
+            out[..., :-1] += m.contributions(Xf, names)[..., :-1]
+    out[..., -1] = margin - out[..., :-1].sum(-1)
+    return out

@@ -36,33 +36,47 @@ def classifier_group():
 @click.option("--select", type=click.IntRange(min=1), metavar="K",
               help="Keep the K most useful features, chosen on the training rows only (XGBoost gain on an inner "
                    "split); recorded in the manifest.")
+@click.option("--base-features", "base_features", multiple=True, metavar="COLS",
+              help="A stacked model: a model of these columns first (comma-separated or repeated), then trees on "
+                   "every column boosted from its margins, kept where they lower the validation log-loss: what "
+                   "the other columns (the codes) add to these (e.g. your own --features).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @engine_options
 @overwrite_option
 def train(latents, label, out, features_path, policy, alert_budget, positive_class, search, drop_unlabeled,
-          select, seed, engine, scheduler, workers, partitions, overwrite):
+          select, base_features, seed, engine, scheduler, workers, partitions, overwrite):
     """Train a classifier on the z_* columns of LATENTS (plus --features) to predict --label.
 
     With --engine dask, LATENTS may be a partitioned dataset; xgboost.dask trains the default
     parameters with early stopping on the latest (or a random) share of rows."""
     if engine == "dask":
-        if select:
-            raise click.BadParameter("--select does not apply with --engine dask", param_hint="--select")
+        for flag, given in (("--select", select), ("--base-features", base_features)):
+            if given:
+                raise click.BadParameter(f"{flag} does not apply with --engine dask", param_hint=flag)
         return _train_dask(latents, label, out, features_path, policy, alert_budget, positive_class, search,
                            drop_unlabeled, seed, scheduler, workers, partitions, overwrite)
     import pandas as pd
 
+    from encoder.events import split_names
+
     from .data import check_finite, labels_of, read_latents
     from .estimator import LatentClassifier
+    base = split_names(base_features) or None
+    if base and select:
+        raise click.BadParameter("cannot be combined with --select", param_hint="--base-features")
     check_output(out, overwrite)
     parse_policy(policy)
     table, y = labels_of(read_latents(latents, label, features_path), label, drop_unlabeled)
     if positive_class is not None and pd.api.types.is_integer_dtype(y):
         positive_class = int(positive_class)
     check_finite(table.frame, table.features, table.source)
+    unknown = [c for c in base or () if c not in table.features]
+    if unknown or (base and len(set(base)) == len(table.features)):
+        problem = f"'{unknown[0]}' is not a feature column of '{table.source}'" if unknown else "names every feature column"
+        raise click.BadParameter(problem, param_hint="--base-features")
     times = table.frame[table.time_col] if table.time_col else None
     clf = LatentClassifier(threshold_policy=policy, alert_budget=alert_budget, positive_class=positive_class,
-                           search=search, seed=seed, select=select)
+                           search=search, seed=seed, select=select, base_features=base)
     clf.fit(table.frame[table.features], y, times=times, encoder_id=table.encoder_id)
     clf.save(out, overwrite=overwrite)
     _report(clf, out)
@@ -95,8 +109,13 @@ def _report(clf, out) -> None:
              if len(clf.classes_) == 2 else f"accuracy {v['accuracy']:.4f}, macro-F1 {v['macro_f1']:.4f}")
     chosen = f" (selected from {len(clf.selection_['candidates'])})" if clf.selection_ else ""
     where = " (on the training rows: every class has a single row)" if clf.fit_info_.get("split") == NO_HOLDOUT else ""
-    rounds = " + ".join(str(m.rounds) for m in clf.members_)
+    rounds = " + ".join(str(m.rounds) for m in clf.members_ if m.stage == 0)
     model = f"a blend of {len(clf.members_)} boosters, {rounds} rounds" if len(clf.members_) > 1 else f"{rounds} rounds"
+    if "stacked" in clf.fit_info_:
+        stacked = clf.fit_info_["stacked"]
+        base = [m for m in clf.members_ if m.stage == 0]
+        model = (f"{'a blend, ' if len(base) > 1 else ''}{rounds} rounds on {len(stacked['base_features'])} base "
+                 f"features, then {stacked['stage_1_rounds']} rounds on all")
     click.echo(f"classifier written to {out}: {len(clf.features_)} features{chosen}, {model}; "
                f"validation {shown}{where}")
 

@@ -72,7 +72,7 @@ def _check_delay(value):
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=10), default=200, show_default=True,
               help="Bootstrap resamples of entities for the intervals.")
 @click.option("--select", type=click.IntRange(min=1), metavar="K",
-              help="Also fit aggregates and hybrid on their K most useful features (chosen on the training rows) "
+              help="Also fit aggregates and hybrid_joint on their K most useful features (chosen on the training rows) "
                    "and report whether it helped.")
 @click.option("--label-delay", callback=lambda ctx, param, value: _check_delay(value), help="Labels arrive this late (30d, 12h, or a number in the time column's units): "
                                     "the classifiers learn only from labels known when the test period starts.")

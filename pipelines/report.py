@@ -93,6 +93,8 @@ def _markdown(result: CompareResult) -> str:
         f"{m['n_test_entities']} entities" + (f", {m['test_positive_rate']:.2%} positive." if m.get("test_positive_rate") is not None else "."),
         "", "## Results on the test period", "", render_table(m), "",
         f"**Verdict.** {verdict(m)}", "",
+        *([f"One model of the same columns instead of the stacked one: {verdict(m, 'hybrid_joint')}", ""]
+          if "hybrid_joint_vs_aggregates" in m["paired"] else []),
         *(selection_lines(m) if m.get("select") else []),
         f"Intervals: 95% bootstrap over {m['bootstrap']['resamples']} resamples of whole entities "
         f"(`{m['bootstrap']['by']}`); differences are paired (same resamples for both models). "
@@ -112,9 +114,12 @@ def _markdown(result: CompareResult) -> str:
         *(["- `hybrid`: the codes' surprise channels (how each event departs from what its history "
             "predicted, and, with a `surprise_halflife`, their recent mean and variance) plus aggregates; "
             "`hybrid_full`: every code channel plus aggregates; `hybrid_recon`: `hybrid` plus the "
-            "autoencoder's reconstruction error.", ""]
+            "autoencoder's reconstruction error;"]
           if "hybrid_full" in m["models"] else
-          ["- `hybrid`: codes plus aggregates; `hybrid_recon`: plus the autoencoder's reconstruction error.", ""]),
+          ["- `hybrid`: codes plus aggregates; `hybrid_recon`: plus the autoencoder's reconstruction error;"]),
+        "- each `hybrid` model is stacked: the `aggregates` model first, then trees on all its columns boosted "
+        "from that model's scores, kept where they lower the validation log-loss, so it holds only what the "
+        "codes add to the aggregates; `hybrid_joint` is one model of the same columns as `hybrid`.", "",
         "All go through the same XGBoost classifier code with the same split and tuning budget.", "",
         "## Plots", "",
         *(["![PR curves](pr_curves.png)", ""] if result.curves else []),

@@ -330,3 +330,62 @@ def test_select_keeps_the_informative_features_chosen_on_training_rows_only(tmp_
     assert LatentClassifier(seed=0, select=23).fit(X, y, validation=validation).selection_ is None  # nothing to drop
     with pytest.raises(InputError, match="select must be a positive number of features, got 0"):
         LatentClassifier(select=0).fit(X, y)
+
+
+def stacking_toy(n, seed):
+    """Binary labels from ``a_0`` (the base column) and ``z_0`` (a column the base does not see)."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(n, 3)), columns=["a_0", "a_1", "z_0"])
+    y = ((X.a_0 + X.z_0 + 0.5 * rng.normal(size=n)) > 1.0).astype(int)
+    return X, y
+
+
+@pytest.mark.parametrize("n", [600, 6000])  # refitted (small data), and kept from the split
+def test_a_stacked_model_adds_what_the_other_columns_say_to_its_base(n, tmp_path):
+    X, y = stacking_toy(n, 0)
+    validation = np.arange(n) >= int(0.75 * n)
+    base = LatentClassifier(seed=0).fit(X[["a_0", "a_1"]], y, validation=validation)
+    clf = LatentClassifier(seed=0, base_features=["a_0", "a_1"]).fit(X, y, validation=validation)
+    stacked = clf.fit_info_["stacked"]
+    assert stacked["stage_1_rounds"] > 0 and clf.fit_info_["refit"] == (n < 5000)
+    assert stacked["validation_logloss"]["stacked"] < stacked["validation_logloss"]["base"]
+    assert [(m.columns, m.stage) for m in clf.members_][-1] == (None, 1)
+    assert all(m.columns == ["a_0", "a_1"] for m in clf.members_[:-1])
+    Xt, yt = stacking_toy(4000, 1)
+    np.testing.assert_allclose(predict_members(clf.members_[:-1], Xt.to_numpy(np.float32), clf.features_, 2),
+                               base.predict_proba(Xt[["a_0", "a_1"]]), rtol=1e-5, atol=1e-6)  # stage 0 is the base model
+    acc = lambda model, cols: ((model.predict_proba(Xt[cols])[:, 1] >= 0.5) == yt).mean()  # noqa: E731
+    assert acc(clf, list(X.columns)) > acc(base, ["a_0", "a_1"]) + 0.05
+    again = LatentClassifier.load(clf.save(tmp_path / "clf"))
+    np.testing.assert_array_equal(again.predict_proba(Xt), clf.predict_proba(Xt))
+    entries = json.loads((tmp_path / "clf" / "manifest.json").read_text())["models"]
+    assert [e["stage"] for e in entries][-1] == 1 and entries[0]["columns"] == ["a_0", "a_1"]
+    out = again.predict_frame(FeatureTable(Xt.assign(key=np.arange(len(Xt))), ["key"], list(X.columns)), explain=3)
+    share = out.explain_1.value_counts(normalize=True)
+    assert share.get("z_0", 0) > 0.3 and share.get("a_1", 0) < 0.1  # the stage-1 column explains, the noise hardly
+    margin = np.log(out.score / (1 - out.score))
+    # the three features' contributions plus the bias give the margin; the bias is shared, so the
+    # contributions alone differ from the margin by one constant
+    parts = out[["contribution_1", "contribution_2", "contribution_3"]].sum(1)
+    assert np.ptp(margin - parts) < 1e-3
+
+
+def test_a_stacked_model_whose_other_columns_say_nothing_is_its_base():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(6000, 3)), columns=["a_0", "a_1", "noise"])
+    y = (rng.random(len(X)) < 0.3).astype(int)  # labels unrelated to every column: the trees find nothing to add
+    validation = np.arange(len(X)) >= 4500
+    clf = LatentClassifier(seed=0, base_features=["a_0", "a_1"]).fit(X, y, validation=validation)
+    base = LatentClassifier(seed=0).fit(X[["a_0", "a_1"]], y, validation=validation)
+    assert clf.fit_info_["stacked"]["stage_1_rounds"] == 0 and [m.stage for m in clf.members_] == [0]
+    np.testing.assert_array_equal(clf.predict_proba(X), base.predict_proba(X[["a_0", "a_1"]]))
+
+
+@pytest.mark.parametrize("base, message", [
+    (["a_0", "nope"], "unknown: ['nope']"), (["a_0", "a_1", "z_0"], "every column"), ([], "distinct columns")])
+def test_bad_base_features_are_refused(base, message):
+    X, y = stacking_toy(300, 0)
+    with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        LatentClassifier(seed=0, base_features=base).fit(X, y)
+    with pytest.raises(InputError, match="cannot be combined"):
+        LatentClassifier(seed=0, base_features=["a_0"], select=2).fit(X, y)

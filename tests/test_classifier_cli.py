@@ -123,3 +123,19 @@ def test_single_row_classes_train_and_say_where_they_were_validated(tmp_path):
     assert "on the training rows: every class has a single row" in r.output
     m = json.loads((tmp_path / "c/manifest.json").read_text())
     assert m["fit"]["split"].startswith("none") and len(m["classes"]) == 12
+
+
+def test_train_a_stacked_model_on_base_features(latents, tmp_path):
+    d = latents
+    r = run("classifier", "train", d / "z.parquet", "--label", "label", "--out", tmp_path / "c", "--base-features", "z_0,z_1")
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp_path / "c/manifest.json").read_text())
+    assert m["models"][0]["columns"] == ["z_0", "z_1"] and m["fit"]["stacked"]["base_features"] == ["z_0", "z_1"]
+    assert "rounds on 2 base features, then" in r.output
+    r = run("classifier", "predict", tmp_path / "c", d / "z.parquet", "--out", tmp_path / "p.parquet", "--explain", "2")
+    assert r.exit_code == 0, r.output
+    for extra, message in ((["--base-features", "z_0,nope"], "'nope' is not a feature column of"),
+                           (["--base-features", "z_0", "--select", "2"], "cannot be combined with --select")):
+        r = run("classifier", "train", d / "z.parquet", "--label", "label", "--out", tmp_path / "c2", *extra)
+        assert r.exit_code == 2 and message in r.output and "Invalid value for --base-features" in r.output
+        assert not (tmp_path / "c2").exists()

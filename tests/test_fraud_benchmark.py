@@ -34,13 +34,15 @@ def test_table_has_the_control_column_and_summary(capsys, monkeypatch):
                                       "--set", "epochs=2"])
     benchmark_fraud.main()
     out = capsys.readouterr().out.splitlines()
-    assert "control - aggregates" in out[0]
+    assert "control - aggregates" in out[0] and "hybrid_joint - aggregates" in out[0]
     row = [cell.strip() for cell in out[2].strip("|").split("|")]
-    assert row[0] == "1" and len(row) == 9
-    diff, interval = row[7].split(" ", 1)
-    low, high = (float(v) for v in interval.strip("[]").split(", "))
-    assert low <= float(diff) <= high
+    assert row[0] == "1" and len(row) == 10
+    for cell in row[7:9]:  # the joint model's and the control's differences, each inside its interval
+        diff, interval = cell.split(" ", 1)
+        low, high = (float(v) for v in interval.strip("[]").split(", "))
+        assert low <= float(diff) <= high
     assert any(line.startswith("sequence-feature control beats aggregates") for line in out)
+    assert any(line.startswith("hybrid_joint (one model of the same columns") for line in out)
 
 
 def test_simulator_option_picks_the_generator():

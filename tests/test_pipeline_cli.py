@@ -31,6 +31,14 @@ def test_compare_writes_report_and_metrics(compared):
     assert [f for f in hybrid if f.startswith("z_")] == list(layout["surprise"])  # the event codes, no pooled ones
     assert [f for f in full if f.startswith("z_")] == layout["pooled"] + list(layout["surprise"])
     assert "`hybrid_full`: every code channel" in text
+    # the hybrid models are stacked on the aggregates model; hybrid_joint is one model of hybrid's columns
+    aggregates = json.loads((rep / "models" / "aggregates" / "manifest.json").read_text())["features"]
+    for name in ("hybrid", "hybrid_full", "hybrid_recon"):
+        fit = json.loads((rep / "models" / name / "manifest.json").read_text())["fit"]
+        assert fit["stacked"]["base_features"] == aggregates
+    joint = json.loads((rep / "models" / "hybrid_joint" / "manifest.json").read_text())
+    assert joint["features"] == hybrid and "stacked" not in joint["fit"] and "hybrid_joint" in m["models"]
+    assert "each `hybrid` model is stacked" in text
 
 
 def test_report_numbers_equal_those_recomputed_from_predictions(compared):
@@ -120,7 +128,7 @@ def test_compare_bad_inputs(compared, tmp_path):
 
 def test_compare_with_a_label_delay_and_feature_selection(tmp_path):
     """One run for both options: the label gap is left out and stated; --select adds the selected
-    aggregates and hybrid models, each compared with its full self."""
+    aggregates and hybrid_joint models, each compared with its full self."""
     from pipelines.simulate import simulate_events
     events = tmp_path / "events.parquet"
     simulate_events(30, days=14, seed=1, fraud_share=0.5).to_parquet(events)
@@ -128,11 +136,11 @@ def test_compare_with_a_label_delay_and_feature_selection(tmp_path):
             "--out", tmp_path / "r", "--label-delay", "3d", "--select", "6", *FAST)
     assert r.exit_code == 0, r.output
     m = json.loads((tmp_path / "r" / "metrics.json").read_text())
-    assert {"aggregates_select6", "hybrid_select6"} <= set(m["models"])
-    assert {"aggregates_select6_vs_aggregates", "hybrid_select6_vs_hybrid"} <= set(m["paired"])
-    assert len(m["select"]["hybrid_select6"]["kept"]) == 6 and m["select"]["hybrid_select6"]["from"] > 6
-    kept = json.loads((tmp_path / "r" / "models" / "hybrid_select6" / "manifest.json").read_text())["features"]
-    assert kept == m["select"]["hybrid_select6"]["kept"]
+    assert {"aggregates_select6", "hybrid_joint_select6"} <= set(m["models"])
+    assert {"aggregates_select6_vs_aggregates", "hybrid_joint_select6_vs_hybrid_joint"} <= set(m["paired"])
+    assert len(m["select"]["hybrid_joint_select6"]["kept"]) == 6 and m["select"]["hybrid_joint_select6"]["from"] > 6
+    kept = json.loads((tmp_path / "r" / "models" / "hybrid_joint_select6" / "manifest.json").read_text())["features"]
+    assert kept == m["select"]["hybrid_joint_select6"]["kept"]
     assert "**Feature selection.**" in (tmp_path / "r" / "report.md").read_text() and "keeps 6 of" in r.output
     gap = json.loads((tmp_path / "r" / "metrics.json").read_text())["label_delay"]
     assert gap["delay"] == "3d" and gap["seconds"] == 3 * 86400
