@@ -340,7 +340,7 @@ def stacking_toy(n, seed):
     return X, y
 
 
-@pytest.mark.parametrize("n", [600, 6000])  # refitted (small data), and kept from the split
+@pytest.mark.parametrize("n", [300, 6000])  # refitted (small data), and kept from the split
 def test_a_stacked_model_adds_what_the_other_columns_say_to_its_base(n, tmp_path):
     X, y = stacking_toy(n, 0)
     validation = np.arange(n) >= int(0.75 * n)
@@ -351,7 +351,7 @@ def test_a_stacked_model_adds_what_the_other_columns_say_to_its_base(n, tmp_path
     assert stacked["validation_logloss"]["stacked"] < stacked["validation_logloss"]["base"]
     assert [(m.columns, m.stage) for m in clf.members_][-1] == (None, 1)
     assert all(m.columns == ["a_0", "a_1"] for m in clf.members_[:-1])
-    Xt, yt = stacking_toy(4000, 1)
+    Xt, yt = stacking_toy(1500, 1)
     np.testing.assert_allclose(predict_members(clf.members_[:-1], Xt.to_numpy(np.float32), clf.features_, 2),
                                base.predict_proba(Xt[["a_0", "a_1"]]), rtol=1e-5, atol=1e-6)  # stage 0 is the base model
     acc = lambda model, cols: ((model.predict_proba(Xt[cols])[:, 1] >= 0.5) == yt).mean()  # noqa: E731
