@@ -9,7 +9,9 @@ in a subprocess on 127.0.0.1, waits for ``/health``, then:
    the encoder's window) against entities with 1 prior event, ``--requests`` single-event requests
    each, interleaved: ratio of median latencies (target within 1.5x).
 
-Usage: python scripts/bench_serve.py [--requests 300] [--batch 100] [--threads 1]
+``--model hybrid_joint`` serves the one-model hybrid instead of the stacked one (two boosters).
+
+Usage: python scripts/bench_serve.py [--requests 300] [--batch 100] [--threads 1] [--model hybrid]
 Run it alone: the service and the client share the 2 cores.
 """
 from __future__ import annotations
@@ -63,9 +65,9 @@ def timed(url: str, payload) -> float:
     return elapsed
 
 
-def start_service(models: Path, state: Path, port: int, threads: int) -> subprocess.Popen:
+def start_service(models: Path, state: Path, port: int, threads: int, model: str = "hybrid") -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "pipelines", "pipeline", "serve", "--encoder", str(models / "encoder"),
-                             "--classifier", str(models / "hybrid"), "--state", str(state), "--port", str(port),
+                             "--classifier", str(models / model), "--state", str(state), "--port", str(port),
                              "--threads", str(threads)], stderr=subprocess.PIPE, text=True)
     for _ in range(600):
         try:
@@ -85,12 +87,13 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--threads", type=int, default=1, help="the service's --threads")
     ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--model", default="hybrid", choices=("hybrid", "hybrid_joint"), help="the compare's model to serve")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         models = make_models(d)
         rows = templates(d)
-        proc = start_service(models, d / "state.sqlite", args.port, args.threads)
+        proc = start_service(models, d / "state.sqlite", args.port, args.threads, args.model)
         url = f"http://127.0.0.1:{args.port}/score"
         try:
             t0 = 1.8e9
