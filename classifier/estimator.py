@@ -224,6 +224,22 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
             name += f"; {int(alone.sum())} single-row classes trained on only"
         return [(np.sort(np.r_[tr, idx[alone]]), np.sort(va))], name
 
+    def _split(self, y_idx: np.ndarray, times, validation, refit: bool) -> tuple[list, str]:
+        """(train rows, validation rows) pairs and the split's name: the ``validation`` mask's rows
+        when given, else ``_folds``."""
+        if validation is None:
+            return self._folds(len(y_idx), y_idx, times, refit)
+        validation = np.asarray(validation, dtype=bool)
+        return [(np.flatnonzero(~validation), np.flatnonzero(validation))], "given"
+
+    def _held_out(self, y_va: np.ndarray, proba: np.ndarray, policy) -> tuple[float | None, dict]:
+        """The threshold (binary; None for multi-class) and the validation metrics from held-out
+        labels (n_va,) and probabilities (n_va, K)."""
+        if proba.shape[1] != 2:
+            return None, multiclass_metrics(y_va, proba)
+        threshold = choose_threshold(y_va, proba[:, 1], policy)
+        return threshold, binary_metrics(y_va, proba[:, 1], threshold, self.alert_budget)
+
     def _params(self, base: dict, n_classes: int, spw: float | None) -> dict:
         p = dict(base) | {"seed": self.seed, "verbosity": 0}
         if self.n_jobs:
@@ -270,11 +286,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         classes = self._classes(y.value_counts())
         y_idx = y.map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
         refit = len(y) < SMALL_DATA if self.refit == "auto" else bool(self.refit)
-        if validation is not None:
-            validation = np.asarray(validation, dtype=bool)
-            folds, split = [(np.flatnonzero(~validation), np.flatnonzero(validation))], "given"
-        else:
-            folds, split = self._folds(len(y), y_idx, times, refit)
+        folds, split = self._split(y_idx, times, validation, refit)
         tr = folds[0][0]
         if len(np.unique(y_idx[tr])) < len(classes):
             raise InputError("the training part of the split lacks a class; give more rows or a later cut")
@@ -313,12 +325,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
             proba = blended_proba([p_tree, p_lin])
             best = min(best, (score(proba), tree + lin, proba), key=lambda entry: entry[0])
         _, chosen, val_proba = best
-        threshold = None
-        if len(classes) == 2:
-            threshold = choose_threshold(y_idx[va], val_proba[:, 1], policy)
-            val_metrics = binary_metrics(y_idx[va], val_proba[:, 1], threshold, self.alert_budget)
-        else:
-            val_metrics = multiclass_metrics(y_idx[va], val_proba)
+        threshold, val_metrics = self._held_out(y_idx[va], val_proba, policy)
         refit = refit or len(folds) > 1  # fold models are not kept: one model on all rows
         self.members_ = []
         for params, booster, rounds in chosen:
@@ -365,11 +372,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         classes = split_base.classes_
         K = len(classes)
         y_idx = y.map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
-        if validation is not None:
-            validation = np.asarray(validation, dtype=bool)
-            tr, va = np.flatnonzero(~validation), np.flatnonzero(validation)
-        else:
-            (tr, va), = self._folds(len(y), y_idx, times, refit=False)[0]
+        (tr, va), = self._split(y_idx, times, validation, refit=False)[0]  # the split base's split
         Xf = X.to_numpy(np.float32)
         Xb = X[base_cols].to_numpy(np.float32)  # (n, F_base)
         margin = members_margin(split_base.members_, Xb, base_cols)  # (n,) or (n, K): the base's, from the split's training rows
@@ -402,11 +405,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         self.members_ += [Member(booster, params, None, rounds, None, 1)] if rounds else []
         self.classes_, self.features_, self.selection_ = classes, names, None
         policy = parse_policy(self.threshold_policy)
-        if K == 2:
-            self.threshold_ = choose_threshold(y_idx[va], stacked_proba[:, 1], policy)
-            self.validation_ = binary_metrics(y_idx[va], stacked_proba[:, 1], self.threshold_, self.alert_budget)
-        else:
-            self.threshold_, self.validation_ = None, multiclass_metrics(y_idx[va], stacked_proba)
+        self.threshold_, self.validation_ = self._held_out(y_idx[va], stacked_proba, policy)
         self.policy_, self.rounds_ = str(policy), base.rounds_
         self.params_ = {"stack": STACK, "base": base.params_, "stage_1": params}
         self.encoder_id_, self.recipe_ = encoder_id, recipe
