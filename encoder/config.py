@@ -18,14 +18,15 @@ ENCODE_BATCH = 1024  # sequences coded at once by encode and score (memory is bo
 # A step read with the convolution branch costs about twice an LSTM-only one (OSULeaf, 2 cores:
 # 1.39 s against 0.64 s an epoch of 112 series), so ``max_steps_per_epoch`` counts it twice.
 CONV_STEP_COST = 2.0
+KERNEL_COUNT = 84  # MiniRocket's kernels (``kernels.KERNELS``): features come in multiples of it
 PATCH_STEPS = 256  # entity unit: sequences up to this long are read one event per LSTM step
 UNIT_DEFAULTS = {
     "entity": {"recency_halflife": 0.0, "pooling": ("max",), "contrastive_weight": 1.0, "surprise": False,
                "surprise_scale": False, "causal": False, "max_steps_per_epoch": 24000, "summary_stats": True,
-               "conv_dim": 0, "segments": 4},
+               "conv_dim": 0, "segments": 4, "kernel_features": 840},
     "event": {"recency_halflife": 3.0, "pooling": ("last", "mean", "max"), "contrastive_weight": 0.0, "surprise": True,
               "surprise_scale": True, "causal": True, "max_steps_per_epoch": 0, "summary_stats": False,
-              "conv_dim": 0, "segments": 0},
+              "conv_dim": 0, "segments": 0, "kernel_features": 0},
 }
 
 # Options a causal encoder cannot have: why, and the value that turns each off.
@@ -33,6 +34,7 @@ WHOLE_SEQUENCE_ONLY = {
     "summary_stats": ("the statistics describe a whole window at once", False),
     "conv_dim": ("the convolution branch reads later steps too", 0),
     "segments": ("segment maxima need the whole sequence's length", 0),
+    "kernel_features": ("the random kernels read later steps too", 0),
 }
 
 
@@ -166,6 +168,7 @@ class EncoderConfig:
     conv_channels: int = 32
     segments: int | None = None
     segments_min_share: float = 0.1
+    kernel_features: int | None = None
     dropout: float = 0.0
     # denoising (training only)
     noise_std: float = 0.1
@@ -212,7 +215,10 @@ class EncoderConfig:
         for name in ("max_len", "patch", "conv_depth", "conv_channels"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise InputError(f"config '{name}' must be positive, got {getattr(self, name)}")
-        for name in ("conv_dim", "segments", "max_steps_per_epoch", "noise_std", "step_dropout", "feature_dropout", "unknown_rate", "dropout", "contrastive_weight",
+        if self.kernel_features is not None and 0 < self.kernel_features < KERNEL_COUNT:
+            raise InputError(f"config 'kernel_features' must be 0 (none) or at least {KERNEL_COUNT}, "
+                             f"got {self.kernel_features}")
+        for name in ("conv_dim", "segments", "kernel_features", "max_steps_per_epoch", "noise_std", "step_dropout", "feature_dropout", "unknown_rate", "dropout", "contrastive_weight",
                      "next_event_weight", "surprise_halflife"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise InputError(f"config '{name}' must not be negative, got {getattr(self, name)}")
@@ -264,8 +270,10 @@ class EncoderConfig:
             cost = CONV_STEP_COST if conv else 1.0
             steps = mean_window_steps(lengths, max_len, patch, self.unit) * cost
             per_epoch = min(per_epoch, max(1, int(step_cap // steps)))
+        kernel_features = auto.pop("kernel_features", self.kernel_features)
+        kernel_features = kernel_features // KERNEL_COUNT * KERNEL_COUNT  # whole sets of the 84 kernels
         return dataclasses.replace(self, max_len=max_len, patch=patch, max_sequences_per_epoch=per_epoch,
-                                   conv_depth=conv_depth, **auto)
+                                   conv_depth=conv_depth, kernel_features=kernel_features, **auto)
 
     def replace(self, **changes: Any) -> "EncoderConfig":
         """A copy with ``changes`` applied; ``None`` values are ignored (an option not given)."""

@@ -122,6 +122,19 @@ def settle_segments(cfg: EncoderConfig, model: LSTMAutoencoder, arrays: EventArr
     return cfg.replace(segments=0), mc, narrower.eval(), record
 
 
+KERNEL_SEQUENCES = 1024  # training sequences (at most) whose channels and values fit the random kernels
+
+
+def fit_kernels(kernels, arrays: EventArrays, ends: np.ndarray, max_len: int, seed: int) -> None:
+    """Fit the random kernels' channel subsets and biases (``RandomKernelFeatures.fit``) on the
+    training sequences ending at ``ends`` (a seeded sample of ``KERNEL_SEQUENCES`` when there are more)."""
+    rng = np.random.default_rng(seed)
+    if len(ends) > KERNEL_SEQUENCES:
+        ends = np.sort(rng.choice(ends, KERNEL_SEQUENCES, replace=False))
+    num, _, lengths = gather_windows(arrays, ends, max_len)  # (B, T, F_num), (B,)
+    kernels.fit(num, lengths, seed)
+
+
 def warn_truncation(sizes: np.ndarray, max_len: int, unit: str, source: str) -> dict:
     """``truncation`` of entities of ``sizes`` events, warned (``TruncationWarning``) when any lost events."""
     info = truncation(sizes, max_len, unit)
@@ -229,7 +242,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                            surprise_scale=bool(cfg.surprise and cfg.surprise_scale),
                            summary_stats=bool(cfg.summary_stats), conv_dim=int(cfg.conv_dim),
                            conv_depth=int(cfg.conv_depth) if cfg.conv_dim else 0, conv_channels=int(cfg.conv_channels),
-                           segments=int(cfg.segments))
+                           segments=int(cfg.segments), kernel_features=int(cfg.kernel_features))
         model = LSTMAutoencoder(mcfg)
         early = EarlyStopping(cfg.patience)
         cbs = [early, *callbacks, ProgressBar()]
@@ -240,6 +253,8 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
             trainer.load_state_dict(self._load_checkpoint(checkpoint, cfg))
         started = time.perf_counter()
         trainer.fit_loop()
+        if model.encoder.kernels is not None:
+            fit_kernels(model.encoder.kernels, arrays, train_ends if len(train_ends) else ends, max_len, cfg.seed)
         segments_rule = None
         if (self.config or EncoderConfig()).segments is None and cfg.segments:  # the unit's provisional default
             cfg, mcfg, model, segments_rule = settle_segments(cfg, model.eval(), arrays, ends, rng)
@@ -453,7 +468,8 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         per numeric input channel and per categorical column, named, and with a ``surprise_halflife``
         the recent mean (``surprise_mean:``) and variance (``surprise_var:``) of each; then
         (``summary_stats``) each statistic of ``model.SUMMARY_STATS`` for each numeric input channel
-        (``summary`` names them, e.g. ``mean:x0``)."""
+        (``summary`` names them, e.g. ``mean:x0``); then (``kernel_features``) the random-kernel
+        features (``kernels`` names them, e.g. ``ppv:d1/k0/b0``: dilation, kernel, bias)."""
         self._check_fitted()
         mc = self.model_config_
         K, S = mc.pooled_dim, mc.segments
@@ -463,8 +479,10 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         surprise = [f"{kind}:{c}" for kind in kinds for c in channels]
         numeric = self.preprocessor_.numeric_channels if mc.summary_stats else []
         summary = [f"{stat}:{c}" for stat in SUMMARY_STATS for c in numeric]
+        kernels = self.model_.encoder.kernels
+        kernels = kernels.names() if kernels is not None else []
         named, start = {}, K
-        for part, names in (("segments", segments), ("surprise", surprise), ("summary", summary)):
+        for part, names in (("segments", segments), ("surprise", surprise), ("summary", summary), ("kernels", kernels)):
             named[part] = {f"z_{start + i}": name for i, name in enumerate(names)}
             start += len(names)
         return {"pooled": [f"z_{k}" for k in range(K)], "conv": [f"z_{k}" for k in range(mc.latent_dim, K)], **named}

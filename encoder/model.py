@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .sequences import valid_mask
+from .kernels import RandomKernelFeatures
+from .sequences import exporting, valid_mask
 
 
 def embedding_dim_for(cardinality: int) -> int:
@@ -42,6 +43,7 @@ class ModelConfig:
     conv_depth: int = 0
     conv_channels: int = 32
     segments: int = 0
+    kernel_features: int = 0
 
     @property
     def pooled_dim(self) -> int:
@@ -68,10 +70,16 @@ class ModelConfig:
         return len(SUMMARY_STATS) * self.n_numeric if self.summary_stats else 0
 
     @property
+    def kernel_dim(self) -> int:
+        """Random-kernel channels of the code (``kernels.RandomKernelFeatures``): ``kernel_features``
+        (a multiple of 84) where the sequences have numeric channels to convolve."""
+        return self.kernel_features if self.n_numeric else 0
+
+    @property
     def code_dim(self) -> int:
         """Width of the code: ``pooled_dim`` pooled channels, the ``segment_dim`` channels, the
-        ``surprise_dim`` channels, then the ``summary_dim`` channels."""
-        return self.pooled_dim + self.segment_dim + self.surprise_dim + self.summary_dim
+        ``surprise_dim`` channels, the ``summary_dim`` channels, then the ``kernel_dim`` channels."""
+        return self.pooled_dim + self.segment_dim + self.surprise_dim + self.summary_dim + self.kernel_dim
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
@@ -182,7 +190,7 @@ class MaskedLSTM(nn.Module):
     @staticmethod
     def _reversal(lengths: torch.Tensor, T: int) -> torch.Tensor | None:
         """Indices reversing each sequence within its own length, padding left in place; None if unpadded."""
-        if not _exporting() and bool((lengths == T).all()):
+        if not exporting() and bool((lengths == T).all()):
             return None  # a plain flip reverses every sequence
         steps = torch.arange(T, device=lengths.device)[None, :]  # (1, T)
         return torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)  # (B, T)
@@ -232,11 +240,6 @@ class DilatedConvBranch(nn.Module):
         return self.output(h.transpose(1, 2)) * valid.transpose(1, 2)  # (B, P, out)
 
 
-def _exporting() -> bool:
-    """True while a graph is being traced or exported (ONNX): no branch may then read tensor values."""
-    return torch.jit.is_tracing() or torch.compiler.is_exporting()
-
-
 def _reverse(x: torch.Tensor, rev: torch.Tensor | None) -> torch.Tensor:
     """Reverse each sequence of (B, T, F) within its length (``rev`` from ``MaskedLSTM._reversal``)."""
     return x.flip(1) if rev is None else x.gather(1, rev[..., None].expand(-1, -1, x.shape[-1]))  # (B, T, F)
@@ -268,6 +271,8 @@ class SequenceEncoderNet(nn.Module):
         self.project = nn.Linear(state, config.latent_dim)
         self.conv = DilatedConvBranch(config.patch * self.step_input.out_dim, config.conv_channels, config.conv_dim,
                                       config.conv_depth) if config.conv_dim else None
+        self.kernels = RandomKernelFeatures(config.n_numeric, config.kernel_features, config.max_len) \
+            if config.kernel_dim else None  # not trained: fitted by ``kernels.fit`` after training
         K = config.pooled_dim
         self.attention = nn.Linear(K, 1) if "attention" in config.pooling else None
         self.mix = nn.Linear(len(config.pooling) * K, K) if len(config.pooling) > 1 else None
@@ -330,6 +335,8 @@ class SequenceEncoderNet(nn.Module):
         if self.config.segments:  # where in the sequence each channel peaks: (B, K + segments K)
             pooled = torch.cat([pooled, segment_max(codes, step_lengths, self.config.segments)], dim=-1)
         stats = [summary_statistics(num, lengths)] if self.config.summary_stats else []  # (B, 10 F_num)
+        if self.kernels is not None and not self.training:  # untrained: left out of training steps,
+            stats.append(self.kernels(num, lengths))  # whose loss reads the pooled part only; (B, kernel_dim)
         if not self.config.surprise:
             return torch.cat([pooled, *stats], dim=-1) if stats else pooled, None, []
         next_num, next_cat = self._next_event(outs[0], num)
@@ -437,7 +444,7 @@ class SequenceEncoderNet(nn.Module):
         """Pool step codes (B, P, K) over each sequence's ``lengths`` valid steps: (B, K)."""
         B, T, _ = codes.shape  # batch, steps (patches), code channels
         lengths = lengths.to(codes.device)
-        padded = _exporting() or bool((lengths < T).any())  # unpadded: skip the masks (not in a graph)
+        padded = exporting() or bool((lengths < T).any())  # unpadded: skip the masks (not in a graph)
         valid = valid_mask(lengths, T)[..., None]  # (B, T, 1)
         pooled = []
         for kind in self.config.pooling:

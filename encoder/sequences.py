@@ -109,6 +109,11 @@ def gather_windows(arrays: EventArrays, ends: np.ndarray, max_len: int):
     return torch.from_numpy(num), torch.from_numpy(cat), torch.from_numpy(lengths.astype(np.int64))
 
 
+def exporting() -> bool:
+    """True while a graph is being traced or exported (ONNX): no branch may then read tensor values."""
+    return torch.jit.is_tracing() or torch.compiler.is_exporting()
+
+
 def valid_mask(lengths: torch.Tensor, T: int) -> torch.Tensor:
     """Boolean (B, T): True on real steps, False on padding."""
     return torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]

@@ -32,7 +32,8 @@ def model_columns(columns, event_codes=(), summary=()) -> dict[str, list[str]]:
     """Feature columns of each compared model, from the columns of the feature table.
 
     ``summary`` names code channels that are plain statistics of the sequence, not learned (an
-    entity encoder's ``summary_stats``, ``SequenceEncoder.code_layout()["summary"]``): they are left
+    entity encoder's ``summary_stats`` and random-kernel features, ``SequenceEncoder.code_layout()``'s
+    ``"summary"`` and ``"kernels"``): they are left
     out of every model, so ``latent`` is the learned code alone and the aggregates, which hold such
     statistics, are not counted twice in ``hybrid``.
 
@@ -157,7 +158,8 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
                          f"({split.describe()['train']}{', before the label delay ' + label_delay if gap else ''}); "
                          "move the cut-off or give more data")
     layout = enc.code_layout()
-    cols = model_columns(fit_feats.columns, layout["surprise"] if unit == "event" else (), layout["summary"])
+    cols = model_columns(fit_feats.columns, layout["surprise"] if unit == "event" else (),
+                         [*layout["summary"], *layout["kernels"]])
     runs = [(name, name, None) for name in cols]  # (model, its columns, features kept)
     runs += [(f"{name}_select{select}", name, select) for name in SELECTED] if select else []
     classifiers, outputs, classes = {}, {}, None

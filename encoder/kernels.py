@@ -1,0 +1,148 @@
+"""Random-kernel features: MiniRocket's dilated convolutions and their proportions of positive values.
+
+Dempster, Schmidt and Webb, "MiniRocket: a very fast (almost) deterministic transform for time
+series classification" (KDD 2021). Each of 84 kernels of 9 taps (weight -1, and 2 at three of the
+taps: every choice of three of nine) is applied at a set of dilations spread exponentially up to
+the length of a window; each kernel-dilation pair sums its convolution over a random subset of the
+input channels, and a feature is the proportion of a sequence's steps at which that sum exceeds a
+bias, the biases being quantiles of the sums on training sequences. The weights sum to zero, so a
+feature ignores an offset of its channels; the biases take care of their scale.
+
+Here they read the encoder's scaled numeric channels over each sequence's valid events only (padding
+is never counted), so sequences of any length in one batch get the features they would get alone:
+aeon's ``MiniRocket`` needs equal-length series, and these run inside the encoder's forward pass, and
+its ONNX export, beside the learned code. Nothing here is trained: the channel subsets are drawn from
+the encoder's seed and the biases fitted on its training sequences (``fit``), then both are saved
+with the weights as buffers.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .sequences import exporting, valid_mask
+
+TAPS = 9
+KERNELS = torch.full((84, TAPS), -1.0).index_put_(  # (84, 9): -1, and 2 at three taps
+    (torch.arange(84).repeat_interleave(3), torch.tensor(list(itertools.combinations(range(TAPS), 3))).flatten()),
+    torch.tensor(2.0))
+MAX_DILATIONS = 32  # per kernel, as MiniRocket
+CHUNK_ELEMENTS = 1 << 24  # convolution outputs held at once (floats): bounds memory for long, wide batches
+
+
+def dilations_for(features: int, max_len: int) -> tuple[list[int], list[int]]:
+    """MiniRocket's dilations for windows of ``max_len`` steps and about ``features`` features: the
+    distinct ``floor(2 ** e)`` for ``e`` evenly spaced from 0 to ``log2((max_len - 1) / 8)``, and how
+    many biases (features per kernel) each dilation gets, adding up to ``features // 84``."""
+    per_kernel = max(1, features // len(KERNELS))
+    n = min(per_kernel, MAX_DILATIONS)
+    top = math.log2(max(max_len - 1, 1) / (TAPS - 1)) if max_len > TAPS else 0.0
+    values, counts = np.unique(np.floor(np.logspace(0, top, n, base=2)).astype(np.int64), return_counts=True)
+    share = (counts * (per_kernel / n)).astype(np.int64)
+    share[:per_kernel - share.sum()] += 1  # the remainder to the smallest dilations
+    return values.tolist(), share.tolist()
+
+
+def golden_quantiles(n: int) -> np.ndarray:
+    """``n`` quantiles in (0, 1) spread by the golden ratio (a low-discrepancy sequence), as MiniRocket."""
+    return (np.arange(1, n + 1) * ((math.sqrt(5) + 1) / 2)) % 1
+
+
+class RandomKernelFeatures(nn.Module):
+    """``features`` (rounded down to a multiple of 84) PPV features of (B, T, C) inputs: (B, features).
+
+    Feature order: dilation, then kernel, then bias. A kernel-dilation pair with an odd index
+    (kernel + dilation position) counts only the steps whose receptive field lies inside the sequence
+    (MiniRocket's unpadded half), or every step where the sequence is too short for any."""
+
+    def __init__(self, channels: int, features: int, max_len: int):
+        super().__init__()
+        dilations, counts = dilations_for(features, max_len)
+        self.dilations, self.counts = dilations, counts
+        n = len(KERNELS) * sum(counts)
+        self.register_buffer("kernels", KERNELS.clone())
+        self.register_buffer("channels", torch.zeros(len(dilations), len(KERNELS), channels))  # (D, 84, C) subsets
+        self.register_buffer("biases", torch.zeros(n))  # (n,) set by ``fit``
+
+    @property
+    def out_dim(self) -> int:
+        return len(self.biases)
+
+    def names(self) -> list[str]:
+        """One name per feature, in order: ``ppv:d<dilation>/k<kernel>/b<bias>``."""
+        return [f"ppv:d{d}/k{k}/b{j}" for d, count in zip(self.dilations, self.counts)
+                for k in range(len(KERNELS)) for j in range(count)]
+
+    def _sums(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        """Dilation ``i``'s convolutions of x (B, T, C), zero beyond each sequence, summed over each
+        kernel's channels: (B, 84, T)."""
+        B, T, C = x.shape  # batch, steps, channels
+        d = self.dilations[i]
+        w = self.kernels[:, None, :].to(x.dtype)  # (84, 1, 9)
+        per_channel = F.conv1d(x.transpose(1, 2).reshape(B * C, 1, T), w, padding=4 * d, dilation=d)  # (B C, 84, T)
+        per_channel = per_channel.view(B, C, len(KERNELS), T)  # (B, C, 84, T)
+        return torch.einsum("bckt,kc->bkt", per_channel, self.channels[i].to(x.dtype))  # (B, 84, T)
+
+    def _counted(self, lengths: torch.Tensor, T: int, i: int) -> torch.Tensor:
+        """(B, 84, T): the steps each kernel of dilation ``i`` counts."""
+        valid = valid_mask(lengths, T)  # (B, T)
+        t = torch.arange(T, device=lengths.device)[None]  # (1, T)
+        edge = 4 * self.dilations[i]
+        inner = valid & (t >= edge) & (t < lengths[:, None] - edge)  # (B, T)
+        inner = torch.where(inner.any(1, keepdim=True), inner, valid)  # too short for any: every step
+        odd = ((torch.arange(len(KERNELS), device=lengths.device) + i) % 2).bool()  # (84,)
+        return torch.where(odd[None, :, None], inner[:, None, :], valid[:, None, :])  # (B, 84, T)
+
+    @torch.no_grad()
+    def fit(self, x: torch.Tensor, lengths: torch.Tensor, seed: int) -> "RandomKernelFeatures":
+        """Draw each kernel-dilation pair's channels among those that vary in x (B, T, C) (all, if
+        none does), as MiniRocket draws them (2 ** U(0, log2(min(C, 9) + 1)) of them), and fit its
+        biases: golden quantiles of its sums over the valid steps of one random sequence of x."""
+        B, T, C = x.shape  # training sequences, steps, channels
+        rng = np.random.default_rng(seed)
+        x = x.masked_fill(~valid_mask(lengths, T)[..., None], 0.0)
+        flat = x[valid_mask(lengths, T)]  # (steps, C)
+        varying = np.flatnonzero((flat.std(0) > 0).numpy()) if len(flat) > 1 else np.arange(C)
+        varying = varying if len(varying) else np.arange(C)
+        top = math.log2(min(len(varying), TAPS) + 1)
+        masks = torch.zeros_like(self.channels)
+        for i, k in itertools.product(range(len(self.dilations)), range(len(KERNELS))):
+            n = min(len(varying), int(2 ** rng.uniform(0, top)))
+            masks[i, k, rng.choice(varying, n, replace=False)] = 1.0
+        self.channels.copy_(masks)
+        q = golden_quantiles(len(self.biases))
+        biases, f = [], 0
+        for i, count in enumerate(self.counts):
+            for k, row in enumerate(rng.integers(0, B, len(KERNELS))):
+                sums = self._sums(x[row:row + 1, :int(lengths[row])], i)[0, k]  # (L,): kernel k on one sequence
+                biases.append(np.quantile(sums.double().numpy(), q[f:f + count]))
+                f += count
+        self.biases.copy_(torch.from_numpy(np.concatenate(biases)).to(self.biases.dtype))
+        return self
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """PPV features (B, out_dim) of x (B, T, C) over each sequence's counted steps."""
+        B, T, C = x.shape  # batch, steps, channels
+        lengths = lengths.to(x.device)
+        x = x.masked_fill(~valid_mask(lengths, T)[..., None], 0.0)
+        per_row = C * len(KERNELS) * T * max(self.counts)  # floats of one row's sums and tests
+        rows = B if exporting() else max(1, CHUNK_ELEMENTS // max(1, per_row))  # traced: one chunk
+        out = []
+        for lo in range(0, B, rows):  # bounded memory: (rows, C, 84, T) sums and (rows, 84, T, count) tests
+            xs, ls = x[lo:lo + rows], lengths[lo:lo + rows]
+            parts, f = [], 0
+            for i, count in enumerate(self.counts):
+                sums = self._sums(xs, i)  # (b, 84, T)
+                counted = self._counted(ls, T, i)  # (b, 84, T)
+                bias = self.biases[f:f + len(KERNELS) * count].view(len(KERNELS), count)  # (84, count)
+                above = (sums[..., None] > bias[None, :, None, :]) & counted[..., None]  # (b, 84, T, count)
+                ppv = above.sum(2).to(x.dtype) / counted.sum(2, keepdim=True).to(x.dtype)  # (b, 84, count)
+                parts.append(ppv.flatten(1))  # (b, 84 count): kernel, then bias
+                f += len(KERNELS) * count
+            out.append(torch.cat(parts, dim=1))  # (b, out_dim)
+        return torch.cat(out, dim=0)  # (B, out_dim)
