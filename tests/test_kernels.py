@@ -1,0 +1,93 @@
+"""Random-kernel features: MiniRocket's dilated kernels and their proportions of positive values."""
+import numpy as np
+import pytest
+import torch
+
+from encoder import EncoderConfig, SequenceEncoder
+from encoder.errors import InputError
+from encoder.kernels import KERNELS, RandomKernelFeatures, dilations_for
+
+
+def _numpy_ppv(x: np.ndarray, kernel: np.ndarray, d: int, channels: np.ndarray, bias: float, padded: bool) -> float:
+    """PPV of one kernel at dilation d over a sequence x (L, C), summed over ``channels``, computed directly."""
+    L = len(x)
+    sums = np.zeros(L)
+    for t in range(L):
+        for j, w in enumerate(kernel):
+            s = t + (j - 4) * d
+            if 0 <= s < L:
+                sums[t] += w * x[s, channels].sum()
+    inner = np.arange(4 * d, L - 4 * d)
+    steps = np.arange(L) if padded or len(inner) == 0 else inner
+    return float((sums[steps] > bias).mean())
+
+
+def test_kernels_are_minirockets_and_dilations_span_the_window():
+    assert KERNELS.shape == (84, 9) and bool((KERNELS.sum(1) == 0).all())  # six -1 and three 2: sum zero
+    assert len({tuple(k.tolist()) for k in KERNELS}) == 84
+    dilations, counts = dilations_for(840, 251)
+    assert dilations[0] == 1 and dilations[-1] == 31 and sum(counts) == 10  # (251 - 1) / 8 = 31.25
+    assert dilations_for(840, 9) == ([1], [10])
+
+
+def test_features_match_a_direct_computation_and_never_read_padding():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 60, 3, generator=gen)
+    lengths = torch.tensor([60, 41, 12, 3])
+    rk = RandomKernelFeatures(3, 168, 60).fit(x, lengths, seed=0)
+    got = rk(x, lengths)
+    assert got.shape == (4, rk.out_dim) == (4, 168) and len(rk.names()) == 168
+    garbage = x.clone()
+    for b, n in enumerate(lengths.tolist()):
+        garbage[b, n:] = 1e6
+        alone = rk(x[b:b + 1, :n], lengths[b:b + 1])  # coded alone: the batch changes nothing
+        torch.testing.assert_close(alone[0], got[b])
+    torch.testing.assert_close(rk(garbage, lengths), got)
+    f = 0
+    for i, (d, count) in enumerate(zip(rk.dilations, rk.counts)):
+        for k in (0, 1, 83):  # an even and an odd pair of each dilation, and the last kernel
+            channels = np.flatnonzero(rk.channels[i, k].numpy())
+            for j in range(count):
+                bias = float(rk.biases[f + k * count + j])
+                for b, n in enumerate(lengths.tolist()):
+                    want = _numpy_ppv(x[b, :n].double().numpy(), KERNELS[k].numpy(), d, channels, bias,
+                                      padded=(k + i) % 2 == 0)
+                    assert got[b, f + k * count + j].item() == pytest.approx(want, abs=1e-6)
+        f += 84 * count
+
+
+def test_biases_come_from_training_values_and_constant_channels_are_left_out():
+    gen = torch.Generator().manual_seed(1)
+    x = torch.cat([torch.randn(8, 40, 1, generator=gen), torch.full((8, 40, 1), 3.0)], dim=-1)  # a constant channel
+    rk = RandomKernelFeatures(2, 840, 40).fit(x, torch.full((8,), 40), seed=0)
+    assert bool((rk.channels[..., 1] == 0).all()) and bool((rk.channels[..., 0] == 1).all())
+    assert float(rk.biases.abs().max()) > 0
+    ppv = rk(x, torch.full((8,), 40))
+    assert 0.0 <= float(ppv.min()) and float(ppv.max()) <= 1.0 and float(ppv.std()) > 0.05
+
+
+def test_kernel_features_options_are_validated_and_follow_the_unit():
+    with pytest.raises(InputError, match="kernel_features"):
+        EncoderConfig(kernel_features=50)
+    with pytest.raises(InputError, match="kernel_features"):
+        EncoderConfig(unit="event", kernel_features=840).resolved(np.array([5, 8]))  # causal
+    assert EncoderConfig().resolved(np.array([5, 8])).kernel_features == 840
+    assert EncoderConfig(kernel_features=200).resolved(np.array([5, 8])).kernel_features == 168
+    assert EncoderConfig(unit="event").resolved(np.array([5, 8])).kernel_features == 0
+
+
+def test_the_entity_code_ends_with_named_kernel_features_that_survive_save_and_load(events, small_config, tmp_path):
+    enc = SequenceEncoder("account", "ts", "label", small_config.replace(kernel_features=168)).fit(events)
+    mc, layout = enc.model_config_, enc.code_layout()
+    assert mc.kernel_dim == 168
+    names = list(layout["kernels"].values())
+    assert len(names) == 168 and names[0] == "ppv:d1/k0/b0"
+    assert min(int(k[2:]) for k in layout["kernels"]) == mc.code_dim - 168  # the last channels of the code
+    z = enc.transform(events)
+    cols = list(layout["kernels"])
+    ppv = z[cols].to_numpy()
+    assert ppv.min() >= 0 and ppv.max() <= 1 and ppv.std(0).max() > 0  # fitted: features that vary
+    loaded = SequenceEncoder.load(enc.save(tmp_path / "enc"))
+    np.testing.assert_allclose(loaded.transform(events)[cols].to_numpy(), ppv, atol=1e-6)
+    off = SequenceEncoder("account", "ts", "label", small_config.replace(kernel_features=0)).fit(events)
+    assert off.code_layout()["kernels"] == {} and off.model_config_.code_dim == mc.code_dim - 168
