@@ -75,8 +75,8 @@ class EncoderConfig:
     already bounds).
 
     ``recency_halflife``, ``pooling``, ``contrastive_weight``, ``surprise``, ``surprise_scale``,
-    ``causal``, ``max_steps_per_epoch``, ``summary_stats``, ``conv_dim`` and ``segments`` left at None take the defaults of the
-    unit (``UNIT_DEFAULTS``):
+    ``causal``, ``max_steps_per_epoch``, ``summary_stats``, ``conv_dim``, ``segments`` and ``kernel_features`` left at None
+    take the defaults of the unit (``UNIT_DEFAULTS``):
 
     - ``unit="entity"`` codes a whole sequence (classify machines, accounts, series): step codes
       are max-pooled and a TS2Vec-style contrastive term trains them alongside reconstruction;
@@ -124,6 +124,11 @@ class EncoderConfig:
     is at least ``segments_min_share`` (0.1; aligned sets measured 0.16-0.58, the others 0.01-0.04),
     else resolves ``segments`` to 0; the manifest records the share and the choice
     (``training.segments``). A ``segments`` given explicitly is kept as given. 0 for the event unit.
+
+    ``kernel_features`` > 0 (a multiple of 84; 840 for the entity unit, 0 for the event unit) ends
+    the code with MiniRocket's random-kernel features of the numeric channels (``kernels``): plain
+    proportions of steps above fitted biases, not trained. They lifted every UCR set measured
+    (README "Benchmarks") and widen the code by as many columns. A ``causal`` encoder refuses them.
 
     ``causal=True`` (any unit) makes a forward-only encoder whose code after an event depends on
     the LSTM state after it and the running mean and max of the step codes so far (pooling from
