@@ -94,9 +94,10 @@ class RandomKernelFeatures(nn.Module):
         t = torch.arange(T, device=lengths.device)[None]  # (1, T)
         edge = 4 * self.dilations[i]
         inner = valid & (t >= edge) & (t < lengths[:, None] - edge)  # (B, T)
-        inner = torch.where(inner.any(1, keepdim=True), inner, valid)  # too short for any: every step
-        odd = ((torch.arange(len(KERNELS), device=lengths.device) + i) % 2).bool()  # (84,)
-        return torch.where(odd[None, :, None], inner[:, None, :], valid[:, None, :])  # (B, 84, T)
+        inner = inner | (valid & ~inner.any(1, keepdim=True))  # too short for any: every step
+        odd = ((torch.arange(len(KERNELS), device=lengths.device) + i) % 2).bool()[None, :, None]  # (1, 84, 1)
+        # logical ops, not torch.where: ONNX Runtime has no boolean Where
+        return (odd & inner[:, None, :]) | (~odd & valid[:, None, :])  # (B, 84, T)
 
     @torch.no_grad()
     def fit(self, x: torch.Tensor, lengths: torch.Tensor, seed: int) -> "RandomKernelFeatures":

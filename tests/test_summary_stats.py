@@ -43,7 +43,8 @@ def test_the_entity_code_ends_with_named_statistics_the_event_code_has_none(even
     event = SequenceEncoder("account", "ts", "label", small_config.replace(unit="event")).fit(events)
     assert event.config_.summary_stats is False and event.code_layout()["summary"] == {}
     off = SequenceEncoder("account", "ts", "label", small_config.replace(summary_stats=False)).fit(events)
-    assert off.model_config_.code_dim == enc.model_config_.code_dim - len(names) == off.model_config_.pooled_dim + off.model_config_.segment_dim
+    assert off.model_config_.code_dim == enc.model_config_.code_dim - len(names) \
+        == off.model_config_.pooled_dim + off.model_config_.segment_dim + off.model_config_.kernel_dim
 
 
 def test_summary_statistics_refuse_a_causal_encoder():
