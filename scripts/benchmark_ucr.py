@@ -8,7 +8,7 @@ encode, classify; target under 3 minutes on 2 cores) and prints one table: mean 
 seeds with min-max, training seconds, and the published TS2Vec and T-Loss accuracies.
 
 Control: for each set, a *random-weights encoder* (the same architecture, with the segment maxima
-its trained twin kept or dropped, and fitted preprocessing, weights left at their seeded
+its trained twin kept or dropped and its random-kernel features, and fitted preprocessing, weights left at their seeded
 initialisation, no training) goes through the same classifier. A
 code no better than random weights is no code: the gap between the two rows is what training adds.
 
@@ -59,14 +59,15 @@ def random_weights(enc, seed: int):
 
 
 def run_once(name: str, train, test, seed: int, control: bool = False, overrides: dict | None = None,
-             segments: int | None = None) -> dict:
+             segments: int | None = None, kernel_features: int | None = None) -> dict:
     """Train (or, for the control, only initialise) the default encoder with ``seed``, code TRAIN and
     TEST, fit the default classifier on TRAIN codes; accuracy on TEST and the seconds of each stage.
-    The control takes ``segments`` as its trained twin resolved them: the same code layout."""
+    The control takes ``segments`` and ``kernel_features`` as its trained twin resolved them: the
+    same code layout."""
     from classifier import LatentClassifier
     from encoder import EncoderConfig, SequenceEncoder
     start = time.perf_counter()
-    cfg = (EncoderConfig(seed=seed, epochs=1, segments=segments) if control
+    cfg = (EncoderConfig(seed=seed, epochs=1, segments=segments, kernel_features=kernel_features) if control
            else EncoderConfig(seed=seed).replace(**(overrides or {})))
     enc = SequenceEncoder("series", "t", "label", cfg).fit(train)
     if control:
@@ -81,7 +82,8 @@ def run_once(name: str, train, test, seed: int, control: bool = False, overrides
     return {"accuracy": acc, "train_s": trained - start, "encode_s": encoded - trained,
             "classify_s": done - encoded, "total_s": done - start, "epochs": enc.training_["epochs_run"],
             "max_len": enc.max_len_, "patch": enc.config_.patch, "segments": enc.config_.segments,
-            "segments_rule": enc.training_["segments"], "code_width": len(zcols), "encoder": enc}
+            "segments_rule": enc.training_["segments"], "kernel_features": enc.config_.kernel_features,
+            "code_width": len(zcols), "encoder": enc}
 
 
 def pooled_states(enc, events) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -157,7 +159,8 @@ def benchmark(names, seeds, control: bool = True, show_probe: bool = False, comp
                 probe(r["encoder"], train, test)
             r.pop("encoder")
             if control:
-                c = run_once(name, train, test, seed, control=True, segments=r["segments"])
+                c = run_once(name, train, test, seed, control=True, segments=r["segments"],
+                             kernel_features=r["kernel_features"])
                 c.pop("encoder")
                 results[name]["control"].append(c)
                 print(f"{name:22s} seed {seed}: random-weights control {c['accuracy']:.3f}", flush=True)

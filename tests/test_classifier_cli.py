@@ -20,8 +20,9 @@ def latents(tmp_path_factory):
     d = tmp_path_factory.mktemp("lat")
     from tests.conftest import make_events
     make_events(40).to_parquet(d / "ev.parquet")
+    (d / "narrow.toml").write_text("kernel_features = 84\n")  # the classifier is under test: a narrower code
     r = run("encoder", "train", d / "ev.parquet", "--id", "account", "--time", "ts", "--label", "label",
-            "--epochs", "2", "--latent-dim", "4", "--out", d / "enc")
+            "--epochs", "2", "--latent-dim", "4", "--config", d / "narrow.toml", "--out", d / "enc")
     assert r.exit_code == 0, r.output
     assert run("encoder", "encode", d / "enc", d / "ev.parquet", "--out", d / "z.parquet").exit_code == 0
     return d

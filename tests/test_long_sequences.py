@@ -113,9 +113,12 @@ def test_surprise_needs_one_event_per_step():
 def test_random_weights_control_row_exists():
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
     import benchmark_ucr
-    results = benchmark_ucr.benchmark(["UnitTest"], [0], control=True, overrides={"epochs": 3})  # --set epochs=3
+    overrides = {"epochs": 3, "kernel_features": 84}  # --set epochs=3 --set kernel_features=84
+    results = benchmark_ucr.benchmark(["UnitTest"], [0], control=True, overrides=overrides)
     run, control = results["UnitTest"]["seqae"][0], results["UnitTest"]["control"][0]
     assert 0 <= control["accuracy"] <= 1 and control["epochs"] == 1
+    assert run["kernel_features"] == control["kernel_features"] == 84  # the control has its twin's layout
+    assert run["code_width"] == control["code_width"]
     assert run["epochs"] <= 3  # the override reached the trained encoder
     row = benchmark_ucr.table(results, 1).splitlines()[-1]
     assert row.startswith("| UnitTest |") and f"{control['accuracy']:.3f}" in row and "not run" not in row
