@@ -20,6 +20,7 @@ from encoder.errors import ArtifactError, InputError, NotFitted
 from .blend import (BLEND, STACK, Member, blended_proba, booster_proba, contributions, members_margin,
                     predict_members, proba_from_margin, scaled)
 from .data import FeatureTable, check_finite
+from .linear import fit_linear
 from .metrics import DEFAULT_BUDGET, binary_metrics, multiclass_metrics
 from .thresholds import choose_threshold, parse_policy
 
@@ -56,14 +57,12 @@ CV_ROWS = 1000
 # The split's name (``fit_info_["split"]``) when every class has a single row: nothing can be held out
 NO_HOLDOUT = "none: every class has a single row, validated on the training rows"
 # Below SMALL_DATA rows XGBoost's linear booster is a candidate too, at three L2 strengths (per row,
-# as gblinear normalises it), on standardised inputs and a fixed number of coordinate-descent rounds
-# (deterministic, unlike the default "shotgun" updater). Codes whose classes differ along an oblique
-# direction are cut poorly by a few axis-aligned splits on tens of rows; a linear model is not.
-# Each round costs rows x columns x classes: after 50 rounds the probabilities are within 0.03 of
-# 800 rounds' (0.1 for the weakest penalty); 50 gave every aeon set's five-seed mean of 200 rounds
-# but ACSF1's (-0.002, one series) and halved the classifier on 37-60 classes (README.md).
+# as gblinear normalises it), on standardised inputs, its objective solved to convergence
+# (``linear.fit_linear``: L-BFGS, written into a gblinear booster). Codes whose classes differ along
+# an oblique direction are cut poorly by a few axis-aligned splits on tens of rows; a linear model is
+# not. XGBoost's own coordinate descent stopped after 50 rounds (200 cost 37-60-class sets minutes)
+# and took 3 s a fit on 36 rows of 2700 columns; L-BFGS takes milliseconds.
 LINEAR_LAMBDAS = (0.01, 0.1, 1.0)
-LINEAR_ROUNDS = 50
 
 
 def linear_params(reg_lambda: float) -> dict:
@@ -339,7 +338,9 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         for params, booster, rounds in chosen:
             # the kept booster's inputs: all rows when refitting, else the (single) split's training rows
             scaling = standardisation(Xf if refit else Xf[tr]) if is_linear(params) else None
-            if refit:
+            if refit and is_linear(params):
+                booster = named(fit_linear(params, scaled(Xf, scaling), y_idx, len(classes))[0], names)
+            elif refit:
                 dall = xgb.DMatrix(scaled(Xf, scaling), label=y_idx)
                 booster = named(xgb.train(params, dall, rounds, verbose_eval=False), names)
             elif not is_linear(params):
@@ -443,19 +444,20 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit_folds(self, params: dict, Xf: np.ndarray, y_idx: np.ndarray, names: list, folds: list,
                    n_classes: int) -> tuple:
-        """Boosters on each fold (trees early-stopped, linear ones a fixed ``LINEAR_ROUNDS`` on inputs
-        standardised with the fold's training rows): the first booster, the mean number of rounds,
+        """Boosters on each fold (trees early-stopped, linear ones solved to convergence on inputs
+        standardised with the fold's training rows): the first booster, the mean number of rounds
+        (a linear booster's: solver iterations),
         and the held-out probabilities (n, K) (rows outside every validation part stay zero)."""
         proba = np.zeros((len(y_idx), n_classes), dtype=np.float32)
         rounds, first = [], None
         for tr, va in folds:
             scaling = standardisation(Xf[tr]) if is_linear(params) else None
-            dtr = xgb.DMatrix(scaled(Xf[tr], scaling), label=y_idx[tr])  # unnamed: see ``named``
-            dva = xgb.DMatrix(scaled(Xf[va], scaling), label=y_idx[va])
+            dva = xgb.DMatrix(scaled(Xf[va], scaling), label=y_idx[va])  # unnamed: see ``named``
             if is_linear(params):
-                booster = xgb.train(params, dtr, LINEAR_ROUNDS, verbose_eval=False)
-                rounds.append(LINEAR_ROUNDS)
+                booster, iterations = fit_linear(params, scaled(Xf[tr], scaling), y_idx[tr], n_classes)
+                rounds.append(iterations)
             else:
+                dtr = xgb.DMatrix(Xf[tr], label=y_idx[tr])
                 booster = xgb.train(params, dtr, self.max_rounds, evals=[(dva, "val")],
                                     early_stopping_rounds=self.early_stopping, verbose_eval=False)
                 rounds.append(booster.best_iteration + 1)
