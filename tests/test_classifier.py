@@ -391,3 +391,13 @@ def test_bad_base_features_are_refused(base, message):
         LatentClassifier(seed=0, base_features=base).fit(X, y)
     with pytest.raises(InputError, match="cannot be combined"):
         LatentClassifier(seed=0, base_features=["a_0"], select=2).fit(X, y)
+
+
+def test_a_tree_reads_at_most_tree_columns_of_wide_inputs():
+    from classifier.estimator import TREE_COLUMNS, linear_params, search_candidates
+    clf = LatentClassifier(seed=0)
+    trees = search_candidates(1, 0, small_data=True)[0]
+    assert clf._params(trees, 2, None, 100)["colsample_bytree"] == trees["colsample_bytree"]  # narrow: as given
+    wide = clf._params(trees, 3, None, 4 * TREE_COLUMNS)
+    assert wide["colsample_bytree"] * 4 * TREE_COLUMNS == pytest.approx(TREE_COLUMNS)
+    assert "colsample_bytree" not in clf._params(linear_params(0.1), 2, None, 4 * TREE_COLUMNS)
