@@ -348,8 +348,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
             if refit and is_linear(params):
                 booster = named(fit_linear(params, scaled(Xf, scaling), y_idx, len(classes))[0], names)
             elif refit:
-                dall = xgb.DMatrix(scaled(Xf, scaling), label=y_idx)
-                booster = named(xgb.train(params, dall, rounds, verbose_eval=False), names)
+                booster = named(xgb.train(params, xgb.DMatrix(Xf, label=y_idx), rounds, verbose_eval=False), names)
             elif not is_linear(params):
                 # early stopping trained ``early_stopping`` rounds past the best; the kept model is
                 # the best (``predict`` reads every round a booster holds)
@@ -452,9 +451,9 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
     def _fit_folds(self, params: dict, Xf: np.ndarray, y_idx: np.ndarray, names: list, folds: list,
                    n_classes: int) -> tuple:
         """Boosters on each fold (trees early-stopped, linear ones solved to convergence on inputs
-        standardised with the fold's training rows): the first booster, the mean number of rounds
-        (a linear booster's: solver iterations),
-        and the held-out probabilities (n, K) (rows outside every validation part stay zero)."""
+        standardised with the fold's training rows): the first booster, the mean number of rounds (a
+        linear booster's: solver iterations), and the held-out probabilities (n, K) (rows outside
+        every validation part stay zero)."""
         proba = np.zeros((len(y_idx), n_classes), dtype=np.float32)
         rounds, first = [], None
         for tr, va in folds:
