@@ -22,6 +22,20 @@ def precision_at_budget(y: np.ndarray, score: np.ndarray, budget: float = DEFAUL
     return float(np.mean(y[top]))
 
 
+def row_log_loss(y_idx: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """Each row's log-loss (n,) from class indices (n,) and probabilities (n, K)."""
+    return -np.log(np.clip(proba[np.arange(len(y_idx)), y_idx].astype(np.float64), 1e-7, 1.0))
+
+
+def clearly_lower(loss: np.ndarray, than: np.ndarray, z: float) -> bool:
+    """Whether per-row losses ``loss`` (n,) beat ``than`` (n,) on the same rows by more than ``z``
+    standard errors of their paired mean difference (a one-sided interval above zero)."""
+    gain = than - loss  # (n,)
+    if len(gain) < 2:
+        return bool(gain.mean() > 0)
+    return bool(gain.mean() > z * gain.std(ddof=1) / np.sqrt(len(gain)))
+
+
 def reliability_table(y: np.ndarray, score: np.ndarray, bins: int = 10) -> list[dict]:
     """Mean predicted score vs observed positive rate in equal-width score bins."""
     edges = np.linspace(0, 1, bins + 1)

@@ -23,7 +23,7 @@ PATCH_STEPS = 256  # entity unit: sequences up to this long are read one event p
 UNIT_DEFAULTS = {
     "entity": {"recency_halflife": 0.0, "pooling": ("max",), "contrastive_weight": 1.0, "surprise": False,
                "surprise_scale": False, "causal": False, "max_steps_per_epoch": 24000, "summary_stats": True,
-               "conv_dim": 0, "segments": 4, "kernel_features": 840},
+               "conv_dim": 0, "segments": 4, "kernel_features": 2520},
     "event": {"recency_halflife": 3.0, "pooling": ("last", "mean", "max"), "contrastive_weight": 0.0, "surprise": True,
               "surprise_scale": True, "causal": True, "max_steps_per_epoch": 0, "summary_stats": False,
               "conv_dim": 0, "segments": 0, "kernel_features": 0},
@@ -125,7 +125,7 @@ class EncoderConfig:
     else resolves ``segments`` to 0; the manifest records the share and the choice
     (``training.segments``). A ``segments`` given explicitly is kept as given. 0 for the event unit.
 
-    ``kernel_features`` > 0 (a multiple of 84; 840 for the entity unit, 0 for the event unit) ends
+    ``kernel_features`` > 0 (a multiple of 84; 2520 for the entity unit, 0 for the event unit) ends
     the code with MiniRocket's random-kernel features of the numeric channels (``kernels``): plain
     proportions of steps above fitted biases, not trained. They lifted every UCR set measured
     (README "Benchmarks") and widen the code by as many columns. A ``causal`` encoder refuses them.

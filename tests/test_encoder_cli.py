@@ -46,8 +46,8 @@ def test_train_writes_directory_with_resolved_config(trained):
     n_stats = 10 * len(m["numeric_channels"])  # the entity code ends with summary statistics per numeric channel
     segments = m["config"]["segments"]  # the provisional 4, kept or dropped by the measured share
     assert segments == (4 if m["training"]["segments"]["kept"] else 0) == m["model_config"]["segments"]
-    n_kernels = m["config"]["kernel_features"]  # then the random-kernel features, 840 by default
-    assert n_kernels == 840 == len(m["code_layout"]["kernels"])
+    n_kernels = m["config"]["kernel_features"]  # then the random-kernel features, 2520 by default
+    assert n_kernels == 2520 == len(m["code_layout"]["kernels"])
     assert m["unit"] == "entity" and m["latent_dim"] == 4 * (1 + segments) + n_stats + n_kernels and m["config"]["summary_stats"] is True
     assert len(m["code_layout"]["segments"]) == 4 * segments
     assert m["config"]["conv_dim"] == 0 and m["code_layout"]["conv"] == []  # no convolution branch by default

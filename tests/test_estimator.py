@@ -30,7 +30,7 @@ def test_transform_layout_entity_and_event(events, small_config):
     z = enc.transform(events)
     n_stats = 10 * len(enc.preprocessor_.numeric_channels)  # pooled code, segment maxima if kept, statistics
     n_segments = 4 * enc.config_.segments
-    n_kernels = 840  # then the random-kernel features, the entity default
+    n_kernels = 2520  # then the random-kernel features, the entity default
     assert enc.config_.segments == (4 if enc.training_["segments"]["kept"] else 0)
     assert list(z.columns[:2]) == ["account", "label"] and len(_zcols(z)) == 4 + n_segments + n_stats + n_kernels
     assert z["account"].tolist() == sorted(events["account"].unique())

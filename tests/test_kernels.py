@@ -71,7 +71,7 @@ def test_kernel_features_options_are_validated_and_follow_the_unit():
         EncoderConfig(kernel_features=50)
     with pytest.raises(InputError, match="kernel_features"):
         EncoderConfig(unit="event", kernel_features=840).resolved(np.array([5, 8]))  # causal
-    assert EncoderConfig().resolved(np.array([5, 8])).kernel_features == 840
+    assert EncoderConfig().resolved(np.array([5, 8])).kernel_features == 2520
     assert EncoderConfig(kernel_features=200).resolved(np.array([5, 8])).kernel_features == 168
     assert EncoderConfig(unit="event").resolved(np.array([5, 8])).kernel_features == 0
 

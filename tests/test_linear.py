@@ -20,9 +20,9 @@ def _params(n_classes, reg_lambda=0.1, **extra):
     return linear_params(reg_lambda) | obj | {"nthread": 1} | extra
 
 
-@pytest.mark.parametrize("n_classes", [2, 3])
-def test_it_reaches_the_weights_that_xgboosts_coordinate_descent_converges_to(n_classes):
-    X, y = _data(n_classes)
+@pytest.mark.parametrize("n_classes, n, F", [(2, 60, 5), (3, 60, 5), (2, 30, 80), (3, 30, 80)])
+def test_it_reaches_the_weights_that_xgboosts_coordinate_descent_converges_to(n_classes, n, F):
+    X, y = _data(n_classes, n, F)  # 30 x 80: fewer rows than columns, solved in the rows' span
     params = _params(n_classes)
     booster, iterations = fit_linear(params, X, y, n_classes)
     assert iterations > 0 and booster.attributes() is not None
