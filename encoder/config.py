@@ -22,11 +22,11 @@ KERNEL_COUNT = 84  # MiniRocket's kernels (``kernels.KERNELS``): features come i
 PATCH_STEPS = 256  # entity unit: sequences up to this long are read one event per LSTM step
 UNIT_DEFAULTS = {
     "entity": {"recency_halflife": 0.0, "pooling": ("max",), "contrastive_weight": 1.0, "surprise": False,
-               "surprise_scale": False, "causal": False, "max_steps_per_epoch": 24000, "summary_stats": True,
-               "conv_dim": 0, "segments": 4, "kernel_features": 2520},
+               "surprise_scale": False, "causal": False, "max_steps_per_epoch": 24000, "max_train_steps": 1_200_000,
+               "summary_stats": True, "conv_dim": 0, "segments": 4, "kernel_features": 2520},
     "event": {"recency_halflife": 3.0, "pooling": ("last", "mean", "max"), "contrastive_weight": 0.0, "surprise": True,
-              "surprise_scale": True, "causal": True, "max_steps_per_epoch": 0, "summary_stats": False,
-              "conv_dim": 0, "segments": 0, "kernel_features": 0},
+              "surprise_scale": True, "causal": True, "max_steps_per_epoch": 0, "max_train_steps": 0,
+              "summary_stats": False, "conv_dim": 0, "segments": 0, "kernel_features": 0},
 }
 
 # Options a causal encoder cannot have: why, and the value that turns each off.
@@ -66,16 +66,24 @@ class EncoderConfig:
     ``max_steps_per_epoch`` bounds the work of a training epoch: an epoch reads at most that many
     LSTM steps (sequences x steps per window), so ``max_sequences_per_epoch`` resolves to at most
     ``max_steps_per_epoch`` // the mean steps of a training window (the epoch's windows are drawn at
-    random every epoch, the validation windows once). The entity unit's default, 24000, about 0.65 s
-    of training on 2 cores, keeps the 200 epochs of the default ``epochs`` under the 3 minutes a
-    whole UCR run may take however many long series a set has; of the sets aeon ships only OSULeaf
-    (160 training series of 214 steps) is read in parts, 112 series an epoch. With the convolution
-    branch a step counts twice (``CONV_STEP_COST``): OSULeaf 56 series an epoch, ACSF1 (80 of 244
-    steps) 49. 0 is no bound (the event unit's default, whose epochs ``max_sequences_per_epoch``
-    already bounds).
+    random every epoch, the validation windows once). The entity unit's default, 24000, was about
+    0.65 s of training on 2 cores when chosen (``max_train_steps`` bounds the epochs now); of the
+    sets aeon ships only OSULeaf (160 training series of 214 steps) is read in parts, 112 series an
+    epoch. With the convolution branch a step counts twice (``CONV_STEP_COST``): OSULeaf 56 series
+    an epoch, ACSF1 (80 of 244 steps) 49. 0 is no bound (the event unit's default, whose epochs
+    ``max_sequences_per_epoch`` already bounds).
+
+    ``max_train_steps`` bounds the whole training the same way: ``epochs`` resolves to at most
+    ``max_train_steps`` // the LSTM steps an epoch reads (its training windows x their mean steps,
+    a branch step twice), so the manifest records the epochs a run may take. Epochs of 20000-24000
+    steps measured 1.4-1.6 s on 2 cores on 2026-12-05 (OSULeaf, ACSF1), not the 0.65 s above, so
+    200 epochs of a long set no longer fitted in 3 minutes: ACSF1 (80 training series of 244 steps)
+    trained 318 s. The entity default, 1.2 million steps, is about 100 s of training: ACSF1 61
+    epochs, OSULeaf 50; a set of 40 series of 150 steps (GunPoint) keeps its 200. Early stopping
+    still ends most runs sooner. 0 is no bound (the event unit's default).
 
     ``recency_halflife``, ``pooling``, ``contrastive_weight``, ``surprise``, ``surprise_scale``,
-    ``causal``, ``max_steps_per_epoch``, ``summary_stats``, ``conv_dim``, ``segments`` and ``kernel_features`` left at None
+    ``causal``, ``max_steps_per_epoch``, ``max_train_steps``, ``summary_stats``, ``conv_dim``, ``segments`` and ``kernel_features`` left at None
     take the defaults of the unit (``UNIT_DEFAULTS``):
 
     - ``unit="entity"`` codes a whole sequence (classify machines, accounts, series): step codes
@@ -186,6 +194,7 @@ class EncoderConfig:
     min_batches_per_epoch: int = 8
     max_sequences_per_epoch: int = 20000
     max_steps_per_epoch: int | None = None
+    max_train_steps: int | None = None
     lr: float = 3e-3
     weight_decay: float = 0.0
     grad_clip: float = 1.0
@@ -223,7 +232,7 @@ class EncoderConfig:
         if self.kernel_features is not None and 0 < self.kernel_features < KERNEL_COUNT:
             raise InputError(f"config 'kernel_features' must be 0 (none) or at least {KERNEL_COUNT}, "
                              f"got {self.kernel_features}")
-        for name in ("conv_dim", "segments", "kernel_features", "max_steps_per_epoch", "noise_std", "step_dropout", "feature_dropout", "unknown_rate", "dropout", "contrastive_weight",
+        for name in ("conv_dim", "segments", "kernel_features", "max_steps_per_epoch", "max_train_steps", "noise_std", "step_dropout", "feature_dropout", "unknown_rate", "dropout", "contrastive_weight",
                      "next_event_weight", "surprise_halflife"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise InputError(f"config '{name}' must not be negative, got {getattr(self, name)}")
@@ -268,17 +277,23 @@ class EncoderConfig:
                     auto[name] = off  # the unit's default yields to causal
         conv = auto.get("conv_dim", self.conv_dim)
         conv_depth = (self.conv_depth or conv_depth_for(-(-max_len // patch))) if conv else self.conv_depth
-        per_epoch = self.max_sequences_per_epoch
+        per_epoch, epochs = self.max_sequences_per_epoch, self.epochs
         step_cap = auto.get("max_steps_per_epoch", self.max_steps_per_epoch)
-        if step_cap:
+        train_cap = auto.get("max_train_steps", self.max_train_steps)
+        if step_cap or train_cap:
             from .sequences import mean_window_steps
             cost = CONV_STEP_COST if conv else 1.0
-            steps = mean_window_steps(lengths, max_len, patch, self.unit) * cost
-            per_epoch = min(per_epoch, max(1, int(step_cap // steps)))
+            steps = mean_window_steps(lengths, max_len, patch, self.unit) * cost  # a window's LSTM steps
+            if step_cap:
+                per_epoch = min(per_epoch, max(1, int(step_cap // steps)))
+            if train_cap:  # the training windows (validation entities held out) an epoch reads
+                windows = len(lengths) if self.unit == "entity" else int(np.sum(lengths))
+                read = min(per_epoch, max(1, round(windows * (1 - self.val_fraction))))
+                epochs = min(epochs, max(1, int(train_cap // (read * steps))))
         kernel_features = auto.pop("kernel_features", self.kernel_features)
         kernel_features = kernel_features // KERNEL_COUNT * KERNEL_COUNT  # whole sets of the 84 kernels
         return dataclasses.replace(self, max_len=max_len, patch=patch, max_sequences_per_epoch=per_epoch,
-                                   conv_depth=conv_depth, kernel_features=kernel_features, **auto)
+                                   epochs=epochs, conv_depth=conv_depth, kernel_features=kernel_features, **auto)
 
     def replace(self, **changes: Any) -> "EncoderConfig":
         """A copy with ``changes`` applied; ``None`` values are ignored (an option not given)."""

@@ -150,3 +150,25 @@ def test_the_entity_default_bounds_long_epochs_and_leaves_small_sets_whole():
     assert event.max_steps_per_epoch == 0 and event.max_sequences_per_epoch == 20000
     with pytest.raises(InputError, match="max_steps_per_epoch"):
         EncoderConfig(max_steps_per_epoch=-1)
+
+
+def test_the_entity_default_bounds_the_whole_training_and_leaves_short_sets_their_epochs():
+    """Long sets get fewer epochs (``max_train_steps``, resolved so the manifest records it)."""
+    gunpoint = EncoderConfig().resolved(np.full(50, 150))  # 40 training series x 150 steps x 200 epochs
+    assert gunpoint.max_train_steps == 1_200_000 and gunpoint.epochs == 200
+    acsf1 = EncoderConfig().resolved(np.full(100, 1460))  # 80 training series of 244 steps (patch 6)
+    assert acsf1.patch == 6 and acsf1.epochs == 1_200_000 // (80 * 244)
+    osuleaf = EncoderConfig().resolved(np.full(200, 427))  # 112 series an epoch of 214 steps
+    assert osuleaf.epochs == 1_200_000 // (112 * 214)
+    assert EncoderConfig(epochs=5).resolved(np.full(100, 1460)).epochs == 5  # a bound, never a floor
+    assert EncoderConfig(max_train_steps=0).resolved(np.full(100, 1460)).epochs == 200  # 0: no bound
+    assert EncoderConfig(unit="event").resolved(np.full(50, 500)).epochs == 200  # the event unit: no bound
+    with pytest.raises(InputError, match="max_train_steps"):
+        EncoderConfig(max_train_steps=-1)
+
+
+def test_training_stops_at_the_step_budget():
+    """12 series of 100 events, 6 training series an epoch: 1300 steps is 2 epochs."""
+    cfg = dataclasses.replace(TINY, epochs=50, patience=50, max_train_steps=1300, val_fraction=0.5)
+    enc = SequenceEncoder("series", "t", "label", cfg).fit(long_events((100,) * 12))
+    assert enc.config_.epochs == 2 and enc.training_["epochs_run"] == 2
