@@ -276,15 +276,15 @@ def test_a_model_fitted_without_refit_keeps_its_early_stopped_rounds_only(tmp_pa
     assert brier == pytest.approx(clf.validation_["brier"], rel=1e-5)
 
 
-def test_many_classes_grow_at_most_64_trees_a_round_and_large_data_one_split():
+def test_many_classes_grow_at_most_32_trees_a_round_and_large_data_one_split():
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(20), 10)  # 200 rows, 20 classes
     X = pd.DataFrame(rng.normal(size=(200, 3)) + y[:, None] * 0.5, columns=["z_0", "z_1", "z_2"])
     clf = LatentClassifier(seed=0, max_rounds=20, early_stopping=5).fit(X, y)
     trees = [m.params for m in clf.members_ if "booster" not in m.params]  # alone or blended
-    assert all(p["num_parallel_tree"] == 3 for p in trees)  # 64 // 20 trees per class and round
-    assert LatentClassifier(seed=0)._params({"num_parallel_tree": 16}, 20, None)["num_parallel_tree"] == 3
-    assert LatentClassifier(seed=0)._params({"num_parallel_tree": 16}, 3, None)["num_parallel_tree"] == 16
+    assert all(p["num_parallel_tree"] == 1 for p in trees)  # 32 // 20 trees per class and round
+    assert LatentClassifier(seed=0)._params({"num_parallel_tree": 16}, 20, None)["num_parallel_tree"] == 1
+    assert LatentClassifier(seed=0)._params({"num_parallel_tree": 16}, 3, None)["num_parallel_tree"] == 10
     assert LatentClassifier(seed=0)._params({"num_parallel_tree": 16}, 2, None)["num_parallel_tree"] == 16
     assert clf.fit_info_["split"] == "5-fold stratified"
     X, y = toy(n=1200)  # a 20% split holds 240 rows: no folds
