@@ -109,7 +109,8 @@ def settle_segments(cfg: EncoderConfig, model: LSTMAutoencoder, arrays: EventArr
     mc, maxima = model.config, []
     with torch.inference_mode():
         for i in range(0, len(ends), ENCODE_BATCH):
-            z = model.encoder(*gather_windows(arrays, ends[i:i + ENCODE_BATCH], cfg.max_len))  # (B, code_dim)
+            z, _, _ = model.encoder.encode(*gather_windows(arrays, ends[i:i + ENCODE_BATCH], cfg.max_len),
+                                           kernels=False)  # (B, code_dim - kernel_dim): the maxima come before
             maxima.append(z[:, mc.pooled_dim:mc.pooled_dim + mc.segment_dim])  # (B, segments * K)
     share = position_share(torch.cat(maxima), cfg.segments)
     record = {"share": round(share, 4), "min_share": cfg.segments_min_share,

@@ -80,24 +80,24 @@ class RandomKernelFeatures(nn.Module):
 
     def _sums(self, x: torch.Tensor, i: int) -> torch.Tensor:
         """Dilation ``i``'s convolutions of x (B, T, C), zero beyond each sequence, summed over each
-        kernel's channels: (B, 84, T)."""
-        B, T, C = x.shape  # batch, steps, channels
+        kernel's channels: (B, 84, T). One convolution of C input channels whose weights are each
+        kernel's taps on its channels and zero elsewhere: the sum over channels happens inside it."""
         d = self.dilations[i]
-        w = self.kernels[:, None, :].to(x.dtype)  # (84, 1, 9)
-        per_channel = F.conv1d(x.transpose(1, 2).reshape(B * C, 1, T), w, padding=4 * d, dilation=d)  # (B C, 84, T)
-        per_channel = per_channel.view(B, C, len(KERNELS), T)  # (B, C, 84, T)
-        return torch.einsum("bckt,kc->bkt", per_channel, self.channels[i].to(x.dtype))  # (B, 84, T)
+        w = self.kernels[:, None, :] * self.channels[i][:, :, None]  # (84, C, 9): kernel k on its channels
+        return F.conv1d(x.transpose(1, 2), w.to(x.dtype), padding=4 * d, dilation=d)  # (B, 84, T)
 
-    def _counted(self, lengths: torch.Tensor, T: int, i: int) -> torch.Tensor:
-        """(B, 84, T): the steps each kernel of dilation ``i`` counts."""
+    def _counted(self, lengths: torch.Tensor, T: int, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The steps each kernel of dilation ``i`` counts, by parity: (B, 1, 2, T), the kernels
+        viewed as (42, 2) pairs; a kernel ``k`` with ``(k + i)`` odd counts the inner steps, the
+        others every valid step. Also how many steps that is, (B, 1, 2, 1)."""
         valid = valid_mask(lengths, T)  # (B, T)
         t = torch.arange(T, device=lengths.device)[None]  # (1, T)
         edge = 4 * self.dilations[i]
         inner = valid & (t >= edge) & (t < lengths[:, None] - edge)  # (B, T)
         inner = inner | (valid & ~inner.any(1, keepdim=True))  # too short for any: every step
-        odd = ((torch.arange(len(KERNELS), device=lengths.device) + i) % 2).bool()[None, :, None]  # (1, 84, 1)
-        # logical ops, not torch.where: ONNX Runtime has no boolean Where
-        return (odd & inner[:, None, :]) | (~odd & valid[:, None, :])  # (B, 84, T)
+        pair = (inner, valid) if i % 2 else (valid, inner)  # kernel 2j + p is odd when p + i is
+        counted = torch.stack(pair, dim=1)[:, None]  # (B, 1, 2, T)
+        return counted, counted.sum(3, keepdim=True)  # (B, 1, 2, T), (B, 1, 2, 1)
 
     @torch.no_grad()
     def fit(self, x: torch.Tensor, lengths: torch.Tensor, seed: int) -> "RandomKernelFeatures":
@@ -131,18 +131,19 @@ class RandomKernelFeatures(nn.Module):
         B, T, C = x.shape  # batch, steps, channels
         lengths = lengths.to(x.device)
         x = x.masked_fill(~valid_mask(lengths, T)[..., None], 0.0)
-        per_row = C * len(KERNELS) * T * max(self.counts)  # floats of one row's sums and tests
+        per_row = len(KERNELS) * T * (max(self.counts) + 1)  # floats of one row's sums and tests
         rows = B if exporting() else max(1, CHUNK_ELEMENTS // max(1, per_row))  # traced: one chunk
         out = []
-        for lo in range(0, B, rows):  # bounded memory: (rows, C, 84, T) sums and (rows, 84, T, count) tests
+        for lo in range(0, B, rows):  # bounded memory: (rows, 84, T) sums, (rows, 84, T, count) tests
             xs, ls = x[lo:lo + rows], lengths[lo:lo + rows]
             parts, f = [], 0
             for i, count in enumerate(self.counts):
-                sums = self._sums(xs, i)  # (b, 84, T)
-                counted = self._counted(ls, T, i)  # (b, 84, T)
-                bias = self.biases[f:f + len(KERNELS) * count].view(len(KERNELS), count)  # (84, count)
-                above = (sums[..., None] > bias[None, :, None, :]) & counted[..., None]  # (b, 84, T, count)
-                ppv = above.sum(2).to(x.dtype) / counted.sum(2, keepdim=True).to(x.dtype)  # (b, 84, count)
+                sums = self._sums(xs, i).unflatten(1, (len(KERNELS) // 2, 2))  # (b, 42, 2, T): kernel 2j + p
+                counted, n_counted = self._counted(ls, T, i)  # (b, 1, 2, T), (b, 1, 2, 1)
+                bias = self.biases[f:f + len(KERNELS) * count].view(len(KERNELS) // 2, 2, 1, count)  # (42, 2, 1, count)
+                sums = sums.masked_fill(~counted, float("-inf"))  # uncounted steps exceed no bias
+                above = (sums[..., None] > bias).to(x.dtype)  # (b, 42, 2, T, count); a float sum is 2x a bool one
+                ppv = above.sum(3) / n_counted.to(x.dtype)  # (b, 42, 2, count)
                 parts.append(ppv.flatten(1))  # (b, 84 count): kernel, then bias
                 f += len(KERNELS) * count
             out.append(torch.cat(parts, dim=1))  # (b, out_dim)

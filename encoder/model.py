@@ -323,20 +323,25 @@ class SequenceEncoderNet(nn.Module):
         """The code (B, code_dim): pooled step codes, then with ``surprise`` the latest event's surprise."""
         return self.encode(num, cat, lengths)[0]
 
-    def encode(self, num: torch.Tensor, cat: torch.Tensor, lengths: torch.Tensor):
+    def encode(self, num: torch.Tensor, cat: torch.Tensor, lengths: torch.Tensor, kernels: bool = True):
         """The code (B, code_dim) and, with ``surprise``, the next-event predictions of every event
         from its past: numeric (B, T, F_num) and one (B, T, V_j) logit tensor per categorical column
         (None, [] without). A ``causal`` encoder's code is its ``running_codes`` at the latest event:
         its forward LSTM, one step per event and pooling from ``last``, ``mean``, ``max`` make the
-        pooled code below exactly that, so one path serves both (and exports to ONNX)."""
+        pooled code below exactly that, so one path serves both (and exports to ONNX).
+
+        ``kernels=False`` leaves the random-kernel features out (the code is ``kernel_dim`` narrower):
+        for readers of the trained part only, such as the validation loss and the choice of
+        ``segments``, which would otherwise pay for them on every call (on 500-step series the
+        kernels are most of an encoder's forward pass)."""
         outs, step_lengths, x = self._states(num, cat, lengths)
         codes = self._step_codes(outs, step_lengths, x)  # (B, P, K)
         pooled = self._pool(codes, step_lengths)  # (B, K)
         if self.config.segments:  # where in the sequence each channel peaks: (B, K + segments K)
             pooled = torch.cat([pooled, segment_max(codes, step_lengths, self.config.segments)], dim=-1)
         stats = [summary_statistics(num, lengths)] if self.config.summary_stats else []  # (B, 10 F_num)
-        if self.kernels is not None and not self.training:  # untrained: left out of training steps,
-            stats.append(self.kernels(num, lengths))  # whose loss reads the pooled part only; (B, kernel_dim)
+        if kernels and self.kernels is not None and not self.training:  # untrained: left out of training
+            stats.append(self.kernels(num, lengths))  # steps, whose loss reads the pooled part only; (B, kernel_dim)
         if not self.config.surprise:
             return torch.cat([pooled, *stats], dim=-1) if stats else pooled, None, []
         next_num, next_cat = self._next_event(outs[0], num)
@@ -649,7 +654,8 @@ class LSTMAutoencoder(nn.Module):
 
     def outputs(self, num: torch.Tensor, cat: torch.Tensor, lengths: torch.Tensor):
         """Code (B, code_dim), reconstruction (numeric (B, T, F_num), logits per column) and the
-        next-event predictions (``SequenceEncoderNet.encode``). The decoder reads the pooled part."""
-        z, next_num, next_cat = self.encoder.encode(num, cat, lengths)  # (B, code_dim)
+        next-event predictions (``SequenceEncoderNet.encode``). The decoder reads the pooled part;
+        the code leaves out the random-kernel features, which nothing here trains or reads."""
+        z, next_num, next_cat = self.encoder.encode(num, cat, lengths, kernels=False)  # (B, code_dim - kernel_dim)
         num_hat, cat_logits = self.decoder(z[:, :self.config.pooled_dim], lengths, num.shape[1])
         return z, num_hat, cat_logits, next_num, next_cat
