@@ -59,6 +59,13 @@ LARGE_DATA_PARAMS = {"num_parallel_tree": 4, "subsample": 0.6, "colsample_bynode
 # more than the whole run's budget; at 32 it took 80-110 s, same candidate chosen and same
 # test accuracy on seeds 0-2 (and on ACSF1 seed 0, 10 classes: 46 -> 40 s, same accuracy).
 TREES_PER_ROUND = 32
+# A multi-class round also reads at most ROUND_CELLS rows x columns in all its trees: XGBoost's hist
+# method pays about rows x *every* column for each tree, however few columns the tree samples
+# (7140 rows of 2572 columns, 7 classes: 18-20 ms a tree at 256, 1024 or 2572 sampled columns, and
+# the same at 32 bins). A FordA- or ElectricDevices-sized set (thousands of rows of wide entity
+# codes) would grow 4 trees per class and round, 157 s of classifier for 283 rounds; at this bound
+# it grows one. Every set of the UCR table (at most 270 rows) and every binary model are below it.
+ROUND_CELLS = 1 << 26
 # Cross-validated choices (``cv_folds``) only below CV_ROWS rows: from there a single 20% split holds
 # at least 200 rows, and k folds would cost k fits for little gain in what they decide.
 CV_ROWS = 1000
@@ -146,8 +153,9 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
     """XGBoost (trees; on small data the linear booster too) with early stopping, a stored threshold
     policy, and an encoder guard.
 
-    Each boosting round grows a small random forest (16 trees below 5000 rows, ``SMALL_DATA_PARAMS``;
-    4 from there, ``LARGE_DATA_PARAMS``). Below 5000 rows the linear booster on standardised inputs
+    Each boosting round grows a small random forest (4 trees at learning rate 0.1 below 5000 rows,
+    ``SMALL_DATA_PARAMS``; 4 at 0.05 from there, ``LARGE_DATA_PARAMS``; a multi-class round fewer per
+    class, ``TREES_PER_ROUND`` and ``ROUND_CELLS``). Below 5000 rows the linear booster on standardised inputs
     is a candidate too (``LINEAR_LAMBDAS``), and so is the blend of the best trees and the best
     linear model (their margins averaged, ``blend.py``); candidates are compared by out-of-fold
     log-loss, which still tells them apart where tens of held-out rows are ranked perfectly by all;
@@ -270,7 +278,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         threshold = choose_threshold(y_va, proba[:, 1], policy)
         return threshold, binary_metrics(y_va, proba[:, 1], threshold, self.alert_budget)
 
-    def _params(self, base: dict, n_classes: int, spw: float | None, n_features: int = 0) -> dict:
+    def _params(self, base: dict, n_classes: int, spw: float | None, n_features: int = 0, n_rows: int = 0) -> dict:
         p = dict(base) | {"seed": self.seed, "verbosity": 0}
         if not is_linear(p) and n_features * p.get("colsample_bytree", 1.0) > TREE_COLUMNS:
             p["colsample_bytree"] = TREE_COLUMNS / n_features  # wide inputs: each tree reads TREE_COLUMNS
@@ -290,7 +298,9 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         else:
             p |= {"objective": "multi:softprob", "num_class": n_classes, "eval_metric": "mlogloss"}
             if "num_parallel_tree" in p:
-                p["num_parallel_tree"] = max(1, min(p["num_parallel_tree"], TREES_PER_ROUND // n_classes))
+                cells = n_classes * max(1, n_rows * n_features)  # one tree per class and round
+                p["num_parallel_tree"] = max(1, min(p["num_parallel_tree"], TREES_PER_ROUND // n_classes,
+                                                    ROUND_CELLS // cells))
         return p
 
     def fit(self, X: pd.DataFrame, y, *, times=None, validation=None, encoder_id: str | None = None,
@@ -343,7 +353,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
 
         best, best_of_kind = None, {}
         for cand in search_candidates(self.search, self.seed, small_data):
-            params = self._params(cand, len(classes), spw, Xf.shape[1])
+            params = self._params(cand, len(classes), spw, Xf.shape[1], len(tr))
             booster, rounds, proba = self._fit_folds(params, Xf, y_idx, names, folds, len(classes))
             entry = (score(proba[va]), [(params, booster, rounds)], proba[va])
             best = entry if best is None or entry[0] < best[0] else best
@@ -415,7 +425,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         Xb = X[base_cols].to_numpy(np.float32)  # (n, F_base)
         margin = members_margin(split_base.members_, Xb, base_cols)  # (n,) or (n, K): the base's, from the split's training rows
         spw = split_base.fit_info_["scale_pos_weight"]
-        params = self._params(search_candidates(1, self.seed, len(y) < SMALL_DATA)[0], K, spw, Xf.shape[1])
+        params = self._params(search_candidates(1, self.seed, len(y) < SMALL_DATA)[0], K, spw, Xf.shape[1], len(tr))
 
         def dmatrix(rows, m):
             return xgb.DMatrix(Xf[rows], label=y_idx[rows], base_margin=m)  # unnamed: see ``named``
@@ -462,7 +472,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         (itr, iva), = self._folds(len(tr), y_idx[tr], inner_times, refit=False)[0]
         if len(np.unique(y_idx[tr][itr])) < n_classes:
             raise InputError("feature selection: the inner training part lacks a class; give more rows or drop --select")
-        params = self._params(search_candidates(1, self.seed, small_data)[0], n_classes, spw, Xf.shape[1])
+        params = self._params(search_candidates(1, self.seed, small_data)[0], n_classes, spw, Xf.shape[1], len(itr))
         booster, _, _ = self._fit_folds(params, Xf[tr], y_idx[tr], names, [(itr, iva)], n_classes)
         gain = booster.get_score(importance_type="total_gain")
         score = np.array([gain.get(n, 0.0) for n in names])

@@ -276,7 +276,7 @@ def test_a_model_fitted_without_refit_keeps_its_early_stopped_rounds_only(tmp_pa
     assert brier == pytest.approx(clf.validation_["brier"], rel=1e-5)
 
 
-def test_many_classes_grow_at_most_32_trees_a_round_and_large_data_one_split():
+def test_many_classes_or_wide_rows_grow_fewer_trees_a_round_and_large_data_one_split():
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(20), 10)  # 200 rows, 20 classes
     X = pd.DataFrame(rng.normal(size=(200, 3)) + y[:, None] * 0.5, columns=["z_0", "z_1", "z_2"])
@@ -286,6 +286,12 @@ def test_many_classes_grow_at_most_32_trees_a_round_and_large_data_one_split():
     assert LatentClassifier(seed=0)._params({"num_parallel_tree": 16}, 20, None)["num_parallel_tree"] == 1
     assert LatentClassifier(seed=0)._params({"num_parallel_tree": 16}, 3, None)["num_parallel_tree"] == 10
     assert LatentClassifier(seed=0)._params({"num_parallel_tree": 16}, 2, None)["num_parallel_tree"] == 16
+    # a round reads at most ROUND_CELLS rows x columns: thousands of rows of wide codes, one tree a class
+    wide = LatentClassifier(seed=0)._params({"num_parallel_tree": 4}, 7, None, n_features=2572, n_rows=7140)
+    assert wide["num_parallel_tree"] == 1
+    assert LatentClassifier(seed=0)._params({"num_parallel_tree": 4}, 7, None, 2572, 1800)["num_parallel_tree"] == 2
+    assert LatentClassifier(seed=0)._params({"num_parallel_tree": 4}, 9, None, 2572, 216)["num_parallel_tree"] == 3
+    assert LatentClassifier(seed=0)._params({"num_parallel_tree": 4}, 2, None, 2572, 10 ** 6)["num_parallel_tree"] == 4
     assert clf.fit_info_["split"] == "5-fold stratified"
     X, y = toy(n=1200)  # a 20% split holds 240 rows: no folds
     clf = LatentClassifier(seed=0).fit(X, y)
