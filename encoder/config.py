@@ -79,7 +79,8 @@ class EncoderConfig:
     steps measured 1.4-1.6 s on 2 cores on 2026-12-05 (OSULeaf, ACSF1), not the 0.65 s above, so
     200 epochs of a long set no longer fitted in 3 minutes: ACSF1 (80 training series of 244 steps)
     trained 318 s. The entity default, 1.2 million steps, was about 100 s of training: ACSF1 61
-    epochs, OSULeaf 50 (37-57 s since validation skips the random kernels, 2026-12-06); a set of 40 series of 150 steps (GunPoint) keeps its 200. Early stopping
+    epochs, OSULeaf 50 (37-57 s since validation skips the random kernels, 2026-12-06); a set of
+    40 series of 150 steps (GunPoint) keeps its 200. Early stopping
     still ends most runs sooner. 0 is no bound (the event unit's default).
 
     ``recency_halflife``, ``pooling``, ``contrastive_weight``, ``surprise``, ``surprise_scale``,
