@@ -157,8 +157,9 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
     ``SMALL_DATA_PARAMS``; 4 at 0.05 from there, ``LARGE_DATA_PARAMS``; a multi-class round fewer per
     class, ``TREES_PER_ROUND`` and ``ROUND_CELLS``). Below 5000 rows the linear booster on
     standardised inputs is a candidate too (``LINEAR_LAMBDAS``), and so is the blend of the best
-    trees and the best linear model (their margins averaged, ``blend.py``); candidates are compared by out-of-fold
-    log-loss, which still tells them apart where tens of held-out rows are ranked perfectly by all;
+    trees and the best linear model (their margins averaged, ``blend.py``); candidates are compared
+    by out-of-fold log-loss, which still tells them apart where tens of held-out rows are ranked
+    perfectly by all;
     ``fit_info_["small_data"]`` records it, and every model of a comparison gets the same rule.
     Otherwise candidates are compared by PR-AUC (binary) or log-loss.
 
