@@ -34,19 +34,22 @@ SEARCH_SPACE = {"learning_rate": [0.02, 0.05, 0.1], "max_depth": [2, 3, 4, 6, 8]
                 "colsample_bytree": [0.5, 0.8, 1.0], "reg_lambda": [0.5, 1.0, 5.0]}
 SMALL_DATA = 5000
 # Below SMALL_DATA rows every boosting round grows a small random forest (rows and columns
-# subsampled per tree and per split) instead of one tree: with tens or hundreds of rows a single
-# tree per round follows the noise of the few rows it splits; averaging several lowers that variance.
-# Their histograms hold at most 128 bins per feature (XGBoost's default is 256): a feature of at
-# most 128 distinct values, every set below 129 rows, is cut exactly as before, and on a few hundred
-# rows the split search over 256 bins was most of a tree's cost (JapaneseVowels, 270 rows, 9 classes,
-# 280 columns, 200 linear rounds: 131 s of trees and linear candidates at 256 bins, 97-123 s at 128;
-# 64 bins were faster still but cost ACSF1, 100 rows, 0.014).
+# subsampled per tree) instead of one tree: with tens or hundreds of rows a single tree per round
+# follows the noise of the few rows it splits; averaging several lowers that variance.
 # Each round's forest holds 4 trees at a learning rate of 0.1 (until 2026-12-05: 16 at 0.05): on
 # wide entity codes (2600 columns of random-kernel features, six UCR sets, 3-5 seeds) the trees
 # scored the same on test (mean 0.911 against 0.909) in a fifth to a seventh of the time
 # (OSULeaf's five folds 278 s to 61 s, ArrowHead's 40 s to 6 s).
-SMALL_DATA_PARAMS = {"num_parallel_tree": 4, "learning_rate": 0.1, "subsample": 0.6, "colsample_bynode": 0.5,
-                     "max_bin": 128}
+# The trees are grown by XGBoost's exact method (``tree_method="exact"``, each tree reading
+# EXACT_TREE_COLUMNS columns), not hist (until 2026-12-06: hist, 128 bins, 256 columns a tree and
+# half of them at each split): hist builds every column's histogram for every tree, whatever the
+# column sampling, so on a few hundred rows of 2700-column codes a tree cost 2.2 ms however few
+# columns it read, and 37 or 60 classes (one tree per class and round, hundreds of rounds) took
+# 150-350 s of trees. The exact method scans only the columns a tree samples: on seed 0's codes
+# the classifier took 3-4x less time on every UCR set (JapaneseVowels 130 s to 31 s, OSULeaf 67 s to
+# 21 s) with the same choices and test accuracies, and 37 classes on 390 rows 170 s to 48 s.
+SMALL_DATA_PARAMS = {"num_parallel_tree": 4, "learning_rate": 0.1, "subsample": 0.6, "tree_method": "exact"}
+EXACT_TREE_COLUMNS = 64
 # From SMALL_DATA rows up, each round grows a forest of 4 such trees: on the fraud benchmark one
 # tree per round left the scores of a model with many weak columns (the event codes) moving with
 # the booster's row and column draws, and averaging 4 narrowed the paired intervals (README.md,
@@ -88,10 +91,11 @@ LINEAR_LAMBDAS = (0.01, 0.1, 1.0)
 # errors chose alike there (ArrowHead 0.854-0.857); at 2 the blend lost the 80-row line-plus-fold
 # case it exists for (``tests/test_classifier.py``: 1.6 and 1.9 standard errors ahead).
 TREES_WIN_BY = 1.5
-# A tree reads at most TREE_COLUMNS columns (``colsample_bytree`` lowered to that share on wider
-# inputs), as a random forest samples features: building histograms costs rows x columns per tree,
+# A hist tree (from SMALL_DATA rows) reads at most TREE_COLUMNS columns (``colsample_bytree``
+# lowered to that share on wider inputs), as a random forest samples features: building histograms
+# costs rows x columns per tree,
 # and an entity code with random-kernel features has thousands of columns (ArrowHead, 36 rows of
-# 2700: 100 s of classifier, 52 s with 256 a tree, the same accuracy on seeds 0-2).
+# 2700: 100 s of classifier, 52 s with 256 a tree, the same accuracy on seeds 0-2; then still hist).
 TREE_COLUMNS = 256
 
 
@@ -281,8 +285,9 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
 
     def _params(self, base: dict, n_classes: int, spw: float | None, n_features: int = 0, n_rows: int = 0) -> dict:
         p = dict(base) | {"seed": self.seed, "verbosity": 0}
-        if not is_linear(p) and n_features * p.get("colsample_bytree", 1.0) > TREE_COLUMNS:
-            p["colsample_bytree"] = TREE_COLUMNS / n_features  # wide inputs: each tree reads TREE_COLUMNS
+        columns = EXACT_TREE_COLUMNS if p.get("tree_method") == "exact" else TREE_COLUMNS
+        if not is_linear(p) and n_features * p.get("colsample_bytree", 1.0) > columns:
+            p["colsample_bytree"] = columns / n_features  # wide inputs: each tree reads ``columns``
         if self.n_jobs:
             p["nthread"] = self.n_jobs
         if is_linear(p):

@@ -25,11 +25,19 @@ import xgboost as xgb
 from sklearn.linear_model import LogisticRegression
 
 MAX_ITER = 1000  # L-BFGS iterations; standardised inputs converge in far fewer
+# L-BFGS stops when no component of the mean loss's gradient exceeds TOL (until 2026-12-06: 1e-6).
+# On 37 classes of 312 rows (2700-column codes, solved in the rows' span) 1e-6 took 392-634
+# iterations, 7-12 s a fit and 15 fits a model; 1e-3 took 41-50 iterations, under 1 s, with the same
+# held-out accuracy at every penalty; on the eight UCR sets' seed-0 codes it chose the same penalty
+# and scored the same on test (ArrowHead 0.857 to 0.880).
+TOL = 1e-3
 
 
-def fit_linear(params: dict, X: np.ndarray, y_idx: np.ndarray, n_classes: int) -> tuple[xgb.Booster, int]:
+def fit_linear(params: dict, X: np.ndarray, y_idx: np.ndarray, n_classes: int,
+               tol: float = TOL) -> tuple[xgb.Booster, int]:
     """A gblinear booster for ``params`` (its ``reg_lambda``, ``scale_pos_weight``, objective) fitted
-    on standardised ``X`` (n, F) and class indices ``y_idx`` (n,), and the solver's iterations.
+    on standardised ``X`` (n, F) and class indices ``y_idx`` (n,), and the solver's iterations; ``tol``
+    is L-BFGS's gradient tolerance.
 
     Every class of ``range(n_classes)`` gets weights, seen in ``y_idx`` or not (a class missing
     from a fold keeps zero weights and a bias far below the others)."""
@@ -52,7 +60,7 @@ def fit_linear(params: dict, X: np.ndarray, y_idx: np.ndarray, n_classes: int) -
         X, basis = u[:, keep] * sv[keep], vt[keep]  # (n, r'), (r', F)
     with warnings.catch_warnings():  # tens of rows of many classes: sklearn's "could be a regression" note
         warnings.simplefilter("ignore", UserWarning)
-        lr = LogisticRegression(C=C, max_iter=MAX_ITER, tol=1e-6).fit(X, y_idx, sample_weight=weight)
+        lr = LogisticRegression(C=C, max_iter=MAX_ITER, tol=tol).fit(X, y_idx, sample_weight=weight)
     coef = lr.coef_ if basis is None else lr.coef_ @ basis  # (1 or K, F)
     if groups == 1:
         w[:F, 0], w[F, 0] = coef[0], lr.intercept_[0]

@@ -400,10 +400,13 @@ def test_bad_base_features_are_refused(base, message):
 
 
 def test_a_tree_reads_at_most_tree_columns_of_wide_inputs():
-    from classifier.estimator import TREE_COLUMNS, linear_params, search_candidates
+    from classifier.estimator import EXACT_TREE_COLUMNS, TREE_COLUMNS, linear_params, search_candidates
     clf = LatentClassifier(seed=0)
-    trees = search_candidates(1, 0, small_data=True)[0]
-    assert clf._params(trees, 2, None, 100)["colsample_bytree"] == trees["colsample_bytree"]  # narrow: as given
-    wide = clf._params(trees, 3, None, 4 * TREE_COLUMNS)
-    assert wide["colsample_bytree"] * 4 * TREE_COLUMNS == pytest.approx(TREE_COLUMNS)
+    for small_data, columns in ((True, EXACT_TREE_COLUMNS), (False, TREE_COLUMNS)):  # exact trees, hist trees
+        trees = search_candidates(1, 0, small_data=small_data)[0]
+        assert (trees["tree_method"] == "exact") == small_data
+        narrow = int(columns / trees["colsample_bytree"])
+        assert clf._params(trees, 2, None, narrow)["colsample_bytree"] == trees["colsample_bytree"]  # narrow: as given
+        wide = clf._params(trees, 3, None, 4 * columns)
+        assert wide["colsample_bytree"] * 4 * columns == pytest.approx(columns)
     assert "colsample_bytree" not in clf._params(linear_params(0.1), 2, None, 4 * TREE_COLUMNS)

@@ -34,7 +34,10 @@ def test_features_match_a_direct_computation_and_never_read_padding():
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(4, 60, 3, generator=gen)
     lengths = torch.tensor([60, 41, 12, 3])
-    rk = RandomKernelFeatures(3, 168, 60).fit(x, lengths, seed=0)
+    # the biases are quantiles of the sums of one fitted sequence, so some of its sums equal a bias and
+    # their count flips with the last bit of the convolution (oneDNN's AVX-512 path sums a batch of
+    # one in another order than a batch of four): fitted on other draws, no sum sits on a bias
+    rk = RandomKernelFeatures(3, 168, 60).fit(torch.randn(4, 60, 3, generator=gen), lengths, seed=0)
     got = rk(x, lengths)
     assert got.shape == (4, rk.out_dim) == (4, 168) and len(rk.names()) == 168
     garbage = x.clone()
