@@ -68,6 +68,8 @@ TREES_PER_ROUND = 32
 # the same at 32 bins). A FordA- or ElectricDevices-sized set (thousands of rows of wide entity
 # codes) would grow 4 trees per class and round, 157 s of classifier for 283 rounds; at this bound
 # it grows one. Every set of the UCR table (at most 270 rows) and every binary model are below it.
+# Small-data trees are exact-method trees (below), which pay only for the columns they sample; the
+# bound still applies to them (4000 rows of 8 classes: one tree per class and round), unchanged.
 ROUND_CELLS = 1 << 26
 # Cross-validated choices (``cv_folds``) only below CV_ROWS rows: from there a single 20% split holds
 # at least 200 rows, and k folds would cost k fits for little gain in what they decide.
@@ -157,8 +159,8 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
     """XGBoost (trees; on small data the linear booster too) with early stopping, a stored threshold
     policy, and an encoder guard.
 
-    Each boosting round grows a small random forest (4 trees at learning rate 0.1 below 5000 rows,
-    ``SMALL_DATA_PARAMS``; 4 at 0.05 from there, ``LARGE_DATA_PARAMS``; a multi-class round fewer per
+    Each boosting round grows a small random forest (4 exact-method trees at learning rate 0.1 below
+    5000 rows, ``SMALL_DATA_PARAMS``; 4 hist trees at 0.05 from there, ``LARGE_DATA_PARAMS``; a multi-class round fewer per
     class, ``TREES_PER_ROUND`` and ``ROUND_CELLS``). Below 5000 rows the linear booster on
     standardised inputs is a candidate too (``LINEAR_LAMBDAS``), and so is the blend of the best
     trees and the best linear model (their margins averaged, ``blend.py``); candidates are compared
