@@ -68,7 +68,7 @@ TREES_PER_ROUND = 32
 # the same at 32 bins). A FordA- or ElectricDevices-sized set (thousands of rows of wide entity
 # codes) would grow 4 trees per class and round, 157 s of classifier for 283 rounds; at this bound
 # it grows one. Every set of the UCR table (at most 270 rows) and every binary model are below it.
-# Small-data trees are exact-method trees (below), which pay only for the columns they sample; the
+# Small-data trees are exact-method trees (above), which pay only for the columns they sample; the
 # bound still applies to them (4000 rows of 8 classes: one tree per class and round), unchanged.
 ROUND_CELLS = 1 << 26
 # Cross-validated choices (``cv_folds``) only below CV_ROWS rows: from there a single 20% split holds
