@@ -155,6 +155,21 @@ def _py(value):
     return value.item() if hasattr(value, "item") else value
 
 
+def label_indices(y, classes: list) -> np.ndarray:
+    """Each label's index in ``classes``. Labels that match no class exactly are matched by their
+    text when every one of them then matches one class: a CSV reads class ``1`` as a number and a
+    Parquet file may hold it as ``"1"``; the classes are the same."""
+    y = pd.Series(np.asarray(y))
+    index = {c: i for i, c in enumerate(classes)}
+    by_text = {str(c): i for i, c in enumerate(classes)}
+    by_text = by_text if len(by_text) == len(classes) else {}  # texts that name two classes match none
+    lookup = {u: index.get(_py(u), by_text.get(str(_py(u)))) for u in y.unique()}
+    unseen = sorted((str(_py(u)) for u, i in lookup.items() if i is None), key=str)
+    if unseen:
+        raise InputError(f"labels {unseen} were not seen in training (classes: {list(map(str, classes))})")
+    return y.map(lookup).to_numpy(np.int64)
+
+
 class LatentClassifier(ClassifierMixin, BaseEstimator):
     """XGBoost (trees; on small data the linear booster too) with early stopping, a stored threshold
     policy, and an encoder guard.
@@ -610,11 +625,8 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
 
     def evaluate(self, X: pd.DataFrame, y) -> dict:
         """Metrics on labelled rows: binary at the stored threshold, or multi-class."""
-        y = pd.Series(np.asarray(y))
-        unknown = sorted(set(map(_py, y.unique())) - set(self.classes_), key=str)
-        if unknown:
-            raise InputError(f"labels {unknown} were not seen in training (classes: {self.classes_})")
-        y_idx = y.map({c: i for i, c in enumerate(self.classes_)}).to_numpy(np.int64)
+        self._check_fitted()
+        y_idx = label_indices(y, self.classes_)
         proba = self.predict_proba(X)
         if len(self.classes_) == 2:
             return binary_metrics(y_idx, proba[:, 1], self.threshold_, self.alert_budget)

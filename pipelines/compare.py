@@ -15,6 +15,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from classifier import LatentClassifier
+from classifier.estimator import label_indices
 from encoder import EncoderConfig, SequenceEncoder
 from encoder import events as ev
 from encoder.errors import InputError
@@ -176,11 +177,10 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
     stages.update()
 
     stages.set_postfix_str("evaluation")
-    y_test = test_feats[label_col]
-    unseen = set(y_test.unique()) - set(classes)
-    if unseen:
-        raise InputError(f"test labels {sorted(map(str, unseen))} were not seen in training")
-    y_idx = y_test.map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
+    try:
+        y_idx = label_indices(test_feats[label_col], classes)
+    except InputError as exc:
+        raise InputError(f"test {exc}") from None
     pairs = [("hybrid", "aggregates"), ("hybrid_joint", "aggregates")] + ([(f"{name}_select{select}", name) for name in SELECTED] if select else [])
     metrics = evaluate_models(y_idx, outputs, test_feats[id_col].to_numpy(), n_boot=n_boot, seed=seed,
                               budget=alert_budget, pairs=pairs)

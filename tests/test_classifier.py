@@ -165,6 +165,16 @@ def test_feature_mismatch_and_nan_are_named():
     assert str(e.value) == f"feature column 'z_2' in '<DataFrame>' has {len(X)} NaN or infinite values"
 
 
+def test_labels_written_as_text_are_evaluated_as_the_numbers_they_were_trained_as():
+    X, y = toy()  # classes 0 and 1, as a CSV reads them
+    clf = LatentClassifier().fit(X, y)
+    as_numbers = clf.evaluate(X, y)
+    assert clf.evaluate(X, y.astype(str)) == as_numbers  # the same labels, as a Parquet file may hold them
+    with pytest.raises(InputError) as e:
+        clf.evaluate(X, y.astype(str).replace("1", "yes"))
+    assert str(e.value) == "labels ['yes'] were not seen in training (classes: ['0', '1'])"
+
+
 def test_explanations_name_the_driving_feature():
     X, y = toy()
     clf = LatentClassifier().fit(X, y)
