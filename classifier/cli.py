@@ -153,7 +153,7 @@ def predict(classifier_dir, latents, out, features_path, threshold, explain, ove
 def evaluate(classifier_dir, latents, label, out, features_path, drop_unlabeled, overwrite):
     """Print (and optionally write) the metrics of the classifier on labelled LATENTS."""
     from .data import labels_of, read_latents
-    from .estimator import LatentClassifier
+    from .estimator import LatentClassifier, label_indices
     from .metrics import plot_curves
     if out:
         check_output(out, overwrite)
@@ -174,7 +174,7 @@ def evaluate(classifier_dir, latents, label, out, features_path, drop_unlabeled,
         with atomic_output(out, overwrite) as tmp:
             write_json(tmp, metrics)
         if len(clf.classes_) == 2 and 0 < metrics["positives"] < metrics["n"]:
-            y_bin = (y.map(lambda v: v == clf.classes_[1])).to_numpy(int)
+            y_bin = label_indices(y, clf.classes_)  # 1 for the positive class
             score = clf.predict_proba(X)[:, 1]
             stem = Path(out).with_suffix("")
             plot_curves({"classifier": (y_bin, score)}, f"{stem}_pr.png", "pr")

@@ -47,6 +47,24 @@ def test_train_predict_evaluate(latents, tmp_path):
     assert (tmp_path / "m_pr.png").exists() and (tmp_path / "m_roc.png").exists()
 
 
+def test_evaluate_reads_labels_written_as_text_as_the_classes_they_name(latents, tmp_path, monkeypatch):
+    d = latents
+    assert run("classifier", "train", d / "z.parquet", "--label", "label", "--out", tmp_path / "c").exit_code == 0
+    table = pq.read_table(d / "z.parquet")  # labels 0/1; the file's metadata (encoder_id) is kept
+    i = table.schema.get_field_index("label")
+    pq.write_table(table.set_column(i, "label", table["label"].cast("string")), tmp_path / "z_text.parquet")
+    import classifier.metrics
+    drawn = []
+    monkeypatch.setattr(classifier.metrics, "plot_curves", lambda curves, path, kind: drawn.append(curves["classifier"][0]))
+    for name in ("z.parquet", "z_text.parquet"):
+        source = d / name if name == "z.parquet" else tmp_path / name
+        r = run("classifier", "evaluate", tmp_path / "c", source, "--label", "label", "--out", tmp_path / f"{name}.json")
+        assert r.exit_code == 0, r.output
+    numbers, text = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("z.parquet", "z_text.parquet"))
+    assert text == numbers and 0 < numbers["positives"] < numbers["n"]
+    assert len(drawn) == 4 and all(np.array_equal(y, drawn[0]) for y in drawn) and drawn[0].sum() == numbers["positives"]
+
+
 def test_train_select_records_the_choice_and_predicts_from_the_full_table(latents, tmp_path):
     d = latents
     r = run("classifier", "train", d / "z.parquet", "--label", "label", "--out", tmp_path / "c", "--select", "2")
