@@ -56,11 +56,10 @@ def test_evaluate_reads_labels_written_as_text_as_the_classes_they_name(latents,
     import classifier.metrics
     drawn = []
     monkeypatch.setattr(classifier.metrics, "plot_curves", lambda curves, path, kind: drawn.append(curves["classifier"][0]))
-    for name in ("z.parquet", "z_text.parquet"):
-        source = d / name if name == "z.parquet" else tmp_path / name
+    for name, source in (("numbers", d / "z.parquet"), ("text", tmp_path / "z_text.parquet")):
         r = run("classifier", "evaluate", tmp_path / "c", source, "--label", "label", "--out", tmp_path / f"{name}.json")
         assert r.exit_code == 0, r.output
-    numbers, text = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("z.parquet", "z_text.parquet"))
+    numbers, text = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("numbers", "text"))
     assert text == numbers and 0 < numbers["positives"] < numbers["n"]
     assert len(drawn) == 4 and all(np.array_equal(y, drawn[0]) for y in drawn) and drawn[0].sum() == numbers["positives"]
 
