@@ -50,7 +50,9 @@ def encoder_group():
 @click.option("--unit", type=click.Choice(UNITS), help="One sequence per entity or per event [entity].")
 @click.option("--max-len", type=click.IntRange(min=1), help="Events per sequence [entity: the longest, at most 4096; event: the 95th percentile].")
 @click.option("--latent-dim", type=click.IntRange(min=1), help="Size of the learned code [32]; entity codes then add 10 summary statistics per numeric column (summary_stats), and the convolution branch's conv_dim channels where set.")
-@click.option("--epochs", type=click.IntRange(min=1), help="Maximum training epochs [200; early stopping].")
+@click.option("--epochs", type=click.IntRange(min=0),
+              help="Maximum training epochs [200; early stopping]. 0 writes an untrained control: everything "
+                   "fitted without gradients, the network at its seeded initialisation.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Training batch size [64].")
 @click.option("--seed", type=int, help="Random seed: same seed, same machine, same weights [0].")
 @click.option("--config", "config_path", type=click.Path(), help="TOML file with any of these options.")
@@ -117,8 +119,9 @@ def _train(events, id_col, time_col, label_col, unit, max_len, latent_dim, epoch
         f.unlink()
     partial.rmdir()
     t = enc.training_
-    click.echo(f"encoder {enc.encoder_id[:12]} written to {out}: {t['epochs_run']} epochs, best validation "
-               f"loss {t['best_val_loss']:.4f} at epoch {t['best_epoch']}, max_len {enc.max_len_}"
+    trained = ("untrained (0 epochs: the network at its seeded initialisation, a control)" if enc.untrained_ else
+               f"{t['epochs_run']} epochs, best validation loss {t['best_val_loss']:.4f} at epoch {t['best_epoch']}")
+    click.echo(f"encoder {enc.encoder_id[:12]} written to {out}: {trained}, max_len {enc.max_len_}"
                f"{f', {enc.config_.patch} events per LSTM step' if enc.config_.patch > 1 else ''}")
     note = None if enc.config_.causal else window_note(t["truncation"])  # causal codes read whole histories
     if note:
@@ -145,12 +148,17 @@ def segments_note(rule: dict, mc) -> str:
 @click.option("--unit", type=click.Choice(UNITS), help="Override the unit the encoder was trained with.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=ENCODE_BATCH, show_default=True,
               help="Sequences encoded at once (memory is bounded by it).")
+@click.option("--blocks", help="Code blocks to write, comma-separated (pooled, conv, segments, surprise, summary, "
+                               "kernels; 'learned', 'untrained'; '-kernels' drops one) [all]. Columns keep their "
+                               "z_* names; `seqae encoder inspect` lists the blocks.")
 @engine_options
 @overwrite_option
-def encode(encoder_dir, events, out, unit, batch_size, engine, scheduler, workers, partitions, overwrite):
+def encode(encoder_dir, events, out, unit, batch_size, blocks, engine, scheduler, workers, partitions, overwrite):
     """Write the latent codes of EVENTS under ENCODER_DIR's encoder to a parquet file (with
     --engine dask: a directory of Parquet files, one per partition)."""
     if engine == "dask":
+        if blocks is not None:
+            raise click.UsageError("--blocks does not apply with --engine dask")
         from pipelines.dask_engine import encode_dask
         check_cluster(scheduler, workers)
         rows, files = encode_dask(encoder_dir, events, out, unit, batch_size, overwrite, scheduler, workers, partitions)
@@ -158,8 +166,25 @@ def encode(encoder_dir, events, out, unit, batch_size, engine, scheduler, worker
         return
     from .estimator import SequenceEncoder
     enc = SequenceEncoder.load(encoder_dir)
-    rows = enc.encode_to_parquet(events, out, unit=unit, batch_size=batch_size, overwrite=overwrite)
+    rows = enc.encode_to_parquet(events, out, unit=unit, batch_size=batch_size, overwrite=overwrite, blocks=blocks)
     click.echo(f"{rows} latent rows ({unit or enc.config_.unit}) written to {out}")
+
+
+@encoder_group.command("untrained")
+@click.argument("encoder_dir", type=click.Path())
+@click.option("--out", required=True, type=click.Path(), help="Encoder directory to write.")
+@overwrite_option
+def untrained(encoder_dir, out, overwrite):
+    """Write the untrained twin of ENCODER_DIR: its control. Everything fitted without gradients
+    (preprocessing, vocabularies, segment decision, random-kernel channels and biases) is kept;
+    the network's weights are the seeded initialisation its training started from. Its codes
+    differ from ENCODER_DIR's in the trained blocks only."""
+    from .estimator import SequenceEncoder
+    check_output(out, overwrite)
+    enc = SequenceEncoder.load(encoder_dir)
+    twin = enc.untrained_twin()
+    twin.save(out, overwrite=overwrite)
+    click.echo(f"untrained twin {twin.encoder_id[:12]} of encoder {enc.encoder_id[:12]} written to {out}")
 
 
 @encoder_group.command("inspect")
@@ -185,8 +210,12 @@ def inspect(encoder_dir, as_json):
         f"segments     {mc.get('segments', 0)} parts" + (
             f" (position share {t['segments']['share']:.2f}, {'kept at' if t['segments']['kept'] else 'dropped under'} "
             f"{t['segments']['min_share']})" if t.get("segments") else ""),
-        f"training     {t['epochs_run']} epochs, best val loss {t['best_val_loss']:.5f} at epoch {t['best_epoch']}, "
-        f"{t['n_entities']} entities ({t['n_val_entities']} validation), {t['n_events']} events, {t['seconds']} s",
+        "training     " + ("untrained: the network at its seeded initialisation (a control)"
+                           + (f", twin of {t['twin_of'][:12]}" if t.get("twin_of") else "") if t.get("untrained") else
+                           f"{t['epochs_run']} epochs, best val loss {t['best_val_loss']:.5f} at epoch {t['best_epoch']}")
+        + f", {t['n_entities']} entities ({t['n_val_entities']} validation), {t['n_events']} events, {t['seconds']} s",
+        "blocks       " + ", ".join(f"{name} {b['width']}{'' if b['trained'] else ' (untrained)'}"
+                                    for name, b in m.get("code_blocks", {}).items() if b["width"]),
         "versions     " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
         "config       " + ", ".join(f"{k}={v}" for k, v in m["config"].items()),
     ]

@@ -219,7 +219,10 @@ class EncoderConfig:
         if self.pooling is not None and (not self.pooling or any(p not in POOLINGS for p in self.pooling)):
             raise InputError(f"config 'pooling' is {list(self.pooling)}; "
                              f"expected a list of {', '.join(POOLINGS)}")
-        for name in ("max_len_cap", "latent_dim", "hidden_size", "num_layers", "epochs",
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0:
+            raise InputError(f"config 'epochs' must be a whole number, 0 or more (0: an untrained control), "
+                             f"got {self.epochs!r}")
+        for name in ("max_len_cap", "latent_dim", "hidden_size", "num_layers",
                      "batch_size", "min_freq", "max_vocab", "min_entities", "branch_size", "patience", "max_sequences_per_epoch"):
             if getattr(self, name) < 1:
                 raise InputError(f"config '{name}' must be positive, got {getattr(self, name)}")

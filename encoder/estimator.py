@@ -22,10 +22,11 @@ from . import events as ev
 from .artifacts import ENCODER_FORMAT_VERSION as FORMAT_VERSION
 from .artifacts import library_versions, read_encoder_manifest, write_json
 from .atomic import atomic_output, write_parquet_stream
+from .blocks import CodeBlock, block_columns, code_blocks, parse_blocks
 from .config import ENCODE_BATCH, EncoderConfig
 from .errors import InputError, NotFitted, TruncationWarning
 from .losses import reconstruction_errors
-from .model import SUMMARY_STATS, LSTMAutoencoder, ModelConfig, embedding_dim_for, position_share
+from .model import LSTMAutoencoder, ModelConfig, embedding_dim_for, position_share
 from .preprocessing import Preprocessor
 from .sequences import (EventArrays, entity_end_rows, gather_windows, step_weights, truncation,
                         truncation_message, valid_mask)
@@ -136,6 +137,15 @@ def fit_kernels(kernels, arrays: EventArrays, ends: np.ndarray, max_len: int, se
     kernels.fit(num, lengths, seed)
 
 
+def initial_network(mc: ModelConfig, seed: int) -> LSTMAutoencoder:
+    """The network of ``mc`` at its seeded initialisation: where training starts, and what an
+    untrained twin keeps. Nothing else draws from torch's generator before it, so the same seed
+    gives the same weights whichever path builds it. The random kernels' buffers are zeros until
+    ``fit_kernels``."""
+    torch.manual_seed(seed)
+    return LSTMAutoencoder(mc)
+
+
 def warn_truncation(sizes: np.ndarray, max_len: int, unit: str, source: str) -> dict:
     """``truncation`` of entities of ``sizes`` events, warned (``TruncationWarning``) when any lost events."""
     info = truncation(sizes, max_len, unit)
@@ -203,7 +213,6 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                                  ev.split_names(self.numeric), ev.split_names(self.categorical),
                                  ev.split_names(self.drop))
         data = prepare_events(events, schema, training=True)
-        torch.manual_seed(cfg.seed)
 
         n_entities = int(data.codes[-1]) + 1
         rng = np.random.default_rng(cfg.seed)
@@ -244,7 +253,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                            summary_stats=bool(cfg.summary_stats), conv_dim=int(cfg.conv_dim),
                            conv_depth=int(cfg.conv_depth) if cfg.conv_dim else 0, conv_channels=int(cfg.conv_channels),
                            segments=int(cfg.segments), kernel_features=int(cfg.kernel_features))
-        model = LSTMAutoencoder(mcfg)
+        model = initial_network(mcfg, cfg.seed)
         early = EarlyStopping(cfg.patience)
         cbs = [early, *callbacks, ProgressBar()]
         if checkpoint is not None:
@@ -264,12 +273,13 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         self.preprocessor_, self.model_ = pre, model.eval()
         self.history_ = pd.DataFrame(trainer.history)
         self.training_ = {
-            "epochs_run": trainer.epoch, "best_epoch": early.best_epoch, "best_val_loss": early.best_loss,
+            "epochs_run": trainer.epoch, "best_epoch": early.best_epoch,
+            "best_val_loss": early.best_loss if trainer.history else None,
             "final_train_loss": trainer.history[-1]["train_loss"] if trainer.history else None,
             "n_entities": n_entities, "n_val_entities": int(n_val), "n_events": len(data.codes),
             "n_train_sequences": int(len(train_ends)), "n_val_sequences": int(len(val_ends)),
             "batch_size": trainer.batch_size, "seconds": round(time.perf_counter() - started, 3),
-            "truncation": truncated, "segments": segments_rule,
+            "truncation": truncated, "segments": segments_rule, "untrained": trainer.epoch == 0,
         }
         self.encoder_id_ = None
         return self
@@ -283,6 +293,32 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
             raise InputError(f"checkpoint '{checkpoint}' was written with other options; "
                              "run again without --resume")
         return state
+
+    def untrained_twin(self) -> "SequenceEncoder":
+        """This encoder's control: everything fitted without gradient descent (preprocessing,
+        vocabularies, the segment decision, the random kernels' channels and biases, every buffer)
+        kept as it is, and the network's weights left at the seeded initialisation its training
+        started from. Its code differs from this one's in the trained blocks only
+        (``blocks.TRAINED``); the untrained blocks are equal column for column."""
+        self._check_fitted()
+        twin = copy.copy(self)
+        net = initial_network(self.model_config_, self.config_.seed)
+        trained_buffers = dict(self.model_.named_buffers())
+        for name, buf in net.named_buffers():
+            buf.copy_(trained_buffers[name])
+        twin.model_ = net.eval()
+        twin.training_ = {**self.training_, "untrained": True, "twin_of": self.encoder_id, "epochs_run": 0,
+                          "best_epoch": -1, "best_val_loss": None, "final_train_loss": None}
+        twin.history_ = self.history_.iloc[:0]
+        twin.encoder_id_ = None
+        twin.__dict__.pop("_net64", None)
+        return twin
+
+    @property
+    def untrained_(self) -> bool:
+        """Whether the network's weights are its seeded initialisation (``--epochs 0`` or a twin)."""
+        self._check_fitted()
+        return bool(self.training_.get("untrained", False))
 
     # ------------------------------------------------------------------ encode
     def _check_fitted(self) -> None:
@@ -304,35 +340,45 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         return data, EventArrays(num, cat, data.starts)
 
     def iter_batches(self, events, unit: str | None = None, batch_size: int = ENCODE_BATCH,
-                     reconstruction_error: bool = False) -> Iterator[pd.DataFrame]:
+                     reconstruction_error: bool = False, blocks=None) -> Iterator[pd.DataFrame]:
         """Latent codes in batches of ``batch_size`` sequences, as DataFrames in output order.
 
         ``unit="entity"``: one row per entity, sorted by id. ``unit="event"``: one row per input
         event, in input order, each coded from that event and its entity's earlier events only.
         Columns: keys, the label (if present), ``z_0..z_{K-1}`` (float32), and ``recon_error``
-        when asked.
+        when asked. ``blocks`` (names of ``code_blocks()``, e.g. ``"pooled,segments"``, ``"learned"``
+        or ``"-kernels"``; None: all) keeps those blocks' columns only, under their usual names, and
+        computes no random-kernel features when their block is left out.
         """
-        self._check_encode_options(unit, batch_size)
-        yield from self.iter_prepared(*self.prepare(events, unit=unit), unit, batch_size, reconstruction_error)
+        self._check_encode_options(unit, batch_size, blocks)
+        yield from self.iter_prepared(*self.prepare(events, unit=unit), unit, batch_size, reconstruction_error,
+                                      blocks)
 
-    def _check_encode_options(self, unit: str | None, batch_size: int) -> None:
+    def _check_encode_options(self, unit: str | None, batch_size: int, blocks=None) -> None:
         self._check_fitted()
+        parse_blocks(blocks, self.code_blocks())
         if (unit or self.config_.unit) not in ("entity", "event"):
             raise InputError(f"unit '{unit}' is not one of entity, event")
         if batch_size < 1:
             raise InputError(f"batch size must be positive, got {batch_size}")
 
     def iter_prepared(self, data: PreparedEvents, arrays: EventArrays, unit: str | None = None,
-                      batch_size: int = ENCODE_BATCH, reconstruction_error: bool = False) -> Iterator[pd.DataFrame]:
+                      batch_size: int = ENCODE_BATCH, reconstruction_error: bool = False,
+                      blocks=None) -> Iterator[pd.DataFrame]:
         """``iter_batches`` over a table already read by ``prepare``."""
-        for columns in self._iter_columns(data, arrays, unit, batch_size, reconstruction_error):
+        for columns in self._iter_columns(data, arrays, unit, batch_size, reconstruction_error, blocks):
             yield pd.DataFrame(columns)
 
     def _iter_columns(self, data: PreparedEvents, arrays: EventArrays, unit: str | None, batch_size: int,
-                      reconstruction_error: bool) -> Iterator[dict[str, np.ndarray]]:
-        """Each batch's output columns (keys, label, ``z_*``, ``recon_error``) as 1-d arrays, in order."""
+                      reconstruction_error: bool, blocks=None) -> Iterator[dict[str, np.ndarray]]:
+        """Each batch's output columns (keys, label, ``z_*`` of ``blocks``, ``recon_error``) as 1-d
+        arrays, in order."""
         unit = unit or self.config_.unit
-        schema, K = self.schema_, self.model_config_.code_dim
+        schema, layout = self.schema_, self.code_blocks()
+        chosen = parse_blocks(blocks, layout)
+        names = block_columns(layout, chosen)
+        keep = None if len(names) == self.model_config_.code_dim else torch.tensor([int(c[2:]) for c in names])
+        with_kernels = "kernels" in chosen  # the kernels are the code's last block: without them, a prefix
         if unit == "entity":
             ends_all = entity_end_rows(data.starts)
             key_rows = data.order[ends_all]  # input row of each entity's last event
@@ -340,7 +386,6 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
             inverse = np.empty_like(data.order)
             inverse[data.order] = np.arange(len(data.order))
             ends_all, key_rows = inverse, np.arange(len(data.order))
-        names = [f"z_{k}" for k in range(K)]
         model = self.model_.eval()
         one_pass = unit == "event" and self.model_config_.causal and not reconstruction_error
         all_codes = self.running_codes(arrays, batch_size) if one_pass else None  # (N, K) in sorted order
@@ -353,19 +398,24 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                 if data.labels is not None:
                     out[schema.label_col] = data.labels.iloc[rows].to_numpy()
                 if one_pass:
-                    out.update(zip(names, all_codes[ends].T))  # (K, B) view: column k is row k
+                    codes = all_codes[ends] if keep is None else all_codes[ends][:, keep.numpy()]  # (B, K')
+                    out.update(zip(names, codes.T))  # (K', B) view: column k is row k
                     yield out
                     continue
                 num, cat, lengths = gather_windows(arrays, ends, self.max_len_)
                 if reconstruction_error:
-                    z, num_hat, cat_logits = model(num, cat, lengths)
+                    z, num_hat, cat_logits = model(num, cat, lengths)  # (B, code_dim - kernel_dim)
+                    if with_kernels and model.encoder.kernels is not None:
+                        z = torch.cat([z, model.encoder.kernels(num, lengths)], dim=-1)  # (B, code_dim)
                     weights = step_weights(lengths, num.shape[1], self.config_.recency_halflife)
                     err = reconstruction_errors(num_hat, cat_logits, num, cat, weights,
                                                 self.config_.categorical_weight)
                 elif unit == "event":
                     z = self.event_net()(num.double(), cat, lengths).float()  # (B, K): as online scoring
                 else:
-                    z = model.encoder(num, cat, lengths)  # (B, K)
+                    z = model.encoder.encode(num, cat, lengths, kernels=with_kernels)[0]  # (B, K) or a prefix
+                if keep is not None:
+                    z = z[:, keep]  # (B, K'): the chosen blocks
                 codes = z.numpy().astype(np.float32, copy=False).T  # (K, B) view: column k is codes[k]
                 out.update(zip(names, codes))
                 if reconstruction_error:
@@ -416,21 +466,24 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         return codes
 
     def transform(self, events, unit: str | None = None, batch_size: int = ENCODE_BATCH,
-                  reconstruction_error: bool = False) -> pd.DataFrame:
+                  reconstruction_error: bool = False, blocks=None) -> pd.DataFrame:
         """All latent codes of ``events`` as one DataFrame (see ``iter_batches`` for the layout)."""
-        frames = list(self.iter_batches(events, unit, batch_size, reconstruction_error))
+        frames = list(self.iter_batches(events, unit, batch_size, reconstruction_error, blocks))
         return pd.concat(frames, ignore_index=True)
 
     def encode_to_parquet(self, events, out: str | Path, unit: str | None = None,
-                          batch_size: int = ENCODE_BATCH, overwrite: bool = False) -> int:
-        """Stream latent codes to a Parquet file (atomically); returns the number of rows written."""
-        self._check_encode_options(unit, batch_size)
+                          batch_size: int = ENCODE_BATCH, overwrite: bool = False, blocks=None) -> int:
+        """Stream latent codes to a Parquet file (atomically); returns the number of rows written.
+        The file's metadata records the encoder, the unit, the key columns and the blocks written."""
+        self._check_encode_options(unit, batch_size, blocks)
         unit = unit or self.config_.unit
         keys = [self.schema_.id_col] + ([self.schema_.time_col] if unit == "event" else [])
-        meta = {"encoder_id": self.encoder_id, "unit": unit, "keys": json.dumps(keys)}
+        meta = {"encoder_id": self.encoder_id, "unit": unit, "keys": json.dumps(keys),
+                "blocks": json.dumps(parse_blocks(blocks, self.code_blocks())),
+                "untrained": json.dumps(self.untrained_)}
 
         def columns():  # a generator: the input is read once the output is known to be writable
-            yield from self._iter_columns(*self.prepare(events, unit=unit), unit, batch_size, False)
+            yield from self._iter_columns(*self.prepare(events, unit=unit), unit, batch_size, False, blocks)
         return write_parquet_stream(columns(), out, meta, overwrite)
 
     @property
@@ -455,38 +508,32 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
             "format": "seqae-encoder", "format_version": FORMAT_VERSION, "encoder_id": self.encoder_id,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "schema": self.schema_.to_dict(), "unit": self.config_.unit, "max_len": self.max_len_,
-            "latent_dim": self.model_config_.code_dim, "code_layout": self.code_layout(),
+            "latent_dim": self.model_config_.code_dim, "code_width": self.model_config_.code_dim,
+            "code_blocks": {b.name: {"width": b.width, "trained": b.trained,
+                                    "columns": [b.columns[0], b.columns[-1]] if b.width else []}
+                            for b in self.code_blocks()},
+            "untrained": self.untrained_, "code_layout": self.code_layout(),
             "config": self.config_.to_dict(),
             "model_config": self.model_config_.to_dict(), "preprocessing": self.preprocessor_.state_dict(),
             "numeric_channels": self.preprocessor_.numeric_channels, "training": self.training_,
             "versions": library_versions(), "weights": WEIGHTS_FILE,
         }
 
-    def code_layout(self) -> dict:
-        """What the code's channels are: ``z_0..`` pooled step codes (``conv`` names those of the
-        convolution branch, after the LSTM's), then (``segments``) each pooled channel's maximum over
-        each of that many equal parts of the sequence (``segment 1/4:z_0``), then (``surprise``) one channel
-        per numeric input channel and per categorical column, named, and with a ``surprise_halflife``
-        the recent mean (``surprise_mean:``) and variance (``surprise_var:``) of each; then
-        (``summary_stats``) each statistic of ``model.SUMMARY_STATS`` for each numeric input channel
-        (``summary`` names them, e.g. ``mean:x0``); then (``kernel_features``) the random-kernel
-        features (``kernels`` names them, e.g. ``ppv:d1/k0/b0``: dilation, kernel, bias)."""
+    def code_blocks(self) -> list[CodeBlock]:
+        """The code's named blocks in order (``blocks.code_blocks``), empty ones included."""
         self._check_fitted()
-        mc = self.model_config_
-        K, S = mc.pooled_dim, mc.segments
-        segments = [f"segment {j + 1}/{S}:z_{k}" for j in range(S) for k in range(K)]
-        channels = list(self.preprocessor_.numeric_channels) + list(self.schema_.categorical) if mc.surprise else []
-        kinds = ("surprise", "surprise_mean", "surprise_var") if mc.surprise_halflife > 0 else ("surprise",)
-        surprise = [f"{kind}:{c}" for kind in kinds for c in channels]
-        numeric = self.preprocessor_.numeric_channels if mc.summary_stats else []
-        summary = [f"{stat}:{c}" for stat in SUMMARY_STATS for c in numeric]
         kernels = self.model_.encoder.kernels
-        kernels = kernels.names() if kernels is not None else []
-        named, start = {}, K
-        for part, names in (("segments", segments), ("surprise", surprise), ("summary", summary), ("kernels", kernels)):
-            named[part] = {f"z_{start + i}": name for i, name in enumerate(names)}
-            start += len(names)
-        return {"pooled": [f"z_{k}" for k in range(K)], "conv": [f"z_{k}" for k in range(mc.latent_dim, K)], **named}
+        return code_blocks(self.model_config_, self.preprocessor_.numeric_channels, self.schema_.categorical,
+                           kernels.names() if kernels is not None else [])
+
+    def code_layout(self) -> dict:
+        """The manifest's view of ``code_blocks``: ``pooled`` lists every pooled channel (the LSTM's,
+        then ``conv``, the convolution branch's); ``segments``, ``surprise``, ``summary`` and
+        ``kernels`` map each of their columns to its label (``segment 1/4:z_0``, ``surprise:amount``,
+        ``mean:x0``, ``ppv:d1/k0/b0``)."""
+        b = {block.name: block for block in self.code_blocks()}
+        named = {name: dict(zip(b[name].columns, b[name].labels)) for name in ("segments", "surprise", "summary", "kernels")}
+        return {"pooled": [*b["pooled"].columns, *b["conv"].columns], "conv": list(b["conv"].columns), **named}
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write the encoder directory (manifest, weights, history, loss plot) atomically."""
@@ -538,7 +585,10 @@ def plot_history(history: pd.DataFrame, path: str | Path) -> None:
         ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("reconstruction loss")
-    ax.legend(loc="upper left")
+    if len(history):
+        ax.legend(loc="upper left")
+    else:  # an untrained control: nothing to draw
+        ax.text(0.5, 0.5, "untrained (0 epochs)", ha="center", va="center", transform=ax.transAxes)
     if len(history) and "train_contrastive" in history and history["train_contrastive"].gt(0).any():
         right = ax.twinx()
         right.plot(history["epoch"], history["train_contrastive"], color="tab:green", linestyle="--",

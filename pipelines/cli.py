@@ -87,7 +87,7 @@ def compare(events, id_col, time_col, label_col, test_events, out, unit, train_f
             numeric, categorical, drop, overwrite):
     """Compare latent codes with raw-feature baselines on EVENTS and write a report to --out."""
     from .compare import run_compare
-    from .report import render_table, selection_lines, verdict, write_report
+    from .report import control_verdicts, render_table, selection_lines, verdict, write_report
     check_output(out, overwrite)
     cfg = pipeline_config(config_path, unit, max_len, epochs, latent_dim)
     result = run_compare(events, id_col, time_col, label_col, test_events, config=cfg, unit=unit,
@@ -102,6 +102,7 @@ def compare(events, id_col, time_col, label_col, test_events, out, unit, train_f
     write_report(result, out, overwrite=overwrite)
     click.echo(render_table(result.metrics))
     click.echo("\n" + verdict(result.metrics))
+    click.echo("\n".join(control_verdicts(result.metrics)))
     if select:
         click.echo("\n".join(selection_lines(result.metrics)).rstrip())
     click.echo(f"\nreport written to {Path(out) / 'report.md'}")
@@ -210,7 +211,7 @@ def demo(out, accounts, days, epochs, n_boot, seed, overwrite):
     OUT/scores.parquet (the hybrid model over every event), then prints the comparison.
     """
     from .compare import run_compare
-    from .report import render_table, verdict, write_report
+    from .report import control_verdicts, render_table, verdict, write_report
     from .score import score_events
     from .simulate import simulate_events
     check_output(out, overwrite)
@@ -227,6 +228,7 @@ def demo(out, accounts, days, epochs, n_boot, seed, overwrite):
                      tmp / "scores.parquet")
     click.echo(render_table(result.metrics))
     click.echo("\n" + verdict(result.metrics))
+    click.echo("\n".join(control_verdicts(result.metrics)))
     click.echo(f"\nreport: {Path(out) / 'report' / 'report.md'}\nscores: {Path(out) / 'scores.parquet'}")
 
 

@@ -26,7 +26,10 @@ from .features import FeatureRecipe, features_in_output_order, fit_recipe
 from .splits import TimeSplit, delayed_labels, parse_delay, time_split
 
 SELECTED = ("aggregates", "hybrid_joint")  # the many-feature models that --select also fits with fewer
-STACKED = ("hybrid", "hybrid_recon", "hybrid_full")  # models boosted from the aggregates model's margins
+STACKED = ("hybrid", "hybrid_recon", "hybrid_full", "hybrid_untrained")  # boosted from the aggregates model's margins
+UNTRAINED = "u_"  # prefix of the untrained twin's code columns in the feature table
+# (model, control): "did training pay?" and "do the learned blocks beat the untrained ones?"
+CONTROL_PAIRS = (("latent", "untrained"), ("hybrid", "hybrid_untrained"), ("latent", "minirocket"))
 
 
 def model_columns(columns, event_codes=(), summary=()) -> dict[str, list[str]]:
@@ -44,6 +47,12 @@ def model_columns(columns, event_codes=(), summary=()) -> dict[str, list[str]]:
     pooled history summary repeats what the aggregates already say, and lets the trees learn the
     train period's accounts (``README.md``, "The demo's answer").
 
+    Controls, where the table has their columns: ``untrained`` is ``latent`` read from the untrained
+    twin's codes (``UNTRAINED`` + the same ``z_*`` names: the same blocks, the same fitted
+    preprocessing and untrained features, only the network's weights at their initialisation), and
+    ``hybrid_untrained`` is ``hybrid`` with the twin's codes; ``minirocket`` is the untrained feature
+    blocks alone (``summary``: random kernels and statistics), a raw-feature baseline of its own.
+
     The ``hybrid`` models (``STACKED``) are stacked on the aggregates (``LatentClassifier(
     base_features=...)``): a model of the aggregates' columns, then trees on every column boosted
     from its margins, which can add only what the codes say beyond the aggregates; ``hybrid_joint``
@@ -58,7 +67,12 @@ def model_columns(columns, event_codes=(), summary=()) -> dict[str, list[str]]:
     codes = event or z  # the code channels the hybrid joins to the aggregates
     cols = {"raw_last": raw, "aggregates": raw + agg, "latent": z, "hybrid": codes + raw + agg,
             "hybrid_joint": codes + raw + agg, "hybrid_recon": codes + raw + agg + ["recon_error"]}
-    return cols | ({"hybrid_full": z + raw + agg} if event else {})
+    cols |= {"hybrid_full": z + raw + agg} if event else {}
+    present = set(columns)
+    if all(UNTRAINED + c in present for c in z):
+        cols |= {"untrained": [UNTRAINED + c for c in z], "hybrid_untrained": [UNTRAINED + c for c in codes] + raw + agg}
+    untrained_blocks = [c for c in columns if c in plain]
+    return cols | ({"minirocket": untrained_blocks} if untrained_blocks else {})
 
 
 @dataclasses.dataclass
@@ -74,16 +88,23 @@ class CompareResult:
     label_col: str
     classes: list
     curves: dict                   # binary: {model: (y, score)}
+    untrained: SequenceEncoder | None = None  # the encoder's untrained twin, whose codes the controls read
 
 
 def build_features(enc: SequenceEncoder, recipe: FeatureRecipe, frame: pd.DataFrame, unit: str,
-                   batch_size: int = 1024) -> pd.DataFrame:
+                   batch_size: int = 1024, twin: SequenceEncoder | None = None) -> pd.DataFrame:
     """Codes, reconstruction error and baseline features of ``frame``, one row per sequence, in the
-    encoder's output order (input order for events; by id for entities)."""
-    data, arrays = enc.prepare(frame, keep_frame=True, unit=unit)  # read and preprocess once for both
+    encoder's output order (input order for events; by id for entities); with ``twin`` (the
+    encoder's untrained twin, which shares its preprocessing), also the twin's learned blocks as
+    ``UNTRAINED`` + their ``z_*`` names (its untrained blocks equal the encoder's)."""
+    data, arrays = enc.prepare(frame, keep_frame=True, unit=unit)  # read and preprocess once for all
     base = features_in_output_order(recipe, data, unit)
     codes = pd.concat(enc.iter_prepared(data, arrays, unit, batch_size, reconstruction_error=True), ignore_index=True)
-    return pd.concat([codes, base], axis=1)
+    parts = [codes, base]
+    if twin is not None:
+        u = pd.concat(twin.iter_prepared(data, arrays, unit, batch_size, blocks="learned"), ignore_index=True)
+        parts.append(u[[c for c in u.columns if c.startswith("z_")]].add_prefix(UNTRAINED))
+    return pd.concat(parts, axis=1)
 
 
 def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=None, *,
@@ -136,9 +157,10 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
     train_sorted = frame[split.train_rows].reset_index(drop=True)
     tdata = prepare_events(train_sorted, enc.schema_, training=False)
     recipe = fit_recipe(enc.schema_, tdata.frame.iloc[tdata.order], enc.max_len_)
-    feats = build_features(enc, recipe, frame, unit)
+    twin = enc.untrained_twin()
+    feats = build_features(enc, recipe, frame, unit, twin=twin)
     if test_frame is not None:
-        test_feats = build_features(enc, recipe, test_frame, unit)
+        test_feats = build_features(enc, recipe, test_frame, unit, twin=twin)
     else:
         test_feats = feats[split.output_period == "test"].reset_index(drop=True)
     in_fit = np.isin(split.output_period, ["train", "valid"])
@@ -167,10 +189,12 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
     for name, columns, keep in runs:
         cols[name] = cols[columns]
         uses_encoder = any(c.startswith("z_") or c == "recon_error" for c in cols[name])
+        uses_twin = any(c.startswith(UNTRAINED) for c in cols[name])
         base = cols["aggregates"] if name in STACKED else None
         clf = LatentClassifier(search=search, seed=seed, alert_budget=alert_budget, select=keep, base_features=base)
         clf.fit(fit_feats[cols[name]], y_fit, validation=validation,
-                encoder_id=enc.encoder_id if uses_encoder else None, recipe=recipe.to_dict())
+                encoder_id=twin.encoder_id if uses_twin else enc.encoder_id if uses_encoder else None,
+                recipe=recipe.to_dict())
         classifiers[name], classes = clf, clf.classes_
         proba = clf.predict_proba(test_feats[cols[name]])
         outputs[name] = proba[:, 1] if len(classes) == 2 else proba
@@ -181,7 +205,7 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
         y_idx = label_indices(test_feats[label_col], classes)
     except InputError as exc:
         raise InputError(f"test {exc}") from None
-    pairs = [("hybrid", "aggregates"), ("hybrid_joint", "aggregates")] + ([(f"{name}_select{select}", name) for name in SELECTED] if select else [])
+    pairs = [("hybrid", "aggregates"), ("hybrid_joint", "aggregates"), *CONTROL_PAIRS] + ([(f"{name}_select{select}", name) for name in SELECTED] if select else [])
     metrics = evaluate_models(y_idx, outputs, test_feats[id_col].to_numpy(), n_boot=n_boot, seed=seed,
                               budget=alert_budget, pairs=pairs)
     keys = [id_col] + ([time_col] if unit == "event" else [])
@@ -193,6 +217,7 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
             preds[f"pred_{name}"] = np.asarray(classes, dtype=object)[out.argmax(1)]
     curves = {n: (y_idx, o) for n, o in outputs.items()} if len(classes) == 2 else {}
     metrics |= {"periods": split.describe(), "unit": unit, "encoder_id": enc.encoder_id,
+                "untrained_encoder_id": twin.encoder_id,
                 "n_test": int(len(test_feats)), "n_test_entities": int(test_feats[id_col].nunique()),
                 "bootstrap": {"resamples": n_boot, "by": id_col}, "alert_budget": alert_budget,
                 "task": "binary" if len(classes) == 2 else "multiclass",
@@ -202,7 +227,7 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
                     for name in SELECTED}}
     stages.update()
     stages.close()
-    return CompareResult(metrics, preds, split, enc, classifiers, recipe, label_col, classes, curves)
+    return CompareResult(metrics, preds, split, enc, classifiers, recipe, label_col, classes, curves, twin)
 
 
 def _time_text(seconds: float, times_raw: pd.Series):

@@ -48,6 +48,49 @@ def verdict(metrics: dict, a: str = "hybrid", b: str = "aggregates") -> str:
     return head + " — no clear difference (the interval includes zero); the simpler aggregates suffice."
 
 
+CONTROL_TEXT = {  # (model, control): what each paired difference asks, and what each outcome means
+    ("latent", "untrained"): ("Did training pay?",
+                              "training added signal: the trained code beats its untrained twin",
+                              "the trained code is worse than its untrained twin",
+                              "training made no clear difference: an untrained network with the same features "
+                              "does as well"),
+    ("hybrid", "hybrid_untrained"): ("Did training pay beside the aggregates?",
+                                     "the trained codes add more to the aggregates than untrained ones",
+                                     "untrained codes add more to the aggregates than trained ones",
+                                     "trained and untrained codes add the same to the aggregates"),
+    ("latent", "minirocket"): ("Do the learned blocks beat the untrained features?",
+                               "the learned code beats the random-kernel features and statistics alone",
+                               "the random-kernel features and statistics alone beat the learned code",
+                               "the learned code and the untrained features do equally well"),
+}
+
+
+def control_verdicts(metrics: dict) -> list[str]:
+    """The controls' paired verdicts, one line each: did the trained weights earn their place?"""
+    key = HEADLINE[metrics.get("task", "binary")]
+    lines = []
+    for (a, b), (question, better, worse, same) in CONTROL_TEXT.items():
+        pair = metrics["paired"].get(f"{a}_vs_{b}")
+        if pair is None:
+            continue
+        d, (lo, hi) = pair[key]["diff"], pair[key]["ci"]
+        said = better if lo > 0 else worse if hi < 0 else same
+        lines.append(f"{question} {a} vs {b}: {d:+.3f} {LABELS[key]}, 95% interval [{lo:+.3f}, {hi:+.3f}]: {said}.")
+    return lines
+
+
+def control_lines(metrics: dict) -> list[str]:
+    """The report's section on the controls: their verdicts, and what the untrained twin is."""
+    lines = control_verdicts(metrics)
+    if not lines:
+        return []
+    return ["## Controls", "", *(f"- {line}" for line in lines), "",
+            "`untrained` and `hybrid_untrained` read the codes of the encoder's untrained twin: the same fitted "
+            "preprocessing, vocabularies, segment choice and untrained blocks, the network's weights left at the "
+            "seeded initialisation its training started from (models/untrained_encoder). They differ from "
+            "`latent` and `hybrid` in the trained weights only.", ""]
+
+
 def selection_lines(metrics: dict) -> list[str]:
     """Whether keeping fewer features helped each selected model: its paired difference with itself."""
     key = HEADLINE[metrics.get("task", "binary")]
@@ -95,6 +138,7 @@ def _markdown(result: CompareResult) -> str:
         f"**Verdict.** {verdict(m)}", "",
         *([f"One model of the same columns instead of the stacked one: {verdict(m, 'hybrid_joint')}", ""]
           if "hybrid_joint_vs_aggregates" in m["paired"] else []),
+        *control_lines(m),
         *(selection_lines(m) if m.get("select") else []),
         f"Intervals: 95% bootstrap over {m['bootstrap']['resamples']} resamples of whole entities "
         f"(`{m['bootstrap']['by']}`); differences are paired (same resamples for both models). "
@@ -117,6 +161,10 @@ def _markdown(result: CompareResult) -> str:
             "autoencoder's reconstruction error;"]
           if "hybrid_full" in m["models"] else
           ["- `hybrid`: codes plus aggregates; `hybrid_recon`: plus the autoencoder's reconstruction error;"]),
+        *(["- `untrained`: the untrained twin's codes in place of `latent`'s; `hybrid_untrained`: the same "
+            "in place of `hybrid`'s (controls: only the trained weights differ);"] if "untrained" in m["models"] else []),
+        *(["- `minirocket`: the encoder's untrained blocks alone (MiniRocket's random-kernel features and summary "
+            "statistics of each numeric channel), a raw-feature baseline of their own;"] if "minirocket" in m["models"] else []),
         "- each `hybrid` model is stacked: the `aggregates` model first, then trees on all its columns boosted "
         "from that model's scores, kept where they lower the validation log-loss, so it holds only what the "
         "codes add to the aggregates; `hybrid_joint` is one model of the same columns as `hybrid`.", "",
@@ -148,6 +196,8 @@ def write_report(result: CompareResult, out: str | Path, overwrite: bool = False
         _bars(result.metrics, tmp / "metric_bars.png")
         (tmp / "models").mkdir()
         result.encoder.save(tmp / "models" / "encoder")
+        if result.untrained is not None:
+            result.untrained.save(tmp / "models" / "untrained_encoder")
         shutil.copy(tmp / "models" / "encoder" / "loss.png", tmp / "encoder_loss.png")
         for name, clf in result.classifiers.items():
             clf.save(tmp / "models" / name)

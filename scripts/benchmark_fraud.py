@@ -1,25 +1,25 @@
-"""Fraud benchmark: does the event-level code add signal beyond point-in-time aggregates, seed by seed?
+"""Fraud benchmark: does the event code add signal beyond aggregates, hand-made sequence features, and its own untrained twin?
 
-For each seed, the demo's simulator draws other accounts (``pipeline demo --seed S`` data), and
-``pipeline compare`` runs with the demo's encoder options: time split, the encoder fitted on the
-train period, the same XGBoost for every model. One row per seed: aggregates and hybrid PR-AUC with
-their 95% entity-bootstrap intervals, and the paired difference hybrid minus aggregates with its
-interval. The target (issue 11): the interval above zero in at least 4 of 5 seeds.
+For each seed a simulator draws accounts (``--simulator demo``: the demo's generator, whose seeds
+0-4 chose the event unit's defaults, so those rows are tuning data; ``--simulator terminals``: a
+generator built unlike it, on which no default was chosen) and ``pipeline compare`` runs with the
+demo's encoder options: time split, the encoder fitted on the train period, the same XGBoost for
+every model, the same entity bootstrap for every paired difference. Per seed it prints PR-AUC with
+95% intervals and these paired differences (headline first):
 
-Control: is there any signal in the *order* of an account's events that the aggregates miss, for a
-code to find? Each seed also fits the same classifier on the aggregates plus five hand-made
-sequence features (``sequence_features``: the spread of the latest 3 and 5 time gaps, the change of
-the gap from the previous one, the run of consecutive amount increases, the spread of the latest
-3 amounts; cadence and ramps, which the simulator's slow-drift fraud has and no aggregate
-measures), paired with the same aggregates model on the same bootstrap. Where that difference
-clears zero and hybrid minus aggregates does not, the signal is there and the codes miss it.
+- ``hybrid - aggregates``: the codes' surprise channels stacked on the aggregates;
+- ``hybrid - sequence``: against the aggregates plus five hand-made sequence features
+  (``sequence_features``: the spread of the latest 3 and 5 time gaps, the change of the gap, the run
+  of amount increases, the spread of the latest 3 amounts);
+- ``hybrid - hybrid_untrained``: against the same hybrid built from the untrained twin's codes
+  (``SequenceEncoder.untrained_twin``: only the trained weights differ);
+- ``latent - untrained``: the learned code alone against the twin's.
+
+A second table gives each block of the event code alone (``pooled``: the running LSTM summary;
+``surprise``: how each event departs from what its history predicted) with the same classifier.
 
 Usage: python scripts/benchmark_fraud.py [--seeds 0,1,2,3,4] [--accounts 1500] [--set KEY=VALUE ...]
-       [--no-control] [--simulator demo|terminals]
-
-``--simulator terminals`` draws the data from a second generator built unlike the demo's
-(``pipelines.simulate_terminals``: customers and terminals on a map, the Fraud Detection Handbook's
-three scenarios, no order pattern), to check that defaults tuned on the demo generalise.
+       [--simulator demo|terminals] [--json RESULTS.json]
 
 ``--set`` overrides an encoder option for every seed (e.g. ``--set surprise=false``), to measure
 one idea against the defaults on the same seeds.
@@ -27,6 +27,7 @@ one idea against the defaults on the same seeds.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -49,10 +50,9 @@ def simulate(simulator: str, accounts: int, days: int, seed: int) -> pd.DataFram
     return simulate_events(accounts, days, seed)
 
 
-def run_seed(seed: int, accounts: int, days: int, overrides: dict, control: bool = True,
-             simulator: str = "demo") -> dict:
-    """Simulate, compare, and return the metrics of one seed (with ``control``, also the paired
-    difference of the sequence-feature control, ``control_vs_aggregates``)."""
+def run_seed(seed: int, accounts: int, days: int, overrides: dict, simulator: str = "demo") -> dict:
+    """Simulate and compare one seed; returns the compare's metrics plus ``extra``: the paired
+    differences against the sequence-feature model and the PR-AUC of each code block alone."""
     from pipelines.cli import pipeline_config
     from pipelines.compare import run_compare
     cfg = pipeline_config(None, "event", None, None, None).replace(**overrides)
@@ -60,8 +60,7 @@ def run_seed(seed: int, accounts: int, days: int, overrides: dict, control: bool
     started = time.perf_counter()
     result = run_compare(events, "account", "ts", "is_fraud", config=cfg, unit="event", seed=seed)
     out = result.metrics | {"seconds": time.perf_counter() - started}
-    if control:
-        out["control_vs_aggregates"] = sequence_control(events, result, seed)
+    out["extra"] = controls(events, result, seed)
     return out
 
 
@@ -86,31 +85,88 @@ def sequence_features(times: np.ndarray, amount: np.ndarray, codes: np.ndarray) 
     return pd.DataFrame({k: np.nan_to_num(np.asarray(v, np.float64), nan=-1.0).astype(np.float32) for k, v in out.items()})
 
 
-def sequence_control(events: pd.DataFrame, result, seed: int) -> dict:
-    """Aggregates + ``sequence_features`` against the compare's own aggregates model: the same split,
-    classifier and bootstrap. Returns the paired PR-AUC difference ``{"diff", "ci", ...}``."""
+def controls(events: pd.DataFrame, result, seed: int) -> dict:
+    """On the compare's own split, classifier and bootstrap: the aggregates plus ``sequence_features``
+    (``sequence``) and each block of the event code alone (``block:NAME``), scored on the test
+    period beside the compare's ``aggregates`` and ``hybrid``. Returns ``{"models": {name: metrics},
+    "paired": {"a_vs_b": metrics}}`` as ``evaluation.evaluate_models``."""
     from classifier import LatentClassifier
     from pipelines.compare import model_columns
     from pipelines.evaluation import evaluate_models
     from pipelines.features import features_in_output_order
-    data, _ = result.encoder.prepare(events, keep_frame=True, unit="event")
+    enc = result.encoder
+    data, arrays = enc.prepare(events, keep_frame=True, unit="event")
     base = features_in_output_order(result.recipe, data, "event")  # (N, F) in input order, as the compare's
     sorted_amount = data.frame["amount"].to_numpy(np.float64)[data.order]
     extra = sequence_features(data.times, sorted_amount, data.codes)  # sorted rows
     inverse = np.empty_like(data.order)
     inverse[data.order] = np.arange(len(data.order))
-    X = pd.concat([base, extra.iloc[inverse].reset_index(drop=True)], axis=1)
-    cols = model_columns(base.columns)["aggregates"] + list(extra.columns)
+    codes = pd.concat(enc.iter_prepared(data, arrays, "event"), ignore_index=True)
+    X = pd.concat([base, extra.iloc[inverse].reset_index(drop=True), codes.filter(regex=r"^z_\d+$")], axis=1)
+    groups = {"sequence": model_columns(base.columns)["aggregates"] + list(extra.columns)}
+    groups |= {f"block:{b.name}": list(b.columns) for b in enc.code_blocks() if b.width}
     period = result.split.output_period
     fit, test = np.isin(period, ["train", "valid"]), period == "test"
     y = events["is_fraud"].to_numpy()
-    clf = LatentClassifier(seed=seed, alert_budget=result.metrics["alert_budget"])
-    clf.fit(X.loc[fit, cols].reset_index(drop=True), y[fit], validation=period[fit] == "valid")
-    scores = {"control": clf.predict_proba(X.loc[test, cols].reset_index(drop=True))[:, 1],
-              "aggregates": result.predictions["score_aggregates"].to_numpy()}
-    m = evaluate_models(y[test], scores, events["account"].to_numpy()[test], n_boot=result.metrics["bootstrap"]["resamples"],
-                        seed=seed, budget=result.metrics["alert_budget"], pairs=[("control", "aggregates")])
-    return m["paired"]["control_vs_aggregates"]["pr_auc"]
+    budget = result.metrics["alert_budget"]
+    scores = {name: result.predictions[f"score_{name}"].to_numpy() for name in ("aggregates", "hybrid")}
+    for name, cols in groups.items():
+        clf = LatentClassifier(seed=seed, alert_budget=budget)
+        clf.fit(X.loc[fit, cols].reset_index(drop=True), y[fit], validation=period[fit] == "valid")
+        scores[name] = clf.predict_proba(X.loc[test, cols].reset_index(drop=True))[:, 1]
+    return evaluate_models(y[test], scores, events["account"].to_numpy()[test],
+                           n_boot=result.metrics["bootstrap"]["resamples"], seed=seed, budget=budget,
+                           pairs=[("sequence", "aggregates"), ("hybrid", "sequence")])
+
+
+PAIRS = (("hybrid", "aggregates"), ("hybrid", "sequence"), ("hybrid", "hybrid_untrained"), ("latent", "untrained"))
+
+
+def pair_of(m: dict, a: str, b: str) -> dict:
+    """The paired PR-AUC difference ``a - b`` of one seed, from the compare or the extra models."""
+    key = f"{a}_vs_{b}"
+    return (m["paired"].get(key) or m["extra"]["paired"][key])["pr_auc"]
+
+
+def model_of(m: dict, name: str) -> dict:
+    return m["models"].get(name) or m["extra"]["models"][name]
+
+
+def ci(e: dict) -> str:
+    return f"{e['pr_auc']:.3f} [{e['pr_auc_ci'][0]:.3f}, {e['pr_auc_ci'][1]:.3f}]"
+
+
+def diff(d: dict) -> str:
+    return f"{d['diff']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]"
+
+
+def seed_table(runs: dict) -> str:
+    """One row per seed: PR-AUC of the main models and the paired differences of ``PAIRS``."""
+    models = ("aggregates", "sequence", "latent", "untrained", "hybrid", "hybrid_untrained")
+    lines = ["| seed | " + " | ".join(f"{m} PR-AUC" for m in models) + " | "
+             + " | ".join(f"{a} - {b} [95%]" for a, b in PAIRS) + " | seconds |",
+             "|---|" + "---|" * (len(models) + len(PAIRS) + 1)]
+    for seed, m in runs.items():
+        lines.append(f"| {seed} | " + " | ".join(ci(model_of(m, x)) for x in models) + " | "
+                     + " | ".join(diff(pair_of(m, a, b)) for a, b in PAIRS) + f" | {m['seconds']:.0f} |")
+    n = len(runs)
+    for a, b in PAIRS:
+        d = [pair_of(m, a, b) for m in runs.values()]
+        above = sum(x["ci"][0] > 0 for x in d)
+        lines.append(f"\n{a} - {b}: 95% interval above zero in {above} of {n} seeds, below in "
+                     f"{sum(x['ci'][1] < 0 for x in d)}; mean difference {np.mean([x['diff'] for x in d]):+.3f}")
+    return "\n".join(lines)
+
+
+def block_table(runs: dict) -> str:
+    """Each code block alone, PR-AUC mean [min, max] over the seeds, beside the aggregates."""
+    first = next(iter(runs.values()))
+    names = ["aggregates", "sequence", "latent", "untrained"] + [k for k in first["extra"]["models"] if k.startswith("block:")]
+    lines = ["| model | PR-AUC, mean [min, max] over seeds |", "|---|---|"]
+    for name in names:
+        v = np.array([model_of(m, name)["pr_auc"] for m in runs.values()])
+        lines.append(f"| {name} | {v.mean():.3f} [{v.min():.3f}, {v.max():.3f}] |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -119,44 +175,22 @@ def main() -> None:
     ap.add_argument("--accounts", type=int, default=1500)
     ap.add_argument("--days", type=int, default=56)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Encoder option override.")
-    ap.add_argument("--no-control", action="store_true", help="Skip the sequence-feature control.")
     ap.add_argument("--simulator", choices=("demo", "terminals"), default="demo",
                     help="demo: pipelines.simulate; terminals: pipelines.simulate_terminals (another generator).")
+    ap.add_argument("--json", help="Also write every seed's metrics to this JSON file.")
     args = ap.parse_args()
     torch.set_num_threads(2)
     overrides = parse_set(args.set)
-    control = not args.no_control
-    rows, above, control_above, joints, joint_above = [], 0, 0, [], 0
-    print("| seed | aggregates PR-AUC | latent PR-AUC | hybrid PR-AUC | hybrid - aggregates | 95% interval | above zero |"
-          " hybrid_joint - aggregates [95% interval] |" + (" control - aggregates [95% interval] |" if control else "")
-          + " seconds |")
-    print("|---|---|---|---|---|---|---|---|" + ("---|" if control else "") + "---|")
+    runs = {}
     for seed in (int(s) for s in args.seeds.split(",")):
-        m = run_seed(seed, args.accounts, args.days, overrides, control, args.simulator)
-        agg, lat, hyb = (m["models"][k] for k in ("aggregates", "latent", "hybrid"))
-        d = m["paired"]["hybrid_vs_aggregates"]["pr_auc"]
-        ok = d["ci"][0] > 0
-        above += ok
-        fmt = lambda e: f"{e['pr_auc']:.3f} [{e['pr_auc_ci'][0]:.3f}, {e['pr_auc_ci'][1]:.3f}]"  # noqa: E731
-        c = m.get("control_vs_aggregates")
-        control_above += bool(c and c["ci"][0] > 0)
-        ctext = f" {c['diff']:+.3f} [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}] |" if c else ""
-        j = m["paired"]["hybrid_joint_vs_aggregates"]["pr_auc"]
-        joint_above += j["ci"][0] > 0
-        print(f"| {seed} | {fmt(agg)} | {fmt(lat)} | {fmt(hyb)} | {d['diff']:+.3f} | "
-              f"[{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}] | {'yes' if ok else 'no'} | "
-              f"{j['diff']:+.3f} [{j['ci'][0]:+.3f}, {j['ci'][1]:+.3f}] |{ctext} {m['seconds']:.0f} |", flush=True)
-        joints.append(j["diff"])
-        rows.append(d["diff"])
-    n = len(rows)
-    print(f"\nhybrid beats aggregates with a 95% interval above zero in {above} of {n} seeds "
-          f"(target: at least 4 of 5): {'OK' if above >= 4 * n / 5 else 'BELOW'}; mean difference "
-          f"{sum(rows) / n:+.3f}" + (f"; options {overrides}" if overrides else ""))
-    print(f"hybrid_joint (one model of the same columns, not stacked on the aggregates model) in {joint_above} of "
-          f"{n} seeds; mean difference {sum(joints) / n:+.3f}")
-    if control:
-        print(f"sequence-feature control beats aggregates with an interval above zero in {control_above} of {n} seeds: "
-              "where it does and the hybrid does not, the order of events carries signal the codes miss")
+        runs[seed] = m = run_seed(seed, args.accounts, args.days, overrides, args.simulator)
+        print(f"seed {seed}: " + ", ".join(f"{a} - {b} {diff(pair_of(m, a, b))}" for a, b in PAIRS)
+              + f" ({m['seconds']:.0f} s)", flush=True)
+    print(f"\nsimulator {args.simulator}, {args.accounts} accounts, {args.days} days"
+          + (f", options {overrides}" if overrides else "") + "\n")
+    print(seed_table(runs) + "\n\n" + block_table(runs))
+    if args.json:
+        Path(args.json).write_text(json.dumps(runs, indent=1, default=str))
 
 
 if __name__ == "__main__":

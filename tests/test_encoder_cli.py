@@ -88,10 +88,10 @@ def test_train_bad_columns_exit_1_one_line(table, tmp_path, args, message):
     assert not (tmp_path / "e").exists() and not (tmp_path / "e.partial").exists()
 
 
-@pytest.mark.parametrize("flag", ["--max-len", "--latent-dim", "--epochs"])
-def test_non_positive_sizes_are_usage_errors(table, tmp_path, flag):
-    r = run("encoder", "train", table, "--id", "account", "--time", "ts", flag, "0", "--out", tmp_path / "e")
-    assert r.exit_code == 2 and "Invalid value for" in r.output
+@pytest.mark.parametrize("flag, value", [("--max-len", "0"), ("--latent-dim", "0"), ("--epochs", "-1")])
+def test_non_positive_sizes_are_usage_errors(table, tmp_path, flag, value):
+    r = run("encoder", "train", table, "--id", "account", "--time", "ts", flag, value, "--out", tmp_path / "e")
+    assert r.exit_code == 2 and "Invalid value for" in r.output  # --epochs 0 is the untrained control
 
 
 def test_missing_file_and_not_parquet(tmp_path):

@@ -1,4 +1,5 @@
 """scripts/benchmark_fraud.py: the hand-made order features of its control, and the printed table."""
+import json
 import sys
 from pathlib import Path
 
@@ -29,20 +30,25 @@ def test_sequence_features_read_each_entity_up_to_its_row():
     assert np.array_equal(cut.to_numpy(), f.iloc[:4].to_numpy())
 
 
-def test_table_has_the_control_column_and_summary(capsys, monkeypatch):
+def test_tables_pair_the_hybrid_with_every_control_and_give_each_block(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(sys, "argv", ["benchmark_fraud.py", "--seeds", "1", "--accounts", "40", "--days", "10",
-                                      "--set", "epochs=2"])
+                                      "--set", "epochs=2", "--json", str(tmp_path / "r.json")])
     benchmark_fraud.main()
     out = capsys.readouterr().out.splitlines()
-    assert "control - aggregates" in out[0] and "hybrid_joint - aggregates" in out[0]
-    row = [cell.strip() for cell in out[2].strip("|").split("|")]
-    assert row[0] == "1" and len(row) == 10
-    for cell in row[7:9]:  # the joint model's and the control's differences, each inside its interval
-        diff, interval = cell.split(" ", 1)
+    head = next(i for i, line in enumerate(out) if line.startswith("| seed |"))
+    for a, b in benchmark_fraud.PAIRS:
+        assert f"{a} - {b} [95%]" in out[head]
+        assert any(line.startswith(f"{a} - {b}: 95% interval above zero in ") for line in out)
+    row = [cell.strip() for cell in out[head + 2].strip("|").split("|")]
+    assert row[0] == "1" and len(row) == 1 + 6 + len(benchmark_fraud.PAIRS) + 1
+    for cell in row[7:7 + len(benchmark_fraud.PAIRS)]:  # each paired difference inside its interval
+        d, interval = cell.split(" ", 1)
         low, high = (float(v) for v in interval.strip("[]").split(", "))
-        assert low <= float(diff) <= high
-    assert any(line.startswith("sequence-feature control beats aggregates") for line in out)
-    assert any(line.startswith("hybrid_joint (one model of the same columns") for line in out)
+        assert low <= float(d) <= high
+    blocks = [line.split("|")[1].strip() for line in out if line.startswith("| block:")]
+    assert blocks == ["block:pooled", "block:surprise"]  # the event code's blocks, each alone
+    runs = json.loads((tmp_path / "r.json").read_text())
+    assert set(runs["1"]["models"]) >= {"aggregates", "latent", "untrained", "hybrid", "hybrid_untrained"}
 
 
 def test_simulator_option_picks_the_generator():

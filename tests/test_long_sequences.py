@@ -110,18 +110,24 @@ def test_surprise_needs_one_event_per_step():
         EncoderConfig(surprise=True, patch=2).resolved([10])
 
 
-def test_random_weights_control_row_exists():
+def test_ucr_benchmark_measures_every_block_and_the_untrained_twin():
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
     import benchmark_ucr
-    overrides = {"epochs": 3, "kernel_features": 84}  # --set epochs=3 --set kernel_features=84
-    results = benchmark_ucr.benchmark(["UnitTest"], [0], control=True, overrides=overrides)
-    run, control = results["UnitTest"]["seqae"][0], results["UnitTest"]["control"][0]
-    assert 0 <= control["accuracy"] <= 1 and control["epochs"] == 1
-    assert run["kernel_features"] == control["kernel_features"] == 84  # the control has its twin's layout
-    assert run["code_width"] == control["code_width"]
-    assert run["epochs"] <= 3  # the override reached the trained encoder
-    row = benchmark_ucr.table(results, 1).splitlines()[-1]
-    assert row.startswith("| UnitTest |") and f"{control['accuracy']:.3f}" in row and "not run" not in row
+    overrides = {"epochs": 3, "kernel_features": 84, "segments": 2}  # --set epochs=3 --set kernel_features=84 ...
+    results = benchmark_ucr.benchmark(["UnitTest"], [0, 1], overrides=overrides)
+    run = results["UnitTest"][0]
+    assert run["widths"] == {"pooled": 32, "segments": 64, "summary": 20, "kernels": 84}  # 2 numeric channels: x0, time gap
+    blocks = list(run["widths"])
+    assert set(run["accuracy"]) == {"full", "learned", "twin:full", "twin:learned", *(f"only:{b}" for b in blocks),
+                                    *(f"without:{b}" for b in blocks)}
+    assert all(0 <= a <= 1 for a in run["accuracy"].values()) and run["epochs"] <= 3  # the override reached it
+    summary = benchmark_ucr.summary_table(results, 2).splitlines()
+    row = [c.strip() for c in summary[2].strip("|").split("|")]
+    assert row[0] == "UnitTest" and row[3].endswith("/2 > 0)")  # the lift, paired by seed
+    lift = np.mean([r["accuracy"]["full"] - r["accuracy"]["twin:full"] for r in results["UnitTest"]])
+    assert row[3].startswith(f"{lift:+.3f}")
+    rows = benchmark_ucr.block_table(results).splitlines()[2:]
+    assert len(rows) == len(run["accuracy"]) and "| UnitTest | only:kernels | 84 columns |" in "\n".join(rows)
 
 
 def test_an_epoch_reads_at_most_max_steps_per_epoch(monkeypatch):

@@ -41,6 +41,32 @@ def test_compare_writes_report_and_metrics(compared):
     assert "each `hybrid` model is stacked" in text
 
 
+def test_compare_reports_whether_training_paid_against_the_untrained_twin(compared):
+    rep = compared / "report"
+    m = json.loads((rep / "metrics.json").read_text())
+    assert {"untrained", "hybrid_untrained"} <= set(m["models"])
+    for pair in ("latent_vs_untrained", "hybrid_vs_hybrid_untrained"):
+        d = m["paired"][pair]["pr_auc"]
+        assert d["ci"][0] <= d["diff"] <= d["ci"][1] or d["ci"][0] == d["ci"][1]
+        assert d["diff"] == pytest.approx(m["models"][pair.split("_vs_")[0]]["pr_auc"] - m["models"][pair.split("_vs_")[1]]["pr_auc"])
+    twin = json.loads((rep / "models" / "untrained_encoder" / "manifest.json").read_text())
+    encoder = json.loads((rep / "models" / "encoder" / "manifest.json").read_text())
+    assert twin["untrained"] and twin["training"]["twin_of"] == encoder["encoder_id"] == m["encoder_id"]
+    assert twin["encoder_id"] == m["untrained_encoder_id"] != m["encoder_id"]
+    assert twin["preprocessing"] == encoder["preprocessing"] and twin["code_layout"] == encoder["code_layout"]
+    # the controls read the twin's codes under the same names, in the same roles
+    latent = json.loads((rep / "models" / "latent" / "manifest.json").read_text())
+    untrained = json.loads((rep / "models" / "untrained" / "manifest.json").read_text())
+    assert untrained["features"] == ["u_" + f for f in latent["features"]]
+    assert untrained["encoder_id"] == twin["encoder_id"] and latent["encoder_id"] == encoder["encoder_id"]
+    hybrid = json.loads((rep / "models" / "hybrid" / "manifest.json").read_text())
+    control = json.loads((rep / "models" / "hybrid_untrained" / "manifest.json").read_text())
+    assert control["features"] == [("u_" + f if f.startswith("z_") else f) for f in hybrid["features"]]
+    text = (rep / "report.md").read_text()
+    assert "## Controls" in text and "- Did training pay? latent vs untrained:" in text
+    assert "hybrid vs hybrid_untrained:" in text
+
+
 def test_report_numbers_equal_those_recomputed_from_predictions(compared):
     rep = compared / "report"
     m = json.loads((rep / "metrics.json").read_text())
@@ -176,6 +202,29 @@ def test_demo_runs_end_to_end(tmp_path):
     r = run("pipeline", "demo", "--out", tmp_path / "demo", "--accounts", "60", "--days", "14", "--epochs", "1", "--bootstrap", "10")
     assert r.exit_code == 0, r.output
     assert "| hybrid |" in r.output and "hybrid vs aggregates" in r.output
+    assert "Did training pay? latent vs untrained: " in r.output and "| untrained |" in r.output
     assert (tmp_path / "demo/report/report.md").exists() and (tmp_path / "demo/scores.parquet").exists()
     r = run("pipeline", "demo", "--out", tmp_path / "demo", "--accounts", "60")
     assert r.exit_code == 1 and "exists already" in r.output
+
+
+def test_entity_compare_sets_the_learned_code_against_its_untrained_blocks(tmp_path):
+    """Series: the random kernels and statistics are a baseline row of their own (``minirocket``)."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    rows = [{"series": i, "t": t, "x": float(np.sin(t / (2 + i % 2)) + rng.normal(0, 0.3)), "label": i % 2}
+            for i in range(60) for t in range(24)]
+    pd.DataFrame(rows).to_parquet(tmp_path / "series.parquet")
+    (tmp_path / "c.toml").write_text("[encoder]\nkernel_features = 84\nhidden_size = 8\n")
+    r = run("pipeline", "compare", tmp_path / "series.parquet", "--id", "series", "--time", "t", "--label", "label",
+            "--unit", "entity", "--config", tmp_path / "c.toml", "--out", tmp_path / "r", *FAST)
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert {"minirocket", "untrained", "latent"} <= set(m["models"]) and "latent_vs_minirocket" in m["paired"]
+    layout = json.loads((tmp_path / "r" / "models" / "encoder" / "manifest.json").read_text())["code_layout"]
+    features = {name: json.loads((tmp_path / "r" / "models" / name / "manifest.json").read_text())["features"]
+                for name in ("minirocket", "latent", "untrained")}
+    assert features["minirocket"] == [*layout["summary"], *layout["kernels"]] and len(layout["kernels"]) == 84
+    assert not set(features["latent"]) & set(features["minirocket"])  # the learned blocks only
+    assert features["untrained"] == ["u_" + f for f in features["latent"]]
+    assert "Do the learned blocks beat the untrained features? latent vs minirocket:" in r.output
