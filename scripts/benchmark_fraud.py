@@ -177,20 +177,21 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Encoder option override.")
     ap.add_argument("--simulator", choices=("demo", "terminals"), default="demo",
                     help="demo: pipelines.simulate; terminals: pipelines.simulate_terminals (another generator).")
-    ap.add_argument("--json", help="Also write every seed's metrics to this JSON file.")
+    ap.add_argument("--json", help="Also write every seed's metrics to this JSON file (after every seed).")
+    ap.add_argument("--threads", type=int, default=2, help="Torch threads [2]; XGBoost follows OMP_NUM_THREADS.")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     overrides = parse_set(args.set)
     runs = {}
     for seed in (int(s) for s in args.seeds.split(",")):
         runs[seed] = m = run_seed(seed, args.accounts, args.days, overrides, args.simulator)
         print(f"seed {seed}: " + ", ".join(f"{a} - {b} {diff(pair_of(m, a, b))}" for a, b in PAIRS)
               + f" ({m['seconds']:.0f} s)", flush=True)
+        if args.json:
+            Path(args.json).write_text(json.dumps(runs, indent=1, default=str))
     print(f"\nsimulator {args.simulator}, {args.accounts} accounts, {args.days} days"
           + (f", options {overrides}" if overrides else "") + "\n")
     print(seed_table(runs) + "\n\n" + block_table(runs))
-    if args.json:
-        Path(args.json).write_text(json.dumps(runs, indent=1, default=str))
 
 
 if __name__ == "__main__":
