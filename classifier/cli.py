@@ -84,7 +84,7 @@ def train(latents, label, out, features_path, policy, alert_budget, positive_cla
 
 def _train_dask(latents, label, out, features_path, policy, alert_budget, positive_class, search, drop_unlabeled,
                 seed, scheduler, workers, partitions, overwrite):
-    from pipelines.dask_engine import dask_client
+    from encoder.dask_encode import dask_client
 
     from .dask_training import fit_dask
     from .estimator import LatentClassifier

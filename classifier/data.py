@@ -7,11 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from encoder.errors import InputError
-
-LATENT_PREFIX = "z_"
+from encoder.latents import latent_columns
+from encoder.latents import read_parquet as _read_parquet
 
 
 @dataclasses.dataclass
@@ -24,18 +23,6 @@ class FeatureTable:
     encoder_id: str | None = None
     time_col: str | None = None
     source: str = "<DataFrame>"
-
-
-def _read_parquet(path: str | Path) -> tuple[pd.DataFrame, dict]:
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"file '{path}' does not exist")
-    try:
-        table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises several types for a non-parquet file
-        raise InputError(f"'{path}' is not a readable Parquet file: {str(exc).splitlines()[0]}") from None
-    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items() if k != b"pandas"}
-    return table.to_pandas(), meta
 
 
 def check_finite(frame: pd.DataFrame, columns: list[str], source: str) -> None:
@@ -60,9 +47,7 @@ def read_latents(path: str | Path, label: str | None = None, features: str | Pat
     metadata, every column that is neither ``z_*`` nor the label is a key.
     """
     frame, meta = _read_parquet(path)
-    zcols = [c for c in frame.columns if str(c).startswith(LATENT_PREFIX)]
-    if not zcols:
-        raise InputError(f"'{path}' has no {LATENT_PREFIX}* columns: is it a latent file written by 'seqae encoder encode'?")
+    zcols = latent_columns(frame, path)
     keys = json.loads(meta["keys"]) if "keys" in meta else [c for c in frame.columns if c not in zcols and c != label]
     keys = [k for k in keys if k in frame.columns]
     time_col = keys[1] if len(keys) > 1 else None

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 
 import click
@@ -10,26 +9,8 @@ import click
 from .artifacts import read_encoder_manifest
 from .atomic import check_output
 from .clitools import check_cluster, engine_options, names_option, overwrite_option
-from .config import ENCODE_BATCH, UNITS, EncoderConfig
+from .config import ENCODE_BATCH, UNITS, read_config_file
 from .errors import InputError
-
-COLUMN_KEYS = ("id", "time", "label", "numeric", "categorical", "drop")
-
-
-def _config_file(path: str | None) -> tuple[EncoderConfig, dict]:
-    """Options from a TOML file: encoder options plus the column roles (id, time, label, ...)."""
-    if path is None:
-        return EncoderConfig(), {}
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise InputError(f"config file '{path}' does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"config file '{path}' is not valid TOML: {exc}") from None
-    data = dict(data.get("encoder", data))
-    columns = {k: data.pop(k) for k in COLUMN_KEYS if k in data}
-    return EncoderConfig.from_dict(data, source=f"config file '{path}'"), columns
-
 
 def _as_tuple(value) -> tuple:
     if value is None:
@@ -88,7 +69,7 @@ def _train(events, id_col, time_col, label_col, unit, max_len, latent_dim, epoch
     from .distributed import rank_and_world
     from .estimator import SequenceEncoder
     from .sequences import window_note
-    cfg, columns = _config_file(config_path)
+    cfg, columns = read_config_file(config_path)
     cfg = cfg.replace(unit=unit, max_len=max_len, latent_dim=latent_dim, epochs=epochs,
                       batch_size=batch_size, seed=seed)
     id_col = id_col or columns.get("id")
@@ -159,7 +140,7 @@ def encode(encoder_dir, events, out, unit, batch_size, blocks, engine, scheduler
     if engine == "dask":
         if blocks is not None:
             raise click.UsageError("--blocks does not apply with --engine dask")
-        from pipelines.dask_engine import encode_dask
+        from .dask_encode import encode_dask
         check_cluster(scheduler, workers)
         rows, files = encode_dask(encoder_dir, events, out, unit, batch_size, overwrite, scheduler, workers, partitions)
         click.echo(f"{rows} latent rows written to {out} ({files} Parquet files)")

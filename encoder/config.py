@@ -335,3 +335,22 @@ class EncoderConfig:
             raise InputError(f"config file '{path}' is not valid TOML: {exc}") from None
         data = data.get("encoder", data)
         return cls.from_dict(data, source=f"config file '{path}'")
+
+
+COLUMN_KEYS = ("id", "time", "label", "numeric", "categorical", "drop")  # column roles a config file may name
+
+
+def read_config_file(path: str | Path | None) -> tuple[EncoderConfig, dict]:
+    """Options from a TOML file (top level or under ``[encoder]``): the encoder options, and the
+    column roles it names (``COLUMN_KEYS``: id, time, label, numeric, categorical, drop)."""
+    if path is None:
+        return EncoderConfig(), {}
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InputError(f"config file '{path}' does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"config file '{path}' is not valid TOML: {exc}") from None
+    data = dict(data.get("encoder", data))
+    columns = {k: data.pop(k) for k in COLUMN_KEYS if k in data}
+    return EncoderConfig.from_dict(data, source=f"config file '{path}'"), columns

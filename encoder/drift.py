@@ -94,12 +94,13 @@ def read_side(encoder, path: str | Path) -> Side:
     if not path.exists():
         raise InputError(f"file '{path}' does not exist")
     if _is_latents(path):
-        from classifier.data import read_latents
-        table = read_latents(path)
-        if table.encoder_id and table.encoder_id != encoder.encoder_id:
-            raise ArtifactError(f"latents '{path}' come from encoder {table.encoder_id[:12]}, not from "
+        from .latents import latent_columns, read_parquet
+        frame, meta = read_parquet(path)
+        written_by = meta.get("encoder_id")
+        if written_by and written_by != encoder.encoder_id:
+            raise ArtifactError(f"latents '{path}' come from encoder {written_by[:12]}, not from "
                                 f"{encoder.encoder_id[:12]}")
-        return Side(str(path), table.frame[table.features].to_numpy(np.float64))
+        return Side(str(path), frame[latent_columns(frame, path)].to_numpy(np.float64))
     data, arrays = encoder.prepare(path, keep_frame=True)
     codes = pd.concat(encoder.iter_prepared(data, arrays)).filter(like="z_").to_numpy(np.float64)  # (rows, K)
     has_prev = np.arange(len(data.times)) > data.starts

@@ -7,7 +7,8 @@ import click
 
 from classifier.cli import classifier_group
 from encoder.atomic import atomic_output, check_output
-from encoder.cli import _config_file, encoder_group
+from encoder.cli import encoder_group
+from encoder.config import read_config_file
 from encoder.clitools import SeqaeGroup, check_cluster, engine_options, names_option, overwrite_option
 from encoder.config import UNITS
 
@@ -31,7 +32,7 @@ def pipeline_group():
 def pipeline_config(config_path, unit, max_len, epochs, latent_dim):
     """Encoder options for a pipeline: the file's, then the command line's. Without a file, per-event
     training keeps it affordable: windows of at most 32 events, at most 12 epochs (patience 3)."""
-    cfg, _ = _config_file(config_path)
+    cfg, _ = read_config_file(config_path)
     if config_path is None and (unit or "event") == "event":
         cfg = cfg.replace(max_len_cap=32, epochs=12, patience=3)
     return cfg.replace(max_len=max_len, epochs=epochs, latent_dim=latent_dim)

@@ -22,7 +22,6 @@ rejected batch changes nothing.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time as wallclock
@@ -42,7 +41,7 @@ from encoder.preprocessing import category_strings
 from encoder.sequences import EventArrays, gather_windows
 
 from .features import FeatureRecipe, latest_features
-from .state_store import open_store
+from .state_store import EntityState, open_store
 
 TAIL_CAP = 4096  # most raw events kept per entity (the long time window may hold more: then it is cut)
 TIME = "__time"  # tail column of event times in seconds
@@ -54,24 +53,6 @@ class LateEvent(InputError):
 
 class BatchTooLarge(InputError):
     """More events in one request than ``max_batch`` (HTTP 413)."""
-
-
-@dataclasses.dataclass
-class EntityState:
-    count: int = 0
-    last_time: float = -math.inf
-    tail: dict = dataclasses.field(default_factory=dict)       # column -> list of raw values; TIME -> seconds
-    tail_new: dict = dataclasses.field(default_factory=dict)   # categorical column -> 0/1 per tail row
-    seen: dict = dataclasses.field(default_factory=dict)       # categorical column -> {value: times seen}
-    carry: dict | None = None                                  # causal encoder: h, c, sum, max, n (trend_*) as lists
-    updated: float = 0.0                                       # wall-clock seconds of the last write
-
-    def to_json(self) -> str:
-        return json.dumps(vars(self), allow_nan=True)  # the fields, as they are (no deep copy)
-
-    @classmethod
-    def from_json(cls, text: str) -> "EntityState":
-        return cls(**json.loads(text))
 
 
 def _classifier_id(classifier_dir: Path) -> str:

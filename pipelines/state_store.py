@@ -7,12 +7,35 @@ are forgotten: a later event starts them afresh.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
 import sqlite3
 import threading
 import time
 from pathlib import Path
 
 from encoder.errors import InputError
+
+
+@dataclasses.dataclass
+class EntityState:
+    """What scoring an entity's next event needs (``online.OnlineScorer``), stored as JSON."""
+
+    count: int = 0
+    last_time: float = -math.inf
+    tail: dict = dataclasses.field(default_factory=dict)       # column -> list of raw values; TIME -> seconds
+    tail_new: dict = dataclasses.field(default_factory=dict)   # categorical column -> 0/1 per tail row
+    seen: dict = dataclasses.field(default_factory=dict)       # categorical column -> {value: times seen}
+    carry: dict | None = None                                  # causal encoder: h, c, sum, max, n (trend_*) as lists
+    updated: float = 0.0                                       # wall-clock seconds of the last write
+
+    def to_json(self) -> str:
+        return json.dumps(vars(self), allow_nan=True)  # the fields, as they are (no deep copy)
+
+    @classmethod
+    def from_json(cls, text: str) -> "EntityState":
+        return cls(**json.loads(text))
 
 
 def open_store(location: str | Path, ttl: float | None = None):
@@ -42,7 +65,6 @@ class SQLiteStore:
         self.lock = threading.Lock()
 
     def get_many(self, keys: list[str]) -> dict:
-        from .online import EntityState
         if not keys:
             return {}
         oldest = time.time() - self.ttl if self.ttl else -1.0
@@ -98,7 +120,6 @@ class RedisStore:
             raise InputError(f"cannot reach the Redis state store at '{url}': {exc}") from None
 
     def get_many(self, keys: list[str]) -> dict:
-        from .online import EntityState
         if not keys:
             return {}
         values = self.db.mget([self.PREFIX + k for k in keys])
