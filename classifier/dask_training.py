@@ -79,7 +79,7 @@ def fit_dask(clf: LatentClassifier, client, latents, label: str) -> LatentClassi
     if len(classes) == 2:
         pos_rate = float(ytr.mean().compute())
         spw = float(np.sqrt((1 - pos_rate) / pos_rate)) if pos_rate < 0.2 else None
-    params = clf._params(search_candidates(1, clf.seed)[0], len(classes), spw, len(features))  # the large-data defaults
+    params = clf.booster_params(search_candidates(1, clf.seed)[0], len(classes), spw, len(features))  # the large-data defaults
     dtrain = xgb.dask.DaskQuantileDMatrix(client, Xtr, ytr, feature_names=features)
     dval = xgb.dask.DaskQuantileDMatrix(client, Xva, yva, feature_names=features, ref=dtrain)
     out = xgb.dask.train(client, params, dtrain, num_boost_round=clf.max_rounds, evals=[(dval, "val")],

@@ -33,43 +33,24 @@ SEARCH_SPACE = {"learning_rate": [0.02, 0.05, 0.1], "max_depth": [2, 3, 4, 6, 8]
                 "min_child_weight": [1.0, 3.0, 10.0], "subsample": [0.6, 0.8, 1.0],
                 "colsample_bytree": [0.5, 0.8, 1.0], "reg_lambda": [0.5, 1.0, 5.0]}
 SMALL_DATA = 5000
+# Defaults chosen by measurement; docs/benchmarks.md lists the data each was chosen on (tuning data).
 # Below SMALL_DATA rows every boosting round grows a small random forest (rows and columns
 # subsampled per tree) instead of one tree: with tens or hundreds of rows a single tree per round
-# follows the noise of the few rows it splits; averaging several lowers that variance.
-# Each round's forest holds 4 trees at a learning rate of 0.1 (until 2026-12-05: 16 at 0.05): on
-# wide entity codes (2600 columns of random-kernel features, six UCR sets, 3-5 seeds) the trees
-# scored the same on test (mean 0.911 against 0.909) in a fifth to a seventh of the time
-# (OSULeaf's five folds 278 s to 61 s, ArrowHead's 40 s to 6 s).
-# The trees are grown by XGBoost's exact method (``tree_method="exact"``, each tree reading
-# EXACT_TREE_COLUMNS columns), not hist (until 2026-12-06: hist, 128 bins, 256 columns a tree and
-# half of them at each split): hist builds every column's histogram for every tree, whatever the
-# column sampling, so on a few hundred rows of 2700-column codes a tree cost 2.2 ms however few
-# columns it read, and 37 or 60 classes (one tree per class and round, hundreds of rounds) took
-# 150-350 s of trees. The exact method scans only the columns a tree samples: on seed 0's codes
-# the classifier took 3-4x less time on every UCR set (JapaneseVowels 130 s to 31 s, OSULeaf 67 s to
-# 21 s) with the same choices and test accuracies, and 37 classes on 390 rows 170 s to 48 s.
+# follows the noise of the few rows it splits; averaging several lowers that variance. The trees
+# are grown by XGBoost's exact method, each reading EXACT_TREE_COLUMNS columns: hist builds every
+# column's histogram for every tree whatever the column sampling, so on a few hundred rows of
+# 2700-column codes it paid for all of them; the exact method scans only the sampled columns.
 SMALL_DATA_PARAMS = {"num_parallel_tree": 4, "learning_rate": 0.1, "subsample": 0.6, "tree_method": "exact"}
 EXACT_TREE_COLUMNS = 64
-# From SMALL_DATA rows up, each round grows a forest of 4 such trees: on the fraud benchmark one
-# tree per round left the scores of a model with many weak columns (the event codes) moving with
-# the booster's row and column draws, and averaging 4 narrowed the paired intervals (README.md,
-# "The demo's answer"); the price is about 4x the training time of the trees.
+# From SMALL_DATA rows up, each round grows a forest of 4 hist trees: one tree per round left the
+# scores of a model with many weak columns (the event codes) moving with the booster's row and
+# column draws, and averaging 4 narrowed the paired intervals, for about 4x the trees' time.
 LARGE_DATA_PARAMS = {"num_parallel_tree": 4, "subsample": 0.6, "colsample_bynode": 0.5}
 # A multi-class round grows one forest per class: the forests shrink so that a round grows at most
-# TREES_PER_ROUND trees (4 per class up to 8 classes, 3 for 9-10, 1 from 17 classes up).
-# Uncapped, 37 classes on 390 rows took 71 s of 5-fold early stopping, 4000 rows of 8 classes 89 s.
-# At 64, JapaneseVowels' classifier (9 classes, 270 rows of 2520-column codes) took 134-192 s,
-# more than the whole run's budget; at 32 it took 80-110 s, same candidate chosen and same
-# test accuracy on seeds 0-2 (and on ACSF1 seed 0, 10 classes: 46 -> 40 s, same accuracy).
+# TREES_PER_ROUND trees (4 per class up to 8 classes, 3 for 9-10, 1 from 17 classes up), and reads
+# at most ROUND_CELLS rows x columns in all its trees: tens of classes on wide codes would otherwise
+# take minutes of trees.
 TREES_PER_ROUND = 32
-# A multi-class round also reads at most ROUND_CELLS rows x columns in all its trees: XGBoost's hist
-# method pays about rows x *every* column for each tree, however few columns the tree samples
-# (7140 rows of 2572 columns, 7 classes: 18-20 ms a tree at 256, 1024 or 2572 sampled columns, and
-# the same at 32 bins). A FordA- or ElectricDevices-sized set (thousands of rows of wide entity
-# codes) would grow 4 trees per class and round, 157 s of classifier for 283 rounds; at this bound
-# it grows one. Every set of the UCR table (at most 270 rows) and every binary model are below it.
-# Small-data trees are exact-method trees (above), which pay only for the columns they sample; the
-# bound still applies to them (4000 rows of 8 classes: one tree per class and round), unchanged.
 ROUND_CELLS = 1 << 26
 # Cross-validated choices (``cv_folds``) only below CV_ROWS rows: from there a single 20% split holds
 # at least 200 rows, and k folds would cost k fits for little gain in what they decide.
@@ -80,24 +61,16 @@ NO_HOLDOUT = "none: every class has a single row, validated on the training rows
 # as gblinear normalises it), on standardised inputs, its objective solved to convergence
 # (``linear.fit_linear``: L-BFGS, written into a gblinear booster). Codes whose classes differ along
 # an oblique direction are cut poorly by a few axis-aligned splits on tens of rows; a linear model is
-# not. XGBoost's own coordinate descent stopped after 50 rounds (200 cost 37-60-class sets minutes)
-# and took 3 s a fit on 36 rows of 2700 columns; L-BFGS takes milliseconds.
+# not.
 LINEAR_LAMBDAS = (0.01, 0.1, 1.0)
 # The simpler model first: on small data the best linear candidate is kept unless the best trees, or
 # their blend with it, have a lower out-of-fold log-loss by more than TREES_WIN_BY standard errors
-# of the paired per-row difference (``metrics.clearly_lower``). On tens of rows the lowest
-# log-loss alone picked trees by chance: on 2600-column UCR codes (six sets, 3-5 seeds) trees or
-# the blend won it on ArrowHead seeds where they scored 0.79-0.83 on test and the linear model
-# 0.86-0.89; with the rule ArrowHead went from 0.846 to 0.857, OSULeaf 0.934 to 0.946, and no set
-# lower but PickupGestureWiimoteZ (0.880 to 0.867, three seeds of 50 test series). 1.5 to 2 standard
-# errors chose alike there (ArrowHead 0.854-0.857); at 2 the blend lost the 80-row line-plus-fold
-# case it exists for (``tests/test_classifier.py``: 1.6 and 1.9 standard errors ahead).
+# of the paired per-row difference (``metrics.clearly_lower``): on tens of rows the lowest
+# log-loss alone picked trees by chance.
 TREES_WIN_BY = 1.5
 # A hist tree (from SMALL_DATA rows) reads at most TREE_COLUMNS columns (``colsample_bytree``
 # lowered to that share on wider inputs), as a random forest samples features: building histograms
-# costs rows x columns per tree,
-# and an entity code with random-kernel features has thousands of columns (ArrowHead, 36 rows of
-# 2700: 100 s of classifier, 52 s with 256 a tree, the same accuracy on seeds 0-2; then still hist).
+# costs rows x columns per tree, and an entity code has thousands of columns.
 TREE_COLUMNS = 256
 
 
@@ -213,7 +186,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         on the same validation rows and kept only where they lower its validation log-loss. The
         later trees can only add what the other columns say beyond the base model; on the fraud
         benchmark this told the codes' gain over the aggregates with intervals 2-4x narrower than
-        one model of every column (README.md). ``fit_info_["stacked"]`` records both stages.
+        one model of every column. ``fit_info_["stacked"]`` records both stages.
 
     Examples
     --------
@@ -300,7 +273,10 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         threshold = choose_threshold(y_va, proba[:, 1], policy)
         return threshold, binary_metrics(y_va, proba[:, 1], threshold, self.alert_budget)
 
-    def _params(self, base: dict, n_classes: int, spw: float | None, n_features: int = 0, n_rows: int = 0) -> dict:
+    def booster_params(self, base: dict, n_classes: int, spw: float | None, n_features: int = 0, n_rows: int = 0) -> dict:
+        """XGBoost parameters for a candidate ``base`` on ``n_rows`` x ``n_features`` of ``n_classes``
+        classes (``spw``: the positive class's weight): the seed, the objective, and the column and
+        forest caps of wide or many-class inputs. The Dask trainer reads them too."""
         p = dict(base) | {"seed": self.seed, "verbosity": 0}
         columns = EXACT_TREE_COLUMNS if p.get("tree_method") == "exact" else TREE_COLUMNS
         if not is_linear(p) and n_features * p.get("colsample_bytree", 1.0) > columns:
@@ -376,7 +352,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
 
         best, best_of_kind = None, {}
         for cand in search_candidates(self.search, self.seed, small_data):
-            params = self._params(cand, len(classes), spw, Xf.shape[1], len(tr))
+            params = self.booster_params(cand, len(classes), spw, Xf.shape[1], len(tr))
             booster, rounds, proba = self._fit_folds(params, Xf, y_idx, names, folds, len(classes))
             entry = (score(proba[va]), [(params, booster, rounds)], proba[va])
             best = entry if best is None or entry[0] < best[0] else best
@@ -448,7 +424,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         Xb = X[base_cols].to_numpy(np.float32)  # (n, F_base)
         margin = members_margin(split_base.members_, Xb, base_cols)  # (n,) or (n, K): the base's, from the split's training rows
         spw = split_base.fit_info_["scale_pos_weight"]
-        params = self._params(search_candidates(1, self.seed, len(y) < SMALL_DATA)[0], K, spw, Xf.shape[1], len(tr))
+        params = self.booster_params(search_candidates(1, self.seed, len(y) < SMALL_DATA)[0], K, spw, Xf.shape[1], len(tr))
 
         def dmatrix(rows, m):
             return xgb.DMatrix(Xf[rows], label=y_idx[rows], base_margin=m)  # unnamed: see ``named``
@@ -495,7 +471,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         (itr, iva), = self._folds(len(tr), y_idx[tr], inner_times, refit=False)[0]
         if len(np.unique(y_idx[tr][itr])) < n_classes:
             raise InputError("feature selection: the inner training part lacks a class; give more rows or drop --select")
-        params = self._params(search_candidates(1, self.seed, small_data)[0], n_classes, spw, Xf.shape[1], len(itr))
+        params = self.booster_params(search_candidates(1, self.seed, small_data)[0], n_classes, spw, Xf.shape[1], len(itr))
         booster, _, _ = self._fit_folds(params, Xf[tr], y_idx[tr], names, [(itr, iva)], n_classes)
         gain = booster.get_score(importance_type="total_gain")
         score = np.array([gain.get(n, 0.0) for n in names])

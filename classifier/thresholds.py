@@ -65,8 +65,7 @@ def choose_threshold(y: np.ndarray, score: np.ndarray, policy: ThresholdPolicy) 
     edge instead, a new row scored a little below the lowest alerted one would go unalerted. The
     scores come from held-out fold models and the threshold is applied to a model refitted on all
     rows, whose scores move a little: on one seed of GunPoint's codes with the convolution branch,
-    test accuracy was 0.960 with the threshold on the edge and 0.993 with the midpoint (README,
-    "Benchmarks").
+    test accuracy was 0.960 with the threshold on the edge and 0.993 with the midpoint.
     """
     y = np.asarray(y).astype(bool)
     score = np.asarray(score, dtype=np.float64)

@@ -50,103 +50,34 @@ def conv_depth_for(steps: int) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class EncoderConfig:
-    """All choices behind one encoder: preprocessing, architecture, denoising and training.
+    """All choices behind one encoder: sequences, preprocessing, architecture and code blocks,
+    denoising, training. ``docs/design.md`` explains what each unit trains for and each block.
 
-    ``max_len=None`` means, for ``unit="entity"``, the longest training sequence (at most
-    ``max_len_cap``), so no sequence loses events unless it is longer than the cap; for
-    ``unit="event"``, the 95th percentile of training sequence lengths (at most ``max_len_cap``):
-    the window of history each event is coded with. Any sequence longer than ``max_len`` keeps
-    its latest events; ``fit`` counts those and the manifest records them.
+    Options left at None are resolved by ``resolved`` from the training data, and the resolved
+    values are what the encoder directory records:
 
-    ``patch=None`` means one LSTM step per event for ``unit="event"`` and, for ``unit="entity"``,
-    ``ceil(p95 length / PATCH_STEPS)`` events per step: long sequences are read whole, each LSTM
-    step seeing the concatenated inputs of ``patch`` consecutive events (strided reading), so the
-    LSTM runs at most about 256 steps however long the series (shorter sequences: one event per step).
+    - ``max_len``: for ``unit="entity"`` the longest training sequence, for ``unit="event"`` the
+      95th percentile (both at most ``max_len_cap``); a longer sequence keeps its latest events,
+      and ``fit`` counts and warns about those.
+    - ``patch``: for ``unit="entity"``, ``ceil(p95 length / PATCH_STEPS)`` events per LSTM step,
+      so the LSTM runs at most about 256 steps however long the series; else one event per step.
+    - ``max_steps_per_epoch`` and ``max_train_steps`` bound the LSTM steps (windows x their mean
+      steps; a convolution-branch step counts ``CONV_STEP_COST``) of an epoch and of the whole
+      training: ``max_sequences_per_epoch`` and ``epochs`` resolve to fit. 0 is no bound.
+    - ``recency_halflife``, ``pooling``, ``contrastive_weight``, ``surprise``, ``surprise_scale``,
+      ``causal``, ``summary_stats``, ``conv_dim``, ``segments`` and ``kernel_features`` take the
+      unit's defaults (``UNIT_DEFAULTS``). ``causal`` encoders refuse the options of
+      ``WHOLE_SEQUENCE_ONLY``, which read later steps.
+    - ``conv_depth``: the fewest dilated blocks through which every step of a window sees every
+      other (``conv_depth_for``).
 
-    ``max_steps_per_epoch`` bounds the work of a training epoch: an epoch reads at most that many
-    LSTM steps (sequences x steps per window), so ``max_sequences_per_epoch`` resolves to at most
-    ``max_steps_per_epoch`` // the mean steps of a training window (the epoch's windows are drawn at
-    random every epoch, the validation windows once). The entity unit's default, 24000, was about
-    0.65 s of training on 2 cores when chosen (``max_train_steps`` bounds the epochs now); of the
-    sets aeon ships only OSULeaf (160 training series of 214 steps) is read in parts, 112 series an
-    epoch. With the convolution branch a step counts twice (``CONV_STEP_COST``): OSULeaf 56 series
-    an epoch, ACSF1 (80 of 244 steps) 49. 0 is no bound (the event unit's default, whose epochs
-    ``max_sequences_per_epoch`` already bounds).
-
-    ``max_train_steps`` bounds the whole training the same way: ``epochs`` resolves to at most
-    ``max_train_steps`` // the LSTM steps an epoch reads (its training windows x their mean steps,
-    a branch step twice), so the manifest records the epochs a run may take. Epochs of 20000-24000
-    steps measured 1.4-1.6 s on 2 cores on 2026-12-05 (OSULeaf, ACSF1), not the 0.65 s above, so
-    200 epochs of a long set no longer fitted in 3 minutes: ACSF1 (80 training series of 244 steps)
-    trained 318 s. The entity default, 1.2 million steps, was about 100 s of training: ACSF1 61
-    epochs, OSULeaf 50 (37-57 s since validation skips the random kernels, 2026-12-06); a set of
-    40 series of 150 steps (GunPoint) keeps its 200. Early stopping
-    still ends most runs sooner. 0 is no bound (the event unit's default).
-
-    ``recency_halflife``, ``pooling``, ``contrastive_weight``, ``surprise``, ``surprise_scale``,
-    ``causal``, ``max_steps_per_epoch``, ``max_train_steps``, ``summary_stats``, ``conv_dim``, ``segments`` and ``kernel_features`` left at None
-    take the defaults of the unit (``UNIT_DEFAULTS``):
-
-    - ``unit="entity"`` codes a whole sequence (classify machines, accounts, series): step codes
-      are max-pooled and a TS2Vec-style contrastive term trains them alongside reconstruction;
-      with ``summary_stats`` (on for this unit) the code ends with ten statistics of each numeric
-      input channel over the sequence (``model.SUMMARY_STATS``: mean, std, min, max, first, latest,
-      quartiles, mean absolute change), a hybrid of learned code and plain description that a
-      classifier reads in one table (not trained, not learned: the control of what training adds
-      keeps them too);
-    - ``unit="event"`` codes an event in its past (score transactions): the latest step code is
-      pooled with the mean and max of the others, the reconstruction loss favours recent events
-      (half-life 3 steps) and there is no contrastive term, whose invariance to context would
-      blunt exactly the "this event does not fit its history" signal. With ``surprise`` (on for
-      this unit) a next-event head on the forward LSTM predicts every event from its past only
-      (trained with weight ``next_event_weight``), and the code ends with the latest event's
-      surprise per input channel: the signed error of each numeric channel and the normalised
-      ``-log p`` of each categorical value; then, with ``surprise_halflife`` > 0 (default 3 events),
-      the exponentially weighted mean and variance of each channel's surprise over the latest event
-      and the earlier ones, each event's weight halving every ``surprise_halflife`` events back: how
-      surprising and how erratic the entity has been lately (a steady cadence or a ramp has a low
-      variance), not only the latest event. 0 leaves them out.
-      With ``surprise_scale`` (on for this unit) the head also predicts a scale per numeric
-      channel (trained by Gaussian likelihood) and a numeric surprise is the error in predicted
-      scales, ``(value - mean) / scale``: the same jump counts more for an entity whose past made
-      it unlikely than for an erratic one; ``false`` gives the plain error ``value - mean``.
-
-    ``conv_dim`` > 0 adds a dilated convolution branch beside the LSTM (TS2Vec's encoder, in
-    ``model.DilatedConvBranch``): ``conv_depth`` residual blocks of ``conv_channels`` channels whose
-    dilation doubles, so each step sees ``1 + 4 (2^conv_depth - 1)`` steps around it (None: the
-    fewest blocks that see a whole window of ``max_len`` events, ``conv_depth_for``); its
-    ``conv_dim`` step codes follow the LSTM's ``latent_dim`` ones, are pooled and trained with
-    them (reconstruction and the contrastive term) and widen the pooled code to their sum. It reads
-    later steps too, so a ``causal`` encoder refuses it. 0, no branch, is the default of both units:
-    64 lifted the long shape-driven UCR sets (OSULeaf, PickupGestureWiimoteZ) and lowered GunPoint
-    and ACSF1, for twice the training time (README "Benchmarks").
-
-    ``segments`` > 0 follows the pooled code with each pooled channel's maximum over each of that
-    many equal, consecutive parts of the sequence (``model.segment_max``): in which part a shape
-    occurs, not only whether it does. They are read from the trained step codes, not trained
-    themselves, so an encoder's codes with and without them differ by those channels only. They
-    need a sequence's whole length, so a ``causal`` encoder refuses them. They lifted the UCR sets
-    whose series are aligned in time (ItalyPowerDemand, hours of a day; PickupGestureWiimoteZ) and
-    lowered those whose shapes move along the series (OSULeaf, ACSF1). So the entity unit's
-    default, 4, is provisional: after training, ``fit`` measures on the training sequences how much
-    a part says about its maxima (``model.position_share``) and keeps them only where that share
-    is at least ``segments_min_share`` (0.1; aligned sets measured 0.16-0.58, the others 0.01-0.04),
-    else resolves ``segments`` to 0; the manifest records the share and the choice
-    (``training.segments``). A ``segments`` given explicitly is kept as given. 0 for the event unit.
-
-    ``kernel_features`` > 0 (a multiple of 84; 2520 for the entity unit, 0 for the event unit) ends
-    the code with MiniRocket's random-kernel features of the numeric channels (``kernels``): plain
-    proportions of steps above fitted biases, not trained. They lifted every UCR set measured
-    (README "Benchmarks") and widen the code by as many columns. A ``causal`` encoder refuses them.
-
-    ``causal=True`` (any unit) makes a forward-only encoder whose code after an event depends on
-    the LSTM state after it and the running mean and max of the step codes so far (pooling from
-    ``last``, ``mean``, ``max``); ``bidirectional`` is then False. Event codes are then written in
-    one pass over each entity's whole history, O(events), instead of re-reading a ``max_len``
-    window for every event, O(events x window): training still reads windows of ``max_len``
-    events, scoring carries the state through all of an entity's events.
-
-    The resolved values (``resolved``) are what the encoder directory records.
+    The code's blocks, in order (``blocks.py``): the pooled LSTM step codes (``latent_dim``), the
+    convolution branch's (``conv_dim``), the segment maxima (``segments`` parts, kept after
+    training only where the part explains at least ``segments_min_share`` of their variance,
+    unless given explicitly), the surprise channels (``surprise``, with ``surprise_halflife``
+    their recent mean and variance), summary statistics (``summary_stats``) and MiniRocket's
+    random-kernel features (``kernel_features``, a multiple of 84). ``epochs = 0`` skips training:
+    the untrained control of ``SequenceEncoder.untrained_twin``.
     """
 
     # sequences

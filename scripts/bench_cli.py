@@ -1,6 +1,6 @@
 """Command-line start-up, measured in fresh processes: every ``--help`` and ``encoder inspect``.
 
-Targets (issue 12): ``seqae --help`` and every ``--help`` under 0.5 s, ``encoder inspect`` under
+Targets: ``seqae --help`` and every ``--help`` under 0.5 s, ``encoder inspect`` under
 1 s. Each command runs ``--repeats`` times in a new interpreter (the cost a user pays on every call);
 the best and median wall times are printed with their ratio to the target. Also printed: the
 seconds of ``import torch`` alone, for scale.

@@ -293,15 +293,15 @@ def test_many_classes_or_wide_rows_grow_fewer_trees_a_round_and_large_data_one_s
     clf = LatentClassifier(seed=0, max_rounds=20, early_stopping=5).fit(X, y)
     trees = [m.params for m in clf.members_ if "booster" not in m.params]  # alone or blended
     assert all(p["num_parallel_tree"] == 1 for p in trees)  # 32 // 20 trees per class and round
-    assert LatentClassifier(seed=0)._params({"num_parallel_tree": 16}, 20, None)["num_parallel_tree"] == 1
-    assert LatentClassifier(seed=0)._params({"num_parallel_tree": 16}, 3, None)["num_parallel_tree"] == 10
-    assert LatentClassifier(seed=0)._params({"num_parallel_tree": 16}, 2, None)["num_parallel_tree"] == 16
+    assert LatentClassifier(seed=0).booster_params({"num_parallel_tree": 16}, 20, None)["num_parallel_tree"] == 1
+    assert LatentClassifier(seed=0).booster_params({"num_parallel_tree": 16}, 3, None)["num_parallel_tree"] == 10
+    assert LatentClassifier(seed=0).booster_params({"num_parallel_tree": 16}, 2, None)["num_parallel_tree"] == 16
     # a round reads at most ROUND_CELLS rows x columns: thousands of rows of wide codes, one tree a class
-    wide = LatentClassifier(seed=0)._params({"num_parallel_tree": 4}, 7, None, n_features=2572, n_rows=7140)
+    wide = LatentClassifier(seed=0).booster_params({"num_parallel_tree": 4}, 7, None, n_features=2572, n_rows=7140)
     assert wide["num_parallel_tree"] == 1
-    assert LatentClassifier(seed=0)._params({"num_parallel_tree": 4}, 7, None, 2572, 1800)["num_parallel_tree"] == 2
-    assert LatentClassifier(seed=0)._params({"num_parallel_tree": 4}, 9, None, 2572, 216)["num_parallel_tree"] == 3
-    assert LatentClassifier(seed=0)._params({"num_parallel_tree": 4}, 2, None, 2572, 10 ** 6)["num_parallel_tree"] == 4
+    assert LatentClassifier(seed=0).booster_params({"num_parallel_tree": 4}, 7, None, 2572, 1800)["num_parallel_tree"] == 2
+    assert LatentClassifier(seed=0).booster_params({"num_parallel_tree": 4}, 9, None, 2572, 216)["num_parallel_tree"] == 3
+    assert LatentClassifier(seed=0).booster_params({"num_parallel_tree": 4}, 2, None, 2572, 10 ** 6)["num_parallel_tree"] == 4
     assert clf.fit_info_["split"] == "5-fold stratified"
     X, y = toy(n=1200)  # a 20% split holds 240 rows: no folds
     clf = LatentClassifier(seed=0).fit(X, y)
@@ -416,7 +416,7 @@ def test_a_tree_reads_at_most_tree_columns_of_wide_inputs():
         trees = search_candidates(1, 0, small_data=small_data)[0]
         assert (trees["tree_method"] == "exact") == small_data
         narrow = int(columns / trees["colsample_bytree"])
-        assert clf._params(trees, 2, None, narrow)["colsample_bytree"] == trees["colsample_bytree"]  # narrow: as given
-        wide = clf._params(trees, 3, None, 4 * columns)
+        assert clf.booster_params(trees, 2, None, narrow)["colsample_bytree"] == trees["colsample_bytree"]  # narrow: as given
+        wide = clf.booster_params(trees, 3, None, 4 * columns)
         assert wide["colsample_bytree"] * 4 * columns == pytest.approx(columns)
-    assert "colsample_bytree" not in clf._params(linear_params(0.1), 2, None, 4 * TREE_COLUMNS)
+    assert "colsample_bytree" not in clf.booster_params(linear_params(0.1), 2, None, 4 * TREE_COLUMNS)
