@@ -102,29 +102,44 @@ def baseline_features(recipe: FeatureRecipe, frame_sorted: pd.DataFrame, times: 
         value, distinct = pd.factorize(s)
         out[f"raw_{c}"] = recipe.raw_codes(c, distinct)[value]  # -1: unseen in training
         seen = pd.DataFrame({"e": codes, "v": value}).groupby(["e", "v"], sort=False).cumcount().to_numpy()
-        before = rows - starts
-        out[f"agg_{c}_seen_before"] = seen.astype(np.float64)
-        out[f"agg_{c}_is_new"] = ((seen == 0) & (before > 0)).astype(np.float64)
-        out[f"agg_{c}_share"] = np.where(before > 0, seen / np.maximum(before, 1), 1.0)
+        out |= category_history(c, seen.astype(np.float64), (rows - starts).astype(np.float64))
         new_flags = out[f"agg_{c}_is_new"]
         out[f"agg_{c}_new_short"] = _entity_sums(new_flags, codes, starts, lo_short)
         out[f"agg_{c}_new_window"] = _entity_sums(new_flags, codes, starts, first)
     return pd.DataFrame({k: v.astype(np.float32) for k, v in out.items()})
 
 
+def category_history(c: str, seen: np.ndarray, before: np.ndarray) -> dict:
+    """Column ``c``'s whole-history features of rows whose value was ``seen`` times before in its
+    entity, which had ``before`` earlier events: the count, whether it is new there (never on an
+    entity's first event) and its share of the earlier events. float64 arrays by name."""
+    return {f"agg_{c}_seen_before": seen,
+            f"agg_{c}_is_new": ((seen == 0) & (before > 0)).astype(np.float64),
+            f"agg_{c}_share": np.where(before > 0, seen / np.maximum(before, 1), 1.0)}
+
+
+@dataclasses.dataclass
+class History:
+    """What an entity's whole history says where only its recent rows are at hand (online scoring):
+    ``before`` (M,) events before each newest row, ``seen`` {column: (M,)} times the newest row's
+    value was seen before, ``new_flags`` {column: (N,)} each held row's "new for this entity" flag
+    (the newest rows' entries are ignored: they follow from ``seen`` and ``before``)."""
+
+    before: np.ndarray
+    seen: dict
+    new_flags: dict
+
+
 def latest_features(recipe: FeatureRecipe, columns: dict, times: np.ndarray, starts: np.ndarray,
-                    ends: np.ndarray) -> dict:
-    """The features of ``baseline_features`` that a row's recent rows determine, for rows ``ends``
-    only (online scoring: each entity's newest event after its stored tail), in NumPy alone.
+                    ends: np.ndarray, history: History) -> dict:
+    """Every feature of ``baseline_features`` for rows ``ends`` only (online scoring: each entity's
+    newest event after its stored tail), in NumPy alone, from the same formulas.
 
     ``columns`` maps each numeric column to float64 (N,) values (NaN = missing) and each categorical
     column to its strings (``category_strings``); ``times``, ``starts`` as in ``baseline_features``;
     ``ends`` (M,) the rows asked for. Rows must reach back over the encoder's window and the long
-    time window. Returns float64 (M,) arrays by name: the time and window features, ``raw_*``,
-    window statistics and time-window sums. The features that count an entity's whole history
-    (``agg_history_len`` and the categorical ``seen_before``, ``is_new``, ``share``, ``new_short``,
-    ``new_window``) are the caller's, from its stored counts. Same formulas as ``baseline_features``
-    (shared helpers); the online parity test checks the two give the same scores.
+    time window; ``history`` carries the counts of the rows before them. Returns float64 (M,)
+    arrays by name. The online parity test checks the two give the same scores.
     """
     schema = Schema.from_dict(recipe.schema)
     first, length = window_bounds(ends, starts, recipe.max_len)
@@ -132,7 +147,7 @@ def latest_features(recipe: FeatureRecipe, columns: dict, times: np.ndarray, sta
     lo_short = np.maximum(_time_window_start(codes, times, recipe.short_window_s), starts)[ends]
     lo_long = np.maximum(_time_window_start(codes, times, recipe.long_window_s), starts)[ends]
     out = _time_features(times, ends, starts[ends], first, length, lo_short, lo_long)
-    out.pop("agg_history_len")
+    out["agg_history_len"] = history.before + 1
     for c in schema.numeric:
         x = columns[c]
         x0 = np.where(np.isnan(x), 0.0, x)
@@ -142,6 +157,12 @@ def latest_features(recipe: FeatureRecipe, columns: dict, times: np.ndarray, sta
         out[f"agg_{c}_sum_long"] = cs[ends + 1] - cs[lo_long]
     for c in schema.categorical:
         out[f"raw_{c}"] = recipe.raw_codes(c, columns[c][ends])
+        out |= category_history(c, history.seen[c], history.before)
+        flags = np.array(history.new_flags[c], dtype=np.float64)
+        flags[ends] = out[f"agg_{c}_is_new"]
+        cs = np.r_[0.0, np.cumsum(flags)]  # (N + 1,) running count of new values
+        out[f"agg_{c}_new_short"] = cs[ends + 1] - cs[lo_short]
+        out[f"agg_{c}_new_window"] = cs[ends + 1] - cs[first]
     return out
 
 

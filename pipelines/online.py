@@ -15,8 +15,8 @@ An entity's state (``EntityState``, JSON) holds what scoring its next event need
 ``OnlineScorer.score`` takes a batch of events (several entities, several events each, in time
 order per entity) and scores it in waves (each entity's first event of the batch, then its second,
 ...). A wave is NumPy and plain lists, no DataFrame: the fitted ``Preprocessor.transform`` on the
-tails, one encoder step, ``features.latest_features`` (the batch formulas, for the newest rows) plus
-the stored counts, ``LatentClassifier.predict_rows``; the parity test holds it to ``pipeline
+tails, one encoder step, ``features.latest_features`` (the batch formulas, for the newest rows, given
+the stored counts as a ``features.History``), ``LatentClassifier.predict_rows``; the parity test holds it to ``pipeline
 score``'s scores. States are written back in one transaction when the whole batch succeeded; a
 rejected batch changes nothing.
 """
@@ -40,7 +40,7 @@ from encoder.model import TREND_CARRY
 from encoder.preprocessing import category_strings
 from encoder.sequences import EventArrays, gather_windows
 
-from .features import FeatureRecipe, latest_features
+from .features import FeatureRecipe, History, category_history, latest_features
 from .state_store import EntityState, open_store
 
 TAIL_CAP = 4096  # most raw events kept per entity (the long time window may hold more: then it is cut)
@@ -196,8 +196,10 @@ class OnlineScorer:
         num, cat = self.encoder.preprocessor_.transform(columns, times, starts)
 
         values = {c: columns[c][ends] for c in s.categorical}  # the new events' values
-        is_new = {c: np.array([float(st.count > 0 and st.seen.get(c, {}).get(v, 0) == 0)
-                               for st, v in zip(olds, values[c])]) for c in s.categorical}
+        before = np.array([st.count for st in olds], dtype=np.float64)
+        seen = {c: np.array([st.seen.get(c, {}).get(v, 0) for st, v in zip(olds, values[c])], dtype=np.float64)
+                for c in s.categorical}
+        is_new = {c: category_history(c, seen[c], before)[f"agg_{c}_is_new"] for c in s.categorical}
         if self.novelty_channels:  # novelty over the whole history, not the tail
             for j, c in enumerate(s.categorical):
                 flags = np.concatenate([np.r_[np.asarray(st.tail_new.get(c, []), dtype=np.float32), is_new[c][e]]
@@ -211,8 +213,9 @@ class OnlineScorer:
                 z = self.encoder.event_net()(wnum.double(), wcat, lengths).float().numpy()  # as the batch job
         named = {f"z_{k}": z[:, k] for k in range(z.shape[1])}
         if self.needs_base:
-            named |= latest_features(self.recipe, columns, times, starts, ends)
-            named |= self._history_features(olds, values, is_new, times, starts, ends)
+            flags = {c: np.concatenate([np.r_[np.asarray(st.tail_new.get(c, []), dtype=np.float64), 0.0] for st in olds])
+                     for c in s.categorical}  # (N,): the tails' flags, then a place for the new event's
+            named |= latest_features(self.recipe, columns, times, starts, ends, History(before, seen, flags))
         X = np.column_stack([named[f] for f in self.classifier.features_]).astype(np.float32)  # (M, F)
         predicted, score, decision = self.classifier.predict_rows(X)
         for e, st in enumerate(olds):
@@ -241,27 +244,6 @@ class OnlineScorer:
             st.carry = {"h": new["h"][:, e].tolist(), "c": new["c"][:, e].tolist(),
                         **{name: new[name][e].tolist() for name in ("sum", "max", "n", *TREND_CARRY) if name in new}}
         return code.float().numpy()
-
-    def _history_features(self, olds, values, is_new, times, starts, ends) -> dict:
-        """The baseline features that count the whole history, from the stored counts: (M,) arrays."""
-        r = self.recipe
-        before = np.array([st.count for st in olds], dtype=np.float64)
-        out = {"agg_history_len": before + 1}
-        for c in self.schema.categorical:
-            seen = np.array([st.seen.get(c, {}).get(v, 0) for st, v in zip(olds, values[c])], dtype=np.float64)
-            out[f"agg_{c}_seen_before"] = seen
-            out[f"agg_{c}_is_new"] = is_new[c]
-            out[f"agg_{c}_share"] = np.where(before > 0, seen / np.maximum(before, 1), 1.0)
-            short, window = [], []
-            for e, st in enumerate(olds):
-                flags = np.asarray(st.tail_new.get(c, []), dtype=np.float64)
-                t_tail = times[starts[ends[e]]:ends[e]]
-                short.append(flags[t_tail >= times[ends[e]] - r.short_window_s].sum() + is_new[c][e])
-                window.append(flags[max(0, len(flags) - (r.max_len - 1)):].sum() + is_new[c][e] if r.max_len > 1
-                              else is_new[c][e])
-            out[f"agg_{c}_new_short"] = np.asarray(short)
-            out[f"agg_{c}_new_window"] = np.asarray(window)
-        return out
 
     def _advance(self, st: EntityState, event: dict, t: float, values: dict, is_new: dict, e: int) -> None:
         """Append the scored event to its entity's state and trim the tail."""

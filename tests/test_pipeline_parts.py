@@ -9,7 +9,7 @@ from encoder.errors import InputError
 from encoder.estimator import prepare_events
 from pipelines.evaluation import evaluate_models, point_metrics, weighted_metrics
 from encoder.preprocessing import category_strings
-from pipelines.features import baseline_features, fit_recipe, latest_features
+from pipelines.features import History, baseline_features, fit_recipe, latest_features
 from pipelines.simulate import simulate_events
 from pipelines.simulate_terminals import LARGE_AMOUNT, simulate_terminal_events
 from pipelines.splits import delayed_labels, parse_delay, time_split
@@ -90,7 +90,8 @@ def test_the_missing_flag_column_does_not_depend_on_the_table(sim):
 
 def test_latest_features_equal_the_batch_features_of_the_same_rows(sim):
     """The online path's NumPy features of chosen rows (each entity's k-th row, with a missing
-    amount) equal ``baseline_features`` on those rows; it leaves the whole-history ones out."""
+    amount), given the counts of the rows before them, equal ``baseline_features`` on those rows:
+    every feature, the whole-history ones included."""
     df = sim.copy()
     df.loc[df.index[::7], "amount"] = np.nan
     s = _schema(df)
@@ -103,10 +104,12 @@ def test_latest_features_equal_the_batch_features_of_the_same_rows(sim):
     rows = np.arange(len(fs))
     for k in (0, 1, 5, 30):  # the entities' first, second, ... rows: short and full windows
         ends = rows[(rows - p.starts == k)]
-        got = latest_features(recipe, columns, p.times, p.starts, ends)
-        history = {"agg_history_len"} | {f"agg_{c}_{n}" for c in s.categorical
-                                         for n in ("seen_before", "is_new", "share", "new_short", "new_window")}
-        assert set(got) == set(batch.columns) - history
+        seen = {c: batch[f"agg_{c}_seen_before"].to_numpy(np.float64)[ends] for c in s.categorical}
+        flags = {c: batch[f"agg_{c}_is_new"].to_numpy(np.float64).copy() for c in s.categorical}
+        for c in s.categorical:
+            flags[c][ends] = -99.0  # the newest rows' own flags must come from seen and before
+        got = latest_features(recipe, columns, p.times, p.starts, ends, History(float(k) + 0 * ends, seen, flags))
+        assert set(got) == set(batch.columns)
         for name, values in got.items():
             np.testing.assert_allclose(values.astype(np.float32), batch[name].to_numpy()[ends], rtol=1e-6, err_msg=name)
 
