@@ -29,13 +29,22 @@ def pipeline_group():
     """Compare codes with raw-feature baselines, run scoring jobs, run the demo."""
 
 
+# Without --config, per-event training in a comparison keeps to a budget: windows of at most 32
+# events, at most 12 epochs, patience 3. Named here, shown in --help, recorded in metrics.json.
+EVENT_PRESET = {"max_len_cap": 32, "epochs": 12, "patience": 3}
+PRESET_HELP = ("Without --config, --unit event trains with the preset " +
+               ", ".join(f"{k}={v}" for k, v in EVENT_PRESET.items()) + " (recorded in metrics.json).")
+
+
 def pipeline_config(config_path, unit, max_len, epochs, latent_dim):
-    """Encoder options for a pipeline: the file's, then the command line's. Without a file, per-event
-    training keeps it affordable: windows of at most 32 events, at most 12 epochs (patience 3)."""
+    """Encoder options for a pipeline and the preset applied: the file's options, or without a file
+    for the event unit ``EVENT_PRESET``; then the command line's. Returns ``(config, preset)``."""
     cfg, _ = read_config_file(config_path)
-    if config_path is None and (unit or "event") == "event":
-        cfg = cfg.replace(max_len_cap=32, epochs=12, patience=3)
-    return cfg.replace(max_len=max_len, epochs=epochs, latent_dim=latent_dim)
+    given = {"epochs": epochs}  # the command line wins over the preset
+    preset = {k: v for k, v in EVENT_PRESET.items() if given.get(k) is None} \
+        if config_path is None and (unit or "event") == "event" else {}
+    cfg = cfg.replace(**preset)
+    return cfg.replace(max_len=max_len, epochs=epochs, latent_dim=latent_dim), preset
 
 
 def _check_delay(value):
@@ -67,7 +76,7 @@ def _check_delay(value):
 @click.option("--max-len", type=click.IntRange(min=1), help="Events per sequence.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Maximum encoder epochs.")
 @click.option("--latent-dim", type=click.IntRange(min=1), help="Size of the latent code.")
-@click.option("--config", "config_path", type=click.Path(), help="TOML file of encoder options.")
+@click.option("--config", "config_path", type=click.Path(), help="TOML file of encoder options. " + PRESET_HELP)
 @click.option("--search", type=click.IntRange(min=1), default=1, show_default=True,
               help="Tree candidates per model, the same for every model (below 5000 rows the linear booster too).")
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=10), default=200, show_default=True,
@@ -90,8 +99,8 @@ def compare(events, id_col, time_col, label_col, test_events, out, unit, train_f
     from .compare import run_compare
     from .report import control_verdicts, render_table, selection_lines, verdict, write_report
     check_output(out, overwrite)
-    cfg = pipeline_config(config_path, unit, max_len, epochs, latent_dim)
-    result = run_compare(events, id_col, time_col, label_col, test_events, config=cfg, unit=unit,
+    cfg, preset = pipeline_config(config_path, unit, max_len, epochs, latent_dim)
+    result = run_compare(events, id_col, time_col, label_col, test_events, config=cfg, unit=unit, preset=preset,
                          train_frac=train_frac, valid_frac=valid_frac, train_end=train_end, valid_end=valid_end,
                          search=search, n_boot=n_boot, alert_budget=alert_budget, seed=seed,
                          numeric=numeric, categorical=categorical, drop=drop, label_delay=label_delay,
@@ -216,12 +225,12 @@ def demo(out, accounts, days, epochs, n_boot, seed, overwrite):
     from .score import score_events
     from .simulate import simulate_events
     check_output(out, overwrite)
-    cfg = pipeline_config(None, "event", None, epochs, None)
+    cfg, preset = pipeline_config(None, "event", None, epochs, None)
     with atomic_output(out, overwrite, directory=True) as tmp:
         click.echo(f"simulating {accounts} accounts over {days} days ...", err=True)
         simulate_events(accounts, days, seed).to_parquet(tmp / "events.parquet", index=False)
         click.echo("comparing codes with baselines (encoder training takes a few minutes) ...", err=True)
-        result = run_compare(tmp / "events.parquet", "account", "ts", "is_fraud", config=cfg, unit="event",
+        result = run_compare(tmp / "events.parquet", "account", "ts", "is_fraud", config=cfg, unit="event", preset=preset,
                              n_boot=n_boot, seed=seed)
         write_report(result, tmp / "report")
         click.echo("scoring every event with the hybrid model ...", err=True)

@@ -112,7 +112,7 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
                 valid_frac: float = 0.2, train_end=None, valid_end=None, search: int = 1,
                 n_boot: int = 200, alert_budget: float = 0.01, seed: int = 0,
                 numeric=(), categorical=(), drop=(), label_delay: str | None = None,
-                select: int | None = None) -> CompareResult:
+                select: int | None = None, preset: dict | None = None) -> CompareResult:
     """Run the whole comparison; see the module docstring. ``events`` and ``test_events`` are paths
     or DataFrames; without ``test_events`` the test period is the latest part of ``events``.
     ``label_delay`` (``30d``, ``12h``, or a number in the time column's units): the classifiers learn
@@ -120,7 +120,8 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
     (``splits.delayed_labels``); the encoder, unsupervised, still trains on the whole train period.
     ``select``: also fit ``aggregates`` and ``hybrid_joint`` keeping their ``select`` most useful features
     (``LatentClassifier(select=...)``, chosen on the training rows), as models ``<name>_select<K>``,
-    each compared (paired) with its unselected self."""
+    each compared (paired) with its unselected self. ``preset``: the encoder options a command
+    applied on its own (``pipelines.cli.EVENT_PRESET``), recorded in the metrics as they are."""
     delay = parse_delay(label_delay) if label_delay is not None else None
     cfg = (config or EncoderConfig()).replace(unit=unit, seed=seed)
     stages = tqdm(total=5, desc="compare", unit="stage", file=sys.stderr, disable=None, leave=False)
@@ -218,6 +219,7 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
     curves = {n: (y_idx, o) for n, o in outputs.items()} if len(classes) == 2 else {}
     metrics |= {"periods": split.describe(), "unit": unit, "encoder_id": enc.encoder_id,
                 "untrained_encoder_id": twin.encoder_id,
+                "encoder_preset": dict(preset or {}),
                 "n_test": int(len(test_feats)), "n_test_entities": int(test_feats[id_col].nunique()),
                 "bootstrap": {"resamples": n_boot, "by": id_col}, "alert_budget": alert_budget,
                 "task": "binary" if len(classes) == 2 else "multiclass",

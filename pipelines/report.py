@@ -169,6 +169,8 @@ def _markdown(result: CompareResult) -> str:
         "from that model's scores, kept where they lower the validation log-loss, so it holds only what the "
         "codes add to the aggregates; `hybrid_joint` is one model of the same columns as `hybrid`.", "",
         "All go through the same XGBoost classifier code with the same split and tuning budget.", "",
+        *([f"The encoder trained with the command's preset {', '.join(f'{k}={v}' for k, v in m['encoder_preset'].items())} "
+           "(give --config to choose every option).", ""] if m.get("encoder_preset") else []),
         "## Plots", "",
         *(["![PR curves](pr_curves.png)", ""] if result.curves else []),
         "![metrics](metric_bars.png)", "", "![encoder loss](encoder_loss.png)", "",

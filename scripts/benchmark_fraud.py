@@ -55,10 +55,11 @@ def run_seed(seed: int, accounts: int, days: int, overrides: dict, simulator: st
     differences against the sequence-feature model and the PR-AUC of each code block alone."""
     from pipelines.cli import pipeline_config
     from pipelines.compare import run_compare
-    cfg = pipeline_config(None, "event", None, None, None).replace(**overrides)
+    cfg, preset = pipeline_config(None, "event", None, None, None)
+    cfg = cfg.replace(**overrides)
     events = simulate(simulator, accounts, days, seed)
     started = time.perf_counter()
-    result = run_compare(events, "account", "ts", "is_fraud", config=cfg, unit="event", seed=seed)
+    result = run_compare(events, "account", "ts", "is_fraud", config=cfg, unit="event", seed=seed, preset=preset)
     out = result.metrics | {"seconds": time.perf_counter() - started}
     out["extra"] = controls(events, result, seed)
     return out

@@ -203,6 +203,11 @@ def test_demo_runs_end_to_end(tmp_path):
     assert r.exit_code == 0, r.output
     assert "| hybrid |" in r.output and "hybrid vs aggregates" in r.output
     assert "Did training pay? latent vs untrained: " in r.output and "| untrained |" in r.output
+    m = json.loads((tmp_path / "demo/report/metrics.json").read_text())
+    assert m["encoder_preset"] == {"max_len_cap": 32, "patience": 3}  # the preset, named; --epochs 1 won
+    assert "trained with the command's preset max_len_cap=32" in (tmp_path / "demo/report/report.md").read_text()
+    r = run("pipeline", "compare", "--help")
+    assert "preset max_len_cap=32, epochs=12, patience=3" in " ".join(r.output.split())
     assert (tmp_path / "demo/report/report.md").exists() and (tmp_path / "demo/scores.parquet").exists()
     r = run("pipeline", "demo", "--out", tmp_path / "demo", "--accounts", "60")
     assert r.exit_code == 1 and "exists already" in r.output
