@@ -187,7 +187,7 @@ def inspect(encoder_dir, as_json):
         "categorical  " + (", ".join(f"{c} ({len(v)} values)" for c, v in m["preprocessing"]["vocab"].items()) or "-"),
         f"channels     {len(m['numeric_channels'])} numeric, embeddings {list(mc['embedding_dims'])}",
         f"model        LSTM {mc['num_layers']}x{mc['hidden_size']}{' bidirectional' if mc['bidirectional'] else ''}, "
-        f"merge {mc['merge']}, pooling {'+'.join(mc['pooling'])}",
+        f"pooling {'+'.join(mc['pooling'])}",
         f"segments     {mc.get('segments', 0)} parts" + (
             f" (position share {t['segments']['share']:.2f}, {'kept at' if t['segments']['kept'] else 'dropped under'} "
             f"{t['segments']['min_share']})" if t.get("segments") else ""),

@@ -12,7 +12,6 @@ from .errors import InputError
 UNITS = ("entity", "event")
 SCALERS = ("robust", "standard", "minmax")
 LOG_TRANSFORMS = ("auto", "none", "all")
-MERGES = ("concat", "branches")
 POOLINGS = ("last", "mean", "max", "attention")
 ENCODE_BATCH = 1024  # sequences coded at once by encode and score (memory is bounded by it)
 # A step read with the convolution branch costs about twice an LSTM-only one (OSULeaf, 2 cores:
@@ -102,8 +101,6 @@ class EncoderConfig:
     hidden_size: int = 64
     num_layers: int = 1
     bidirectional: bool = True
-    merge: str = "concat"
-    branch_size: int = 32
     pooling: tuple[str, ...] | None = None
     surprise: bool | None = None
     causal: bool | None = None
@@ -143,7 +140,7 @@ class EncoderConfig:
 
     def __post_init__(self) -> None:
         for name, allowed in (("unit", UNITS), ("scaler", SCALERS),
-                              ("log_transform", LOG_TRANSFORMS), ("merge", MERGES)):
+                              ("log_transform", LOG_TRANSFORMS)):
             if getattr(self, name) not in allowed:
                 raise InputError(f"config '{name}' is '{getattr(self, name)}'; "
                                  f"expected one of {', '.join(allowed)}")
@@ -154,7 +151,7 @@ class EncoderConfig:
             raise InputError(f"config 'epochs' must be a whole number, 0 or more (0: an untrained control), "
                              f"got {self.epochs!r}")
         for name in ("max_len_cap", "latent_dim", "hidden_size", "num_layers",
-                     "batch_size", "min_freq", "max_vocab", "min_entities", "branch_size", "patience", "max_sequences_per_epoch"):
+                     "batch_size", "min_freq", "max_vocab", "min_entities", "patience", "max_sequences_per_epoch"):
             if getattr(self, name) < 1:
                 raise InputError(f"config '{name}' must be positive, got {getattr(self, name)}")
         for name in ("lags", "rolling"):
@@ -241,6 +238,7 @@ class EncoderConfig:
     @classmethod
     def from_dict(cls, d: dict, source: str = "config") -> "EncoderConfig":
         fields = {f.name: f for f in dataclasses.fields(cls)}
+        d = legacy_options(d, source)
         unknown = sorted(set(d) - set(fields))
         if unknown:
             raise InputError(f"{source}: unknown option '{unknown[0]}'")
@@ -254,18 +252,13 @@ class EncoderConfig:
         except TypeError as exc:
             raise InputError(f"{source}: {exc}") from None
 
-    @classmethod
-    def from_toml(cls, path: str | Path) -> "EncoderConfig":
-        """Read a TOML file whose keys are option names (top level or under ``[encoder]``)."""
-        path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise InputError(f"config file '{path}' does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise InputError(f"config file '{path}' is not valid TOML: {exc}") from None
-        data = data.get("encoder", data)
-        return cls.from_dict(data, source=f"config file '{path}'")
+
+def legacy_options(d: dict, source: str) -> dict:
+    """``d`` without the options of older encoders that changed nothing at their defaults
+    (``merge = "concat"``, ``branch_size``); a non-default value of one is refused by name."""
+    if d.get("merge", "concat") != "concat":
+        raise InputError(f"{source}: option 'merge' = {d['merge']!r} is no longer supported (only \"concat\" was kept)")
+    return {k: v for k, v in d.items() if k not in ("merge", "branch_size")}
 
 
 COLUMN_KEYS = ("id", "time", "label", "numeric", "categorical", "drop")  # column roles a config file may name

@@ -244,7 +244,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                          for c, card in zip(schema.categorical, pre.cardinalities))
         mcfg = ModelConfig(n_numeric=num.shape[1], cardinalities=tuple(pre.cardinalities),
                            embedding_dims=emb_dims, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
-                           bidirectional=cfg.bidirectional, merge=cfg.merge, branch_size=cfg.branch_size,
+                           bidirectional=cfg.bidirectional,
                            pooling=tuple(cfg.pooling), latent_dim=cfg.latent_dim, dropout=cfg.dropout,
                            max_len=max_len, patch=cfg.patch, surprise=bool(cfg.surprise),
                            causal=bool(cfg.causal),

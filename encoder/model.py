@@ -27,8 +27,6 @@ class ModelConfig:
     hidden_size: int = 64
     num_layers: int = 1
     bidirectional: bool = True
-    merge: str = "concat"
-    branch_size: int = 32
     pooling: tuple[str, ...] = ("max",)
     latent_dim: int = 32
     dropout: float = 0.0
@@ -86,38 +84,24 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
+        from .config import legacy_options
+        d = legacy_options(d, "model_config")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 class StepInput(nn.Module):
-    """Per-step input vector from numeric channels and one embedding per categorical column."""
+    """Per-step input vector: the numeric channels, then one embedding per categorical column."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.embeddings = nn.ModuleList(
             nn.Embedding(card, dim, padding_idx=0)
             for card, dim in zip(config.cardinalities, config.embedding_dims))
-        emb_total = sum(config.embedding_dims)
-        self.merge = config.merge
-        if config.merge == "branches":
-            self.num_branch = nn.Linear(config.n_numeric, config.branch_size) if config.n_numeric else None
-            self.cat_branch = nn.Linear(emb_total, config.branch_size) if emb_total else None
-            n_branches = (config.n_numeric > 0) + (emb_total > 0)
-            self.mix = nn.Sequential(nn.Linear(n_branches * config.branch_size, config.branch_size), nn.ReLU())
-            self.out_dim = config.branch_size
-        else:
-            self.out_dim = config.n_numeric + emb_total
+        self.out_dim = config.n_numeric + sum(config.embedding_dims)
 
     def forward(self, num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
         embs = [emb(cat[..., j]) for j, emb in enumerate(self.embeddings)]  # each (B, T, E_j)
-        if self.merge == "concat":
-            return torch.cat([num, *embs], dim=-1)  # (B, T, F_num + sum E_j)
-        parts = []
-        if self.num_branch is not None:
-            parts.append(torch.relu(self.num_branch(num)))  # (B, T, branch)
-        if self.cat_branch is not None:
-            parts.append(torch.relu(self.cat_branch(torch.cat(embs, dim=-1))))  # (B, T, branch)
-        return self.mix(torch.cat(parts, dim=-1))  # (B, T, branch)
+        return torch.cat([num, *embs], dim=-1)  # (B, T, F_num + sum E_j)
 
 
 def patch_lengths(lengths: torch.Tensor, patch: int) -> torch.Tensor:

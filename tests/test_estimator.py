@@ -142,6 +142,22 @@ def test_save_load_round_trip(events, small_config, tmp_path):
         enc.save(tmp_path / "enc")
 
 
+def test_encoders_saved_with_the_removed_merge_option_still_load(events, small_config, tmp_path):
+    enc = SequenceEncoder("account", "ts", "label", small_config).fit(events)
+    enc.save(tmp_path / "e")
+    path = tmp_path / "e" / "manifest.json"
+    m = json.loads(path.read_text())
+    for part in ("config", "model_config"):  # as encoders written before the option went away
+        m[part] |= {"merge": "concat", "branch_size": 32}
+    path.write_text(json.dumps(m))
+    np.testing.assert_array_equal(load(tmp_path / "e").transform(events).filter(like="z_"),
+                                  enc.transform(events).filter(like="z_"))
+    m["model_config"]["merge"] = "branches"
+    path.write_text(json.dumps(m))
+    with pytest.raises(InputError, match="option 'merge' = 'branches' is no longer supported"):
+        load(tmp_path / "e")
+
+
 def test_tampered_weights_and_newer_or_older_format_are_refused(events, small_config, tmp_path):
     enc = SequenceEncoder("account", "ts", "label", small_config).fit(events)
     enc.save(tmp_path / "enc")
