@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 
 from .errors import InputError
-from .model import SUMMARY_STATS
+from .statistics import SUMMARY_STATS
 
 BLOCKS = ("pooled", "conv", "segments", "surprise", "summary", "kernels")  # order in the code
 TRAINED = frozenset({"pooled", "conv", "segments", "surprise"})  # made by gradient descent

@@ -10,7 +10,6 @@ from .artifacts import read_encoder_manifest
 from .atomic import check_output
 from .clitools import check_cluster, engine_options, names_option, overwrite_option
 from .config import ENCODE_BATCH, UNITS, read_config_file
-from .errors import InputError
 
 def _as_tuple(value) -> tuple:
     if value is None:

@@ -26,7 +26,8 @@ from .blocks import CodeBlock, block_columns, code_blocks, parse_blocks
 from .config import ENCODE_BATCH, EncoderConfig
 from .errors import InputError, NotFitted, TruncationWarning
 from .losses import reconstruction_errors
-from .model import LSTMAutoencoder, ModelConfig, embedding_dim_for, position_share
+from .model import LSTMAutoencoder, ModelConfig, embedding_dim_for
+from .statistics import position_share
 from .preprocessing import Preprocessor
 from .sequences import (EventArrays, entity_end_rows, gather_windows, step_weights, truncation,
                         truncation_message, valid_mask)

@@ -1,15 +1,23 @@
-"""The LSTM autoencoder's modules and their frozen config; forward passes only, no training logic."""
+"""The LSTM autoencoder assembled from its parts, and its frozen config; forward passes only.
+
+The parts, one file each: ``lstm`` (step input, patches, the masked LSTM), ``conv`` (the dilated
+convolution branch), ``statistics`` (segment maxima, summary statistics), ``surprise`` (the
+next-event surprise and its trend), ``kernels`` (MiniRocket's random kernels). ``blocks`` names
+the code they make."""
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .conv import DilatedConvBranch
 from .kernels import RandomKernelFeatures
+from .lstm import MaskedLSTM, StepInput, fold_patches, patch_lengths, unfold_patches
 from .sequences import exporting, valid_mask
+from .statistics import SUMMARY_STATS, segment_max, summary_statistics
+from .surprise import TREND_CARRY, latest_trend, running_trend, surprise, trend_from_sums
 
 
 def embedding_dim_for(cardinality: int) -> int:
@@ -87,151 +95,6 @@ class ModelConfig:
         from .config import legacy_options
         d = legacy_options(d, "model_config")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-
-
-class StepInput(nn.Module):
-    """Per-step input vector: the numeric channels, then one embedding per categorical column."""
-
-    def __init__(self, config: ModelConfig):
-        super().__init__()
-        self.embeddings = nn.ModuleList(
-            nn.Embedding(card, dim, padding_idx=0)
-            for card, dim in zip(config.cardinalities, config.embedding_dims))
-        self.out_dim = config.n_numeric + sum(config.embedding_dims)
-
-    def forward(self, num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
-        embs = [emb(cat[..., j]) for j, emb in enumerate(self.embeddings)]  # each (B, T, E_j)
-        return torch.cat([num, *embs], dim=-1)  # (B, T, F_num + sum E_j)
-
-
-def patch_lengths(lengths: torch.Tensor, patch: int) -> torch.Tensor:
-    """LSTM steps of sequences of ``lengths`` events read ``patch`` events per step: (B,) -> (B,)."""
-    return (lengths + patch - 1) // patch
-
-
-def fold_patches(x: torch.Tensor, lengths: torch.Tensor, patch: int) -> torch.Tensor:
-    """Concatenate every ``patch`` consecutive steps: (B, T, C) -> (B, ceil(T / patch), patch * C).
-
-    Steps past a sequence's length are zeroed first, so the last, partial patch holds zeros, never
-    another input's values."""
-    if patch == 1:
-        return x
-    B, T, C = x.shape  # batch, events, input channels
-    x = x * valid_mask(lengths.to(x.device), T)[..., None]  # (B, T, C)
-    x = torch.cat([x, x.new_zeros(B, patch - 1, C)], dim=1)  # (B, T + patch - 1, C)
-    P = (T + patch - 1) // patch  # patches
-    return x[:, :P * patch].reshape(B, P, patch * C)  # (B, P, patch * C)
-
-
-def unfold_patches(x: torch.Tensor, patch: int, T: int) -> torch.Tensor:
-    """Inverse of ``fold_patches`` for per-step outputs: (B, P, patch * C) -> (B, T, C)."""
-    if patch == 1:
-        return x
-    B, P, PC = x.shape  # batch, patches, patch * channels
-    return x.reshape(B, P * patch, PC // patch)[:, :T]  # (B, T, C)
-
-
-class MaskedLSTM(nn.Module):
-    """A (bidirectional) LSTM over right-padded batches whose valid steps never see padding.
-
-    The forward direction reads the padded batch as is: a valid step depends on earlier steps only.
-    The backward direction reads each sequence reversed within its own length, so its padding also
-    trails. This is the arithmetic of a packed LSTM, on the faster padded kernels.
-    """
-
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int, bidirectional: bool, dropout: float):
-        super().__init__()
-        sizes = [input_size] + [hidden_size * (2 if bidirectional else 1)] * (num_layers - 1)
-        self.forward_layers = nn.ModuleList(nn.LSTM(n, hidden_size, batch_first=True) for n in sizes)
-        self.backward_layers = nn.ModuleList(nn.LSTM(n, hidden_size, batch_first=True) for n in sizes) \
-            if bidirectional else None
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """The last layer's step outputs, one (B, T, H) tensor per direction, and the final states (B, D*H).
-
-        Each direction's valid steps come first and padding (garbage) trails; the backward
-        direction's steps are in reversed time order; ``in_time_order`` and ``backward_in_time_order``
-        align them step by step.
-        """
-        B, T, _ = x.shape  # batch, steps, input channels
-        lengths = lengths.to(x.device)
-        rev = self._reversal(lengths, T)  # (B, T) or None when nothing is padded
-        last = lengths - 1  # (B,)
-        rows = torch.arange(B, device=x.device)
-        n = len(self.forward_layers)
-        for i, fwd in enumerate(self.forward_layers):
-            out, _ = fwd(x)  # (B, T, H)
-            outs, finals = [out], [out[rows, last]]  # (B, H): state after each sequence's latest event
-            if self.backward_layers is not None:
-                back, _ = self.backward_layers[i](_reverse(x, rev))  # (B, T, H) in reversed order
-                outs.append(back)
-                finals.append(back[rows, last])  # (B, H): state after each sequence's oldest event
-            if i < n - 1:  # the next layer reads both directions in time order
-                x = self.dropout(_joined(outs, rev))  # (B, T, D*H)
-        return outs, torch.cat(finals, dim=-1)
-
-    @staticmethod
-    def _reversal(lengths: torch.Tensor, T: int) -> torch.Tensor | None:
-        """Indices reversing each sequence within its own length, padding left in place; None if unpadded."""
-        if not exporting() and bool((lengths == T).all()):
-            return None  # a plain flip reverses every sequence
-        steps = torch.arange(T, device=lengths.device)[None, :]  # (1, T)
-        return torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)  # (B, T)
-
-    def in_time_order(self, outs: list[torch.Tensor], lengths: torch.Tensor) -> torch.Tensor:
-        """Both directions' step outputs aligned on time: (B, T, D*H), garbage on padding."""
-        return _joined(outs, self._reversal(lengths.to(outs[0].device), outs[0].shape[1]))  # (B, T, D*H)
-
-    def backward_in_time_order(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """A (B, T, C) tensor in the backward direction's step order, put in time order."""
-        return _reverse(x, self._reversal(lengths.to(x.device), x.shape[1]))  # (B, T, C)
-
-
-class DilatedConvBlock(nn.Module):
-    """A residual pair of "same"-padded convolutions of kernel 3 and one dilation (TS2Vec's
-    ``ConvBlock``), on masked inputs: padded steps are zeroed after each convolution, so a valid
-    step reads zeros past a sequence's end exactly as it would with no padding at all."""
-
-    def __init__(self, channels: int, dilation: int):
-        super().__init__()
-        self.conv1 = nn.Conv1d(channels, channels, 3, padding=dilation, dilation=dilation)
-        self.conv2 = nn.Conv1d(channels, channels, 3, padding=dilation, dilation=dilation)
-
-    def forward(self, h: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """h (B, C, P) zero on padding, valid (B, 1, P) -> (B, C, P) zero on padding."""
-        out = self.conv1(F.gelu(h)) * valid  # (B, C, P)
-        return self.conv2(F.gelu(out)) * valid + h  # (B, C, P)
-
-
-class DilatedConvBranch(nn.Module):
-    """Step codes from dilated convolutions beside the LSTM (TS2Vec's encoder): a linear map of each
-    step's inputs, ``depth`` residual blocks whose dilation doubles (1, 2, 4, ...; each step then
-    sees 1 + 4 (2^depth - 1) steps around it), and a linear map to ``out`` channels per step."""
-
-    def __init__(self, input_size: int, channels: int, out: int, depth: int):
-        super().__init__()
-        self.input = nn.Linear(input_size, channels)
-        self.blocks = nn.ModuleList(DilatedConvBlock(channels, 2 ** i) for i in range(depth))
-        self.output = nn.Linear(channels, out)
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """x (B, P, C_in) steps, ``lengths`` (B,) valid steps -> step codes (B, P, out), 0 on padding."""
-        valid = valid_mask(lengths.to(x.device), x.shape[1])[:, None, :].to(x.dtype)  # (B, 1, P)
-        h = self.input(x).transpose(1, 2) * valid  # (B, C, P)
-        for block in self.blocks:
-            h = block(h, valid)  # (B, C, P)
-        return self.output(h.transpose(1, 2)) * valid.transpose(1, 2)  # (B, P, out)
-
-
-def _reverse(x: torch.Tensor, rev: torch.Tensor | None) -> torch.Tensor:
-    """Reverse each sequence of (B, T, F) within its length (``rev`` from ``MaskedLSTM._reversal``)."""
-    return x.flip(1) if rev is None else x.gather(1, rev[..., None].expand(-1, -1, x.shape[-1]))  # (B, T, F)
-
-
-def _joined(outs: list[torch.Tensor], rev: torch.Tensor | None) -> torch.Tensor:
-    """Forward states and the backward states put back in time order, side by side: (B, T, D*H)."""
-    return torch.cat([outs[0], *(_reverse(o, rev) for o in outs[1:])], dim=-1)  # (B, T, D*H)
 
 
 class SequenceEncoderNet(nn.Module):
@@ -447,149 +310,6 @@ class SequenceEncoderNet(nn.Module):
                 scores = self.attention(codes).masked_fill(~valid, float("-inf"))  # (B, T, 1)
                 pooled.append((torch.softmax(scores, dim=1) * codes.masked_fill(~valid, 0.0)).sum(1))  # (B, K)
         return pooled[0] if self.mix is None else self.mix(torch.cat(pooled, dim=-1))  # (B, K)
-
-
-def segment_max(codes: torch.Tensor, lengths: torch.Tensor, segments: int) -> torch.Tensor:
-    """The maximum of each step-code channel over each of ``segments`` consecutive, equal parts of
-    every sequence: (B, P, K) -> (B, segments * K), segment-major (the first part's K channels first).
-
-    Step t of a sequence of L valid steps is in part floor(t S / L), so part j is steps
-    [ceil(j L / S), ceil((j + 1) L / S)); a sequence shorter than ``segments`` gives an empty part
-    its nearest step instead (steps repeat). Max pooling over the whole sequence says which shapes
-    occur; these say in which part of it they occur. Padding is never read."""
-    B, P, _ = codes.shape  # batch, steps, code channels
-    L = lengths.to(codes.device)[:, None]  # (B, 1)
-    t = torch.arange(P, device=codes.device)[None]  # (1, P)
-    parts = []
-    for j in range(segments):
-        start = torch.minimum(torch.div(j * L + segments - 1, segments, rounding_mode="floor"), L - 1)  # (B, 1)
-        end = torch.maximum(torch.div((j + 1) * L + segments - 1, segments, rounding_mode="floor"), start + 1)  # (B, 1)
-        inside = (t >= start) & (t < end)  # (B, P)
-        parts.append(codes.masked_fill(~inside[..., None], float("-inf")).amax(1))  # (B, K)
-    return torch.cat(parts, dim=-1)  # (B, segments * K)
-
-
-def position_share(maxima: torch.Tensor, segments: int) -> float:
-    """How much a sequence's part says about its segment maxima: for each channel, the variance of
-    its per-part means over the parts divided by its variance over every sequence and part,
-    averaged over the channels that vary (0.0 if none does). ``maxima`` is ``segment_max``'s
-    (N, segments * K). Near 0 when each shape is as likely in any part (a leaf outline traced from
-    any point); large when shapes keep their place (the hours of a day, a gesture from its start)."""
-    m = maxima.double().reshape(maxima.shape[0], segments, -1)  # (N, S, K): segment-major
-    total = m.reshape(-1, m.shape[-1]).var(0, unbiased=False)  # (K,)
-    between = m.mean(0).var(0, unbiased=False)  # (K,) spread of the parts' means
-    varies = total > 1e-12
-    return float((between[varies] / total[varies]).mean()) if bool(varies.any()) else 0.0
-
-
-SUMMARY_STATS = ("mean", "std", "min", "max", "first", "last", "q25", "median", "q75", "mean_abs_step")
-
-
-def summary_statistics(num: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Whole-sequence statistics of every numeric input channel over each sequence's valid events:
-    (B, T, F) -> (B, len(SUMMARY_STATS) * F), statistic-major (all channels' means, then all stds...).
-
-    Mean, standard deviation, minimum, maximum, first and latest value, the quartiles (linear
-    interpolation, as numpy's default) and the mean absolute change between consecutive events, all
-    in the scaled units the LSTM reads. Padding (trailing) is never read."""
-    B, T, _ = num.shape  # batch, events, numeric channels
-    lengths = lengths.to(num.device)
-    valid = valid_mask(lengths, T)[..., None]  # (B, T, 1)
-    n = lengths.to(num.dtype)[:, None]  # (B, 1)
-    x = num.masked_fill(~valid, 0.0)  # (B, T, F)
-    mean = x.sum(1) / n  # (B, F)
-    std = (((x - mean[:, None]) ** 2 * valid).sum(1) / n).sqrt()  # (B, F)
-    rows = torch.arange(B, device=num.device)
-    ordered = num.masked_fill(~valid, float("inf")).sort(dim=1).values  # (B, T, F), padding last
-    quartiles = []
-    for q in (0.25, 0.5, 0.75):
-        pos = (n - 1) * q  # (B, 1)
-        lo, hi = pos.floor().long(), pos.ceil().long()  # (B, 1)
-        w = pos - lo.to(num.dtype)  # (B, 1)
-        quartiles.append(ordered[rows, lo[:, 0]] * (1 - w) + ordered[rows, hi[:, 0]] * w)  # (B, F)
-    pairs = valid_mask(lengths - 1, max(T - 1, 0))[..., None]  # (B, T - 1, 1): steps t with t + 1 valid
-    steps = ((num[:, 1:] - num[:, :-1]).abs() * pairs).sum(1) / (n - 1).clamp(min=1)  # (B, F)
-    return torch.cat([mean, std, ordered[:, 0], ordered[rows, lengths - 1], num[:, 0], num[rows, lengths - 1],
-                      *quartiles, steps], dim=-1)  # (B, 10 F)
-
-
-def surprise(next_num: torch.Tensor, next_cat: list[torch.Tensor], num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
-    """How events depart from what their past predicted: (..., F_num + F_cat) for inputs (..., F).
-
-    Numeric channels: the signed error ``value - predicted`` (an amount above expectation is
-    positive), in predicted scales when ``next_num`` holds a mean and a log-scale per channel
-    (``surprise_scale``: ``(value - mean) / scale``); categorical columns: ``-log p(actual value)``
-    divided by log(vocabulary size), 0 for a value the past made certain, about 1 for a uniform guess."""
-    mean, log_scale = next_numeric_parts(next_num, num.shape[-1])  # (..., F_num), and None or (..., F_num)
-    error = num - mean  # (..., F_num)
-    parts = [error if log_scale is None else error * torch.exp(-log_scale)]  # (..., F_num)
-    for j, logits in enumerate(next_cat):
-        logp = torch.log_softmax(logits, dim=-1)  # (..., V_j)
-        parts.append(-logp.gather(-1, cat[..., j:j + 1]) / math.log(max(logits.shape[-1] - 1, 2)))  # (..., 1)
-    return torch.cat(parts, dim=-1)  # (..., F_num + F_cat)
-
-
-LOG_SCALE_RANGE = (-3.0, 3.0)  # a predicted scale between 0.05 and 20 scaled units: no division by ~0
-
-
-def next_numeric_parts(next_num: torch.Tensor, n_numeric: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The numeric next-event head's output as the predicted mean (..., F) and, for a head with a
-    scale (``surprise_scale``: (..., 2F), the means then the log-scales), the clamped log-scale
-    (..., F) of each channel; None without one."""
-    if next_num.shape[-1] != 2 * n_numeric or n_numeric == 0:
-        return next_num, None
-    mean, log_scale = next_num.chunk(2, dim=-1)  # (..., F) each
-    return mean, log_scale.clamp(*LOG_SCALE_RANGE)
-
-
-TREND_CARRY = ("trend_sum", "trend_sq", "trend_w")  # the step carry's decayed sums (``SequenceEncoderNet.step``)
-TREND_BLOCK = 128  # steps per block of ``running_trend``: a (block, block) weight matrix, never a wider one
-
-
-def trend_from_sums(total: torch.Tensor, squares: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """The recent mean and spread of the surprise from its decayed sums (..., S), the decayed sums of
-    its square (..., S) and of the weights (..., 1): (..., 2S), mean then variance. The variance, not
-    its square root: near 0 a root would magnify float rounding (float32 batch codes against float64
-    online ones) into differences a tree split can see, and trees read any monotone transform alike."""
-    mean = total / weight  # (..., S)
-    return torch.cat([mean, (squares / weight - mean * mean).clamp_min(0)], dim=-1)  # (..., 2S)
-
-
-def running_trend(s: torch.Tensor, beta: float) -> torch.Tensor:
-    """Exponentially weighted mean and spread of the surprise over every event and the earlier ones:
-    (B, T, S) -> (B, T, 2S). Event i counts ``beta ** (t - i)`` at event t, normalised by the sum of
-    those weights (pandas' ``ewm(adjust=True)``), so an entity's first event has its own surprise as
-    the mean and 0 variance. Valid steps never read padding (which trails). Computed in blocks of
-    ``TREND_BLOCK`` steps, each a (block, block) matrix product plus the decayed sums carried in."""
-    B, T, S = s.shape  # batch, events, surprise channels
-    n = min(T, TREND_BLOCK)
-    steps = torch.arange(n, device=s.device, dtype=s.dtype)
-    lag = steps[:, None] - steps[None, :]  # (n, n): t - i
-    kernel = torch.where(lag >= 0, beta ** lag.clamp_min(0), torch.zeros_like(lag))  # (n, n), lower-triangular
-    carried = beta ** (steps + 1)  # (n,): weight of the sums before the block at its step t
-    x = torch.cat([s, s * s, torch.ones_like(s[..., :1])], dim=-1)  # (B, T, 2S + 1)
-    sums, prev = [], None
-    for a in range(0, T, n):
-        block = x[:, a:a + n]  # (B, m, 2S + 1)
-        m = block.shape[1]
-        y = torch.einsum("ti,bic->btc", kernel[:m, :m], block)  # (B, m, 2S + 1)
-        if prev is not None:
-            y = y + carried[:m, None] * prev[:, None, :]  # (B, m, 2S + 1)
-        sums.append(y)
-        prev = y[:, -1]  # (B, 2S + 1)
-    y = torch.cat(sums, dim=1)  # (B, T, 2S + 1)
-    return trend_from_sums(y[..., :S], y[..., S:2 * S], y[..., 2 * S:])  # (B, T, 2S)
-
-
-def latest_trend(s: torch.Tensor, lengths: torch.Tensor, beta: float) -> torch.Tensor:
-    """``running_trend`` at each sequence's latest event only: (B, T, S) -> (B, 2S), one weighted sum
-    over the steps (no loop, so it exports to ONNX with any T)."""
-    B, T, S = s.shape  # batch, events, surprise channels
-    lag = (lengths.to(s.device)[:, None] - 1) - torch.arange(T, device=s.device)[None, :]  # (B, T)
-    w = torch.where(lag >= 0, beta ** lag.clamp_min(0).to(s.dtype), torch.zeros((), dtype=s.dtype))  # (B, T)
-    s = s.masked_fill(lag[..., None] < 0, 0.0)  # (B, T, S): padding may hold anything
-    total, squares = (w[..., None] * s).sum(1), (w[..., None] * s * s).sum(1)  # (B, S)
-    return trend_from_sums(total, squares, w.sum(1, keepdim=True))  # (B, 2S)
 
 
 class SequenceDecoderNet(nn.Module):

@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 from .config import EncoderConfig
 from .distributed import all_reduce_gradients, all_reduce_sum, broadcast_parameters, rank_and_world
 from .losses import hierarchical_contrastive, reconstruction_errors
-from .model import LSTMAutoencoder, next_numeric_parts
+from .model import LSTMAutoencoder
+from .surprise import next_numeric_parts
 from .noise import corrupt
 from .sequences import EventArrays, gather_windows, step_weights, valid_mask
 from .views import crop, overlapping_crops, shared_steps

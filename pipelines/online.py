@@ -36,7 +36,7 @@ from classifier import LatentClassifier
 from encoder import SequenceEncoder
 from encoder import events as ev
 from encoder.errors import ArtifactError, InputError
-from encoder.model import TREND_CARRY
+from encoder.surprise import TREND_CARRY
 from encoder.preprocessing import category_strings
 from encoder.sequences import EventArrays, gather_windows
 

@@ -7,7 +7,8 @@ import torch
 from encoder import EncoderConfig, SequenceEncoder
 from encoder.errors import InputError
 from encoder.config import conv_depth_for
-from encoder.model import DilatedConvBranch, LSTMAutoencoder, ModelConfig
+from encoder.conv import DilatedConvBranch
+from encoder.model import LSTMAutoencoder, ModelConfig
 
 
 @pytest.mark.parametrize("patch", [1, 2])

@@ -239,7 +239,7 @@ def test_contrastive_term_trains_and_is_recorded(events, small_config):
 def test_masked_lstm_equals_packed_bidirectional_lstm():
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-    from encoder.model import MaskedLSTM
+    from encoder.lstm import MaskedLSTM
     torch.manual_seed(0)
     ours = MaskedLSTM(3, 5, num_layers=2, bidirectional=True, dropout=0.0)
     ref = torch.nn.LSTM(3, 5, num_layers=2, bidirectional=True, batch_first=True)

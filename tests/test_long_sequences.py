@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from encoder import EncoderConfig, SequenceEncoder
 from encoder.config import PATCH_STEPS
 from encoder.errors import InputError, TruncationWarning
-from encoder.model import fold_patches, unfold_patches
+from encoder.lstm import fold_patches, unfold_patches
 from encoder.training import crop_contrastive_loss
 from pipelines.cli import main
 

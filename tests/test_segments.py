@@ -5,7 +5,7 @@ import torch
 
 from encoder import EncoderConfig, SequenceEncoder
 from encoder.errors import InputError
-from encoder.model import position_share, segment_max
+from encoder.statistics import position_share, segment_max
 
 
 def _numpy_segments(c: np.ndarray, S: int) -> np.ndarray:

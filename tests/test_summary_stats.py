@@ -5,7 +5,7 @@ import torch
 
 from encoder import EncoderConfig, SequenceEncoder
 from encoder.errors import InputError
-from encoder.model import SUMMARY_STATS, summary_statistics
+from encoder.statistics import SUMMARY_STATS, summary_statistics
 
 
 def _numpy_stats(v: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ import torch
 
 from encoder import SequenceEncoder
 from encoder.losses import masked_gaussian_nll
-from encoder.model import LOG_SCALE_RANGE, surprise
+from encoder.surprise import LOG_SCALE_RANGE, surprise
 
 NO_CAT = torch.zeros(1, 1, 0, dtype=torch.long)  # (B, T, F_cat) with no categorical column
 

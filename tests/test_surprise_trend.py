@@ -6,7 +6,8 @@ import torch
 
 from encoder import EncoderConfig, SequenceEncoder
 from encoder.errors import InputError
-from encoder.model import TREND_BLOCK, ModelConfig, SequenceEncoderNet, latest_trend, running_trend
+from encoder.model import ModelConfig, SequenceEncoderNet
+from encoder.surprise import TREND_BLOCK, latest_trend, running_trend
 
 BETA = 0.5 ** (1 / 3)  # half-life 3 events
 
