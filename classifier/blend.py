@@ -1,6 +1,6 @@
 """A fitted classifier as one or more XGBoost boosters whose margins are averaged, or stacked.
 
-A single booster is the usual model. On small data (``estimator.SMALL_DATA``) the best tree model
+A single booster is the usual model. On small data (``params.SMALL_DATA``) the best tree model
 and the best linear model may be blended: each predicts a margin (log-odds; per class for more
 classes), the margins are averaged and turned into probabilities. The blend is one more candidate,
 kept only where its out-of-fold log-loss beats both members'.

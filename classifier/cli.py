@@ -103,7 +103,7 @@ def _train_dask(latents, label, out, features_path, policy, alert_budget, positi
 
 
 def _report(clf, out) -> None:
-    from .estimator import NO_HOLDOUT
+    from .params import NO_HOLDOUT
     v = clf.validation_
     shown = (f"PR-AUC {v['pr_auc']:.4f}, ROC-AUC {v['roc_auc']:.4f}, threshold {clf.threshold_:.4f} ({clf.policy_})"
              if len(clf.classes_) == 2 else f"accuracy {v['accuracy']:.4f}, macro-F1 {v['macro_f1']:.4f}")

@@ -28,7 +28,8 @@ from encoder import events as ev
 from encoder.errors import InputError
 
 from .blend import Member
-from .estimator import LatentClassifier, _py, search_candidates
+from .estimator import LatentClassifier, _py
+from .params import search_candidates
 from .metrics import binary_metrics, multiclass_metrics
 from .thresholds import choose_threshold, parse_policy
 

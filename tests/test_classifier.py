@@ -117,8 +117,8 @@ def test_small_data_decides_on_out_of_fold_predictions():
 def test_early_stopping_does_not_stall_when_the_ranking_is_already_perfect(monkeypatch):
     # 50 well separated rows: every held-out fold is ranked perfectly after one round, so a
     # ranking metric (AUC, PR-AUC) cannot improve and would stop there with scores near 0.5.
-    import classifier.estimator
-    monkeypatch.setattr(classifier.estimator, "LINEAR_LAMBDAS", ())  # trees only: their early stopping is tested
+    import classifier.params
+    monkeypatch.setattr(classifier.params, "LINEAR_LAMBDAS", ())  # trees only: their early stopping is tested
     X, y = toy(n=50)
     X["z_0"] += np.where(y == 1, 2.0, -2.0)
     clf = LatentClassifier(seed=0).fit(X, y)
@@ -410,7 +410,7 @@ def test_bad_base_features_are_refused(base, message):
 
 
 def test_a_tree_reads_at_most_tree_columns_of_wide_inputs():
-    from classifier.estimator import EXACT_TREE_COLUMNS, TREE_COLUMNS, linear_params, search_candidates
+    from classifier.params import EXACT_TREE_COLUMNS, TREE_COLUMNS, linear_params, search_candidates
     clf = LatentClassifier(seed=0)
     for small_data, columns in ((True, EXACT_TREE_COLUMNS), (False, TREE_COLUMNS)):  # exact trees, hist trees
         trees = search_candidates(1, 0, small_data=small_data)[0]

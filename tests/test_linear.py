@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from classifier.estimator import linear_params
+from classifier.params import linear_params
 from classifier.linear import TOL, fit_linear
 
 
