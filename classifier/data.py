@@ -48,6 +48,8 @@ def read_latents(path: str | Path, label: str | None = None, features: str | Pat
     """
     frame, meta = _read_parquet(path)
     zcols = latent_columns(frame, path)
+    if len(frame) == 0:
+        raise InputError(f"latent file '{path}' holds no rows")
     keys = json.loads(meta["keys"]) if "keys" in meta else [c for c in frame.columns if c not in zcols and c != label]
     keys = [k for k in keys if k in frame.columns]
     time_col = keys[1] if len(keys) > 1 else None
@@ -93,6 +95,9 @@ def labels_of(table: FeatureTable, label: str, drop_unlabeled: bool = False) -> 
         if not drop_unlabeled:
             raise InputError(f"label column '{label}' in '{table.source}' is missing for {int(missing.sum())} of "
                              f"{len(frame)} rows; pass --drop-unlabeled to skip them")
+        if missing.all():
+            raise InputError(f"label column '{label}' in '{table.source}' is missing for every one of its "
+                             f"{len(frame)} rows: nothing to learn from")
         frame = frame[~missing].reset_index(drop=True)
         table = dataclasses.replace(table, frame=frame)
     if frame[label].nunique() < 2:

@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from encoder.artifacts import library_versions, read_manifest, sha256_file, verify_hash, write_json
+from encoder.artifacts import artifact_path, library_versions, read_manifest, sha256_file, verify_hash, write_json
 from encoder.atomic import atomic_output
 from encoder.errors import ArtifactError, InputError, NotFitted
 
@@ -583,12 +583,13 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
                                        "input_scaling": m.get("input_scaling"), "rounds": m["fit"]["rounds"]}]
         members = []
         for e in entries:
-            verify_hash(path / e["file"], e["sha256"], "model")
+            file = artifact_path(path, e["file"], "model")
+            verify_hash(file, e["sha256"], "model")
             booster = xgb.Booster()
             try:
-                booster.load_model(str(path / e["file"]))
+                booster.load_model(str(file))
             except xgb.core.XGBoostError as exc:
-                raise ArtifactError(f"model file '{path / e['file']}' is corrupted: {str(exc).splitlines()[0]}") from None
+                raise ArtifactError(f"model file '{file}' is corrupted: {str(exc).splitlines()[0]}") from None
             members.append(Member(booster, e["params"], e["input_scaling"], e["rounds"], e.get("columns"), e.get("stage", 0)))
         tp = m["threshold_policy"]
         clf = cls(threshold_policy=tp["policy"], alert_budget=tp["alert_budget"])

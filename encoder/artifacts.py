@@ -59,6 +59,36 @@ def _jsonable(value):
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
+class Manifest(dict):
+    """A manifest's JSON object: a key it lacks is an ``ArtifactError`` naming the file and the key
+    (a hand-edited or truncated manifest), never a ``KeyError``."""
+
+    path: str = "manifest.json"
+
+    def __missing__(self, key):
+        raise ArtifactError(f"manifest '{self.path}' lacks the key '{key}'")
+
+
+def _manifest_object(path: Path):
+    def hook(pairs: dict) -> Manifest:
+        m = Manifest(pairs)
+        m.path = str(path)
+        return m
+    return hook
+
+
+def artifact_path(directory: str | Path, name, what: str) -> Path:
+    """The file ``name`` of an artefact directory, refused unless it is a plain relative name that
+    stays inside ``directory`` (a manifest must not point at files elsewhere)."""
+    directory = Path(directory)
+    if not isinstance(name, str) or not name:
+        raise ArtifactError(f"manifest of '{directory}' names its {what} file as {name!r}, not a file name")
+    path = directory / name
+    if Path(name).is_absolute() or not path.resolve().is_relative_to(directory.resolve()):
+        raise ArtifactError(f"manifest of '{directory}' names its {what} file '{name}', outside the directory")
+    return path
+
+
 def read_manifest(directory: str | Path, kind: str, format_version: int, oldest: int = 1) -> dict:
     """Read ``directory/manifest.json`` of the given ``kind``; refuse a missing directory, newer formats
     and formats older than ``oldest`` (whose model this seqae can no longer rebuild)."""
@@ -69,9 +99,11 @@ def read_manifest(directory: str | Path, kind: str, format_version: int, oldest:
     if not path.exists():
         raise ArtifactError(f"'{directory}' is not a {kind} directory: no manifest.json")
     try:
-        manifest = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        manifest = json.loads(path.read_text(), object_hook=_manifest_object(path))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ArtifactError(f"manifest '{path}' is not valid JSON: {exc}") from None
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"manifest '{path}' is not a JSON object")
     if manifest.get("format") != f"seqae-{kind}":
         raise ArtifactError(f"'{directory}' is not a {kind} directory (format {manifest.get('format')!r})")
     found = manifest.get("format_version")
@@ -98,5 +130,5 @@ def read_encoder_manifest(directory: str | Path) -> dict:
     """The manifest of an encoder directory, its format checked and its weights' sha256 verified;
     without torch, so ``encoder inspect`` answers at once."""
     manifest = read_manifest(directory, "encoder", ENCODER_FORMAT_VERSION, oldest=ENCODER_FORMAT_VERSION)
-    verify_hash(Path(directory) / manifest["weights"], manifest["encoder_id"], "weights")
+    verify_hash(artifact_path(directory, manifest["weights"], "weights"), manifest["encoder_id"], "weights")
     return manifest

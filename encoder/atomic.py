@@ -20,6 +20,15 @@ def check_output(path: str | os.PathLike, overwrite: bool) -> Path:
     return path
 
 
+def check_apart(out: str | os.PathLike, events) -> None:
+    """Refuse an output inside the input directory: a second run would read it back as events."""
+    if not isinstance(events, (str, os.PathLike)) or not Path(events).is_dir():
+        return
+    if Path(out).resolve().is_relative_to(Path(events).resolve()):
+        raise InputError(f"output '{out}' is inside the input directory '{events}': a later run over that "
+                         "directory would read it as events; write it elsewhere")
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,7 @@ class EncoderConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        self._check_types()
         for name, allowed in (("unit", UNITS), ("scaler", SCALERS),
                               ("log_transform", LOG_TRANSFORMS)):
             if getattr(self, name) not in allowed:
@@ -174,6 +176,25 @@ class EncoderConfig:
             raise InputError(f"config 'segments_min_share' must be in [0, 1], got {self.segments_min_share}")
         if not 0 <= self.val_fraction < 1:
             raise InputError(f"config 'val_fraction' must be in [0, 1), got {self.val_fraction}")
+
+    def _check_types(self) -> None:
+        """Every option of the type its field declares (a TOML file may hold ``latent_dim = 2.5``)."""
+        kinds = {"int": (numbers.Integral,), "float": (numbers.Real,), "bool": (bool,), "str": (str,)}
+        words = {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "text"}
+        for f in dataclasses.fields(self):
+            value, kind = getattr(self, f.name), str(f.type).split(" | ")
+            if value is None and "None" in kind:
+                continue
+            base = kind[0]
+            if base.startswith("tuple"):
+                if not isinstance(value, (tuple, list)):
+                    raise InputError(f"config '{f.name}' must be a list, got {value!r}")
+                continue
+            if base not in kinds:
+                continue
+            bad = not isinstance(value, kinds[base]) or (base != "bool" and isinstance(value, bool))
+            if bad:
+                raise InputError(f"config '{f.name}' must be {words[base]}, got {value!r}")
 
     def resolved(self, lengths) -> "EncoderConfig":
         """A copy with ``max_len``, ``patch`` and every unit-dependent option left at None filled in,
@@ -249,7 +270,7 @@ class EncoderConfig:
                 clean[k] = tuple(p.strip() for p in v.split(",") if p.strip())
         try:
             return cls(**clean)
-        except TypeError as exc:
+        except (TypeError, InputError) as exc:
             raise InputError(f"{source}: {exc}") from None
 
 

@@ -20,11 +20,11 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from . import events as ev
 from .artifacts import ENCODER_FORMAT_VERSION as FORMAT_VERSION
-from .artifacts import library_versions, read_encoder_manifest, write_json
-from .atomic import atomic_output, write_parquet_stream
+from .artifacts import artifact_path, library_versions, read_encoder_manifest, write_json
+from .atomic import atomic_output, check_apart, write_parquet_stream
 from .blocks import CodeBlock, block_columns, code_blocks, parse_blocks
 from .config import ENCODE_BATCH, EncoderConfig
-from .errors import InputError, NotFitted, TruncationWarning
+from .errors import ArtifactError, InputError, NotFitted, TruncationWarning
 from .losses import reconstruction_errors
 from .model import LSTMAutoencoder, ModelConfig, embedding_dim_for
 from .statistics import position_share
@@ -477,6 +477,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         """Stream latent codes to a Parquet file (atomically); returns the number of rows written.
         The file's metadata records the encoder, the unit, the key columns and the blocks written."""
         self._check_encode_options(unit, batch_size, blocks)
+        check_apart(out, events)
         unit = unit or self.config_.unit
         keys = [self.schema_.id_col] + ([self.schema_.time_col] if unit == "event" else [])
         meta = {"encoder_id": self.encoder_id, "unit": unit, "keys": json.dumps(keys),
@@ -558,10 +559,14 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         enc = cls(schema.id_col, schema.time_col, schema.label_col, cfg,
                   numeric=schema.numeric, categorical=schema.categorical)
         enc.schema_, enc.config_ = schema, cfg
-        enc.model_config_ = ModelConfig.from_dict(m["model_config"])
-        enc.preprocessor_ = Preprocessor.from_state(cfg, m["preprocessing"])
-        model = LSTMAutoencoder(enc.model_config_)
-        model.load_state_dict(load_file(str(path / m["weights"])))
+        try:
+            enc.model_config_ = ModelConfig.from_dict(m["model_config"])
+            enc.preprocessor_ = Preprocessor.from_state(cfg, m["preprocessing"])
+            model = LSTMAutoencoder(enc.model_config_)
+            model.load_state_dict(load_file(str(artifact_path(path, m["weights"], "weights"))))
+        except (TypeError, ValueError, RuntimeError) as exc:  # a hand-edited manifest the weights do not fit
+            raise ArtifactError(f"encoder '{path}': its manifest and weights do not fit together: "
+                                f"{str(exc).splitlines()[0]}") from None
         enc.model_ = model.eval()
         enc.training_, enc.encoder_id_ = m["training"], m["encoder_id"]
         history = path / "history.csv"

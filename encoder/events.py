@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -64,12 +65,26 @@ def _dataset(path: Path, dictionary_columns: Sequence[str] = ()) -> ds.Dataset:
             files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
             if not files:
                 raise InputError(f"'{path}' is a directory with no .parquet files")
+            _check_same_columns(path, files)
             return ds.dataset([str(p) for p in files], format=fmt)
         return ds.dataset(str(path), format=fmt)
     except InputError:
         raise
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"'{path}' is not a readable Parquet file: {str(exc).splitlines()[0]}") from None
+
+
+def _check_same_columns(directory: Path, files: list[Path]) -> None:
+    """Every Parquet file of a directory dataset holds the first file's columns: a file without
+    them (another table, or latents written into the input directory) is refused by name, never
+    read as events with those columns missing."""
+    import pyarrow.parquet as pq
+    first = set(pq.read_schema(files[0]).names)
+    for f in files[1:]:
+        lacking = sorted(first - set(pq.read_schema(f).names))
+        if lacking:
+            raise InputError(f"Parquet file '{f}' of the directory '{directory}' lacks column '{lacking[0]}' "
+                             f"that '{files[0].name}' has: is it another table?")
 
 
 def _is_csv(path: Path) -> bool:
@@ -169,6 +184,9 @@ def _require(columns: Sequence[str], name: str, option: str, path) -> None:
         raise InputError(f"{option} column '{name}' is not in '{path}' (columns: {listed})")
 
 
+CODE_COLUMN = re.compile(r"z_\d+")  # the latents' code columns, beside the keys and label
+
+
 def infer_schema(path, columns: Sequence[str], kinds: dict[str, str], id_col: str, time_col: str,
                  label_col: str | None = None, numeric: Sequence[str] = (),
                  categorical: Sequence[str] = (), drop: Sequence[str] = ()) -> Schema:
@@ -186,6 +204,10 @@ def infer_schema(path, columns: Sequence[str], kinds: dict[str, str], id_col: st
     both = set(numeric) & set(categorical)
     if both:
         raise InputError(f"column '{sorted(both)[0]}' is given both as --numeric and --categorical")
+    for option, name in (("--id", id_col), ("--time", time_col), ("--label", label_col)):
+        if name is not None and CODE_COLUMN.fullmatch(str(name)):
+            raise InputError(f"{option} column '{name}' of '{path}' is named like a code column (z_0, z_1, ...), "
+                             "which the latents also hold: rename it")
     keys = {id_col, time_col, label_col}
     num, cat = [], []
     for c in columns:

@@ -6,7 +6,7 @@ from pathlib import Path
 from classifier import FeatureTable, LatentClassifier
 from encoder import SequenceEncoder
 from encoder import events as ev
-from encoder.atomic import write_parquet_stream
+from encoder.atomic import check_apart, write_parquet_stream
 from encoder.errors import ArtifactError
 
 from .features import FeatureRecipe, features_in_output_order
@@ -31,6 +31,7 @@ def score_events(encoder_dir: str | Path, classifier_dir: str | Path, events, ou
     DataFrame) is scored in one piece, in input order.
     """
     source = source or (str(events) if isinstance(events, (str, Path)) else "<DataFrame>")
+    check_apart(out, events)
     enc = SequenceEncoder.load(encoder_dir)
     clf = LatentClassifier.load(classifier_dir)
     if clf.encoder_id_ and clf.encoder_id_ != enc.encoder_id:

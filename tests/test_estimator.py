@@ -154,7 +154,7 @@ def test_encoders_saved_with_the_removed_merge_option_still_load(events, small_c
                                   enc.transform(events).filter(like="z_"))
     m["model_config"]["merge"] = "branches"
     path.write_text(json.dumps(m))
-    with pytest.raises(InputError, match="option 'merge' = 'branches' is no longer supported"):
+    with pytest.raises(ArtifactError, match="option 'merge' = 'branches' is no longer supported"):
         load(tmp_path / "e")
 
 
