@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -47,6 +48,37 @@ def replace(tmp: Path, final: Path) -> None:
         os.replace(tmp, final)
 
 
+STALE_AFTER_S = 3600  # a temporary whose writer cannot be told is stale after this long
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def clear_stale(final: Path) -> list[Path]:
+    """Remove the temporaries an earlier writer of ``final`` left when it was killed (kill -9, a
+    lost machine): ``.NAME.tmp-PID-*`` whose process is gone, and older ones that name no process
+    once ``STALE_AFTER_S`` old. Returns what was removed."""
+    removed = []
+    for p in final.parent.glob(f".{final.name}.tmp-*"):
+        pid = p.name[len(final.name) + 6:].split("-")[0]
+        try:
+            stale = not _alive(int(pid)) if "-" in p.name[len(final.name) + 6:] else \
+                time.time() - p.lstat().st_mtime > STALE_AFTER_S
+        except (ValueError, OSError):
+            continue
+        if stale:
+            _remove(p)
+            removed.append(p)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, overwrite: bool = False, directory: bool = False):
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
@@ -57,7 +89,8 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False, directory: b
     ...     table.to_parquet(tmp)
     """
     final = check_output(path, overwrite)
-    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
+    clear_stale(final)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     if directory:
         tmp.mkdir()
     try:

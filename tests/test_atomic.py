@@ -47,3 +47,22 @@ def test_a_failure_midway_leaves_nothing_and_existing_output_is_refused(tmp_path
     atomic.write_parquet_stream(_batches(1), tmp_path / "z.parquet", {})
     with pytest.raises(InputError, match="exists already; pass --overwrite"):
         atomic.write_parquet_stream(_batches(1), tmp_path / "z.parquet", {})
+
+
+def test_a_writer_killed_mid_write_leaves_a_temporary_the_next_run_clears(tmp_path):
+    import subprocess
+    import sys
+    out = tmp_path / "z.parquet"
+    out.write_bytes(b"previous output")
+    code = ("import os, signal, sys; from encoder import atomic\n"
+            f"with atomic.atomic_output({str(out)!r}, overwrite=True) as tmp:\n"
+            "    tmp.write_bytes(b'half')\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == -9
+    left = list(tmp_path.glob(".z.parquet.tmp-*"))
+    assert len(left) == 1 and out.read_bytes() == b"previous output"  # litter, and the old output intact
+    mine = tmp_path / f".z.parquet.tmp-{__import__('os').getpid()}-live"  # a writer still running
+    mine.write_bytes(b"in progress")
+    atomic.write_parquet_stream(_batches(), out, {}, overwrite=True)
+    assert not left[0].exists() and mine.exists()
+    assert pq.read_table(out).num_rows == 21
