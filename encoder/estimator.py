@@ -87,7 +87,7 @@ def prepare_events(events, schema: ev.Schema, training: bool, source: str | None
     wanted = [schema.id_col, schema.time_col, *([schema.label_col] if has_label else []), *schema.features]
     df = _read(events, wanted, schema.categorical)
     ev.check_features(df, schema, source, training)
-    times_in = ev.time_values(df[schema.time_col], source)
+    times_in = ev.event_times(df[schema.time_col], schema, source)
     codes_in, _ = ev.entity_codes(df[schema.id_col], source)
     order = ev.sort_order(codes_in, times_in)
     codes = codes_in[order]

@@ -29,6 +29,7 @@ class Schema:
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]
     kinds: dict = dataclasses.field(default_factory=dict, compare=False)
+    time_kind: str | None = dataclasses.field(default=None, compare=False)  # "number" or "time" at training
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -42,7 +43,7 @@ class Schema:
     @classmethod
     def from_dict(cls, d: dict) -> "Schema":
         return cls(d["id_col"], d["time_col"], d.get("label_col"), tuple(d["numeric"]),
-                   tuple(d["categorical"]), dict(d.get("kinds", {})))
+                   tuple(d["categorical"]), dict(d.get("kinds", {})), d.get("time_kind"))
 
 
 def split_names(values: Iterable[str] | None) -> tuple[str, ...]:
@@ -224,7 +225,7 @@ def infer_schema(path, columns: Sequence[str], kinds: dict[str, str], id_col: st
     if not num and not cat:
         raise InputError(f"'{path}' has no feature columns besides the id, time and label columns")
     return Schema(id_col, time_col, label_col, tuple(num), tuple(cat),
-                  {c: kinds[c] for c in num + cat})
+                  {c: kinds[c] for c in num + cat}, time_kind_of(kinds[time_col]))
 
 
 def check_features(df: pd.DataFrame, schema: Schema, path, training: bool) -> None:
@@ -256,6 +257,30 @@ def check_features(df: pd.DataFrame, schema: Schema, path, training: bool) -> No
 
 
 # --------------------------------------------------------------------------- time and order
+
+def time_kind_of(kind: str) -> str:
+    """A time column's family from its dtype family: ``number`` (seconds, steps, any numbers) or
+    ``time`` (timestamps, or text parsed as them)."""
+    return "number" if kind in ("numeric", "bool") else "time"
+
+
+def event_times(series: pd.Series, schema: Schema, path) -> np.ndarray:
+    """``time_values`` of a table coded under ``schema``, refused when the column is numbers where
+    training had timestamps or the other way round: epoch milliseconds read as seconds, or a step
+    count read as a date, would put the event anywhere in its entity's history."""
+    kind = dtype_kind(series.dtype)
+    now = time_kind_of("numeric" if kind == "string" and _all_numbers(series) else kind)
+    if schema.time_kind and now != schema.time_kind:
+        said = {"number": "numbers", "time": "timestamps"}
+        raise InputError(f"time column '{series.name}' in '{path}' holds {said[now]}, but held "
+                         f"{said[schema.time_kind]} in training")
+    return time_values(series, path)
+
+
+def _all_numbers(series: pd.Series) -> bool:
+    """Whether an object column (a JSON request's values) holds numbers only."""
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in series)
+
 
 def time_values(series: pd.Series, path) -> np.ndarray:
     """Event times as float64 seconds (timestamps) or as the numbers given; errors name the value."""

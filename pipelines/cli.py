@@ -161,7 +161,9 @@ def score(encoder_dir, classifier_dir, events, out, batch_size, threshold, bucke
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
               help="CPU threads of the encoder step and the classifier. One event's work is too small to share; "
                    "more threads contend with the HTTP loop and raise the tail latency.")
-def serve(encoder_dir, classifier_dir, state, host, port, ttl, allow_late, max_batch, threads):
+@click.option("--event-id", help="Column that identifies an event, so a retried event is answered from what was "
+                                 "stored and changes no state [a digest of the event's columns].")
+def serve(encoder_dir, classifier_dir, state, host, port, ttl, allow_late, max_batch, threads, event_id):
     """Serve online scoring over HTTP: POST /score, GET /health, GET /entities/{id}.
 
     Each new event costs one encoder step from its entity's stored state; scores equal those of
@@ -172,7 +174,8 @@ def serve(encoder_dir, classifier_dir, state, host, port, ttl, allow_late, max_b
         import uvicorn
     except ImportError:
         raise click.UsageError("pipeline serve needs fastapi and uvicorn: pip install 'seqae[serve]'") from None
-    scorer = OnlineScorer(encoder_dir, classifier_dir, state, allow_late=allow_late, ttl=ttl, max_batch=max_batch)
+    scorer = OnlineScorer(encoder_dir, classifier_dir, state, allow_late=allow_late, ttl=ttl, max_batch=max_batch,
+                          event_id=event_id)
     scorer.use_threads(threads)
     click.echo(f"serving encoder {scorer.encoder_id[:12]} + classifier {scorer.classifier_id[:12]} on "
                f"http://{host}:{port} (state: {state})", err=True)

@@ -22,6 +22,7 @@ rejected batch changes nothing.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time as wallclock
@@ -44,6 +45,8 @@ from .features import FeatureRecipe, History, category_history, latest_features
 from .state_store import EntityState, open_store
 
 TAIL_CAP = 4096  # most raw events kept per entity (the long time window may hold more: then it is cut)
+RESULTS_KEPT = 64  # answers kept per entity, by event key: a retry within the latest 64 events is recognised
+MAX_CATEGORY_CHARS = 256  # a longer category value is refused: no vocabulary holds one, and it would bloat the state
 TIME = "__time"  # tail column of event times in seconds
 
 
@@ -71,10 +74,13 @@ class OnlineScorer:
         latest time (so its time gap is 0), instead of refusing it; such scores no longer match
         the batch job, which puts every event in time order.
     max_batch : most events in one call.
+    event_id : column that identifies an event; without it, an event is identified by a digest of
+        its columns. A retried event (same key, within its entity's latest ``RESULTS_KEPT``)
+        gets its stored answer back and changes no state.
     """
 
     def __init__(self, encoder_dir, classifier_dir, store, allow_late: bool = False, ttl: float | None = None,
-                 max_batch: int = 10000):
+                 max_batch: int = 10000, event_id: str | None = None):
         self.encoder = SequenceEncoder.load(encoder_dir)
         self.classifier = LatentClassifier.load(classifier_dir)
         enc, clf = self.encoder, self.classifier
@@ -91,7 +97,7 @@ class OnlineScorer:
             raise ArtifactError(f"classifier '{classifier_dir}' uses baseline features but records no recipe for them")
         self.recipe = FeatureRecipe.from_dict(clf.recipe_) if self.needs_base else None
         self.store = open_store(store, ttl) if isinstance(store, (str, Path)) else store
-        self.allow_late, self.max_batch = allow_late, max_batch
+        self.allow_late, self.max_batch, self.event_id = allow_late, max_batch, event_id
         self.schema = enc.schema_
         self.encoder_id, self.classifier_id = enc.encoder_id, _classifier_id(Path(classifier_dir))
         self.causal = enc.model_config_.causal
@@ -135,28 +141,65 @@ class OnlineScorer:
             bad = [v for v in cols[c] if v is not None and (isinstance(v, (bool, str, list, dict)))]
             if bad:
                 raise InputError(f"column '{c}' must be a number or null, got {bad[0]!r}")
-            cols[c] = [math.nan if v is None else float(v) for v in cols[c]]
+            try:
+                cols[c] = [math.nan if v is None else float(v) for v in cols[c]]
+            except OverflowError:
+                raise InputError(f"column '{c}' holds a number too large for a float") from None
         for c in s.categorical:
             bad = [v for v in cols[c] if isinstance(v, (list, dict))]
             if bad:
                 raise InputError(f"column '{c}' must be a string, number, boolean or null, got {bad[0]!r}")
+            long = [v for v in cols[c] if isinstance(v, str) and len(v) > MAX_CATEGORY_CHARS]
+            if long:
+                raise InputError(f"column '{c}' holds a value of {len(long[0])} characters, more than "
+                                 f"{MAX_CATEGORY_CHARS}")
         bad_ids = [v for v in cols[s.id_col] if v is None or isinstance(v, (list, dict, float))]
         if bad_ids:
             raise InputError(f"column '{s.id_col}' must be a string or an integer, got {bad_ids[0]!r}")
-        times = ev.time_values(pd.Series(cols[s.time_col], name=s.time_col), "the request")
+        times = ev.event_times(pd.Series(cols[s.time_col], name=s.time_col), s, "the request")
+        if not np.isfinite(times).all() or (np.abs(times) > 1e15).any():
+            raise InputError(f"time column '{s.time_col}' holds a time out of range")
         return cols, times
+
+    def event_keys(self, records: list[dict]) -> list[str]:
+        """Each event's key: its ``event_id`` column, or a digest of its columns (key order aside)."""
+        if self.event_id is None:
+            return [hashlib.sha256(json.dumps(r, sort_keys=True, default=str).encode()).hexdigest() for r in records]
+        keys = []
+        for i, r in enumerate(records):
+            v = r.get(self.event_id)
+            if v is None or isinstance(v, (list, dict, float, bool)):
+                raise InputError(f"event {i} needs the event id column '{self.event_id}' as a string or an integer, "
+                                 f"got {v!r}")
+            keys.append(json.dumps(v))
+        return keys
 
     # ------------------------------------------------------------------ scoring
     def score(self, records) -> list[dict]:
-        """Score a batch of events; returns one result per event, in request order."""
+        """Score a batch of events; returns one result per event, in request order. An event already
+        scored (its key among its entity's stored answers, or earlier in the batch) gets that answer
+        again, marked ``"duplicate": true``, and changes no state."""
         cols, times = self.frame(records)
+        events = self.event_keys(records)
         ids = cols[self.schema.id_col]
         keys = [json.dumps(v) for v in ids]
         states = self.store.get_many(sorted(set(keys)))
+        first: dict[tuple, int] = {}  # (entity, event key) -> the batch row that scores it
+        repeat = {}  # batch row -> the stored answer it repeats, or the row whose answer it repeats
+        for i, (k, e) in enumerate(zip(keys, events)):
+            stored = states[k].results.get(e) if k in states else None
+            if stored is not None:
+                repeat[i] = stored
+            elif (k, e) in first:
+                repeat[i] = first[(k, e)]
+            else:
+                first[(k, e)] = i
         last = {k: states[k].last_time if k in states else -math.inf for k in set(keys)}
-        wave = np.zeros(len(keys), dtype=np.int64)
+        wave = np.full(len(keys), -1, dtype=np.int64)
         seen_in_batch: dict[str, int] = {}
         for i, (k, t) in enumerate(zip(keys, times)):
+            if i in repeat:
+                continue
             if t < last[k]:
                 if not self.allow_late:
                     raise LateEvent(f"event {i} of entity {ids[i]!r} at {cols[self.schema.time_col][i]} is earlier "
@@ -171,10 +214,18 @@ class OnlineScorer:
             part = {c: [v[i] for i in rows] for c, v in cols.items()}
             for i, result in zip(rows, self._score_wave(part, times[rows], [keys[i] for i in rows], states)):
                 results[i] = result
+                answers = states[keys[i]].results
+                answers[events[i]] = result
+                while len(answers) > RESULTS_KEPT:
+                    del answers[next(iter(answers))]  # the oldest answer
+        for i, r in repeat.items():
+            results[i] = {**(r if isinstance(r, dict) else results[r]), "duplicate": True}
+        changed = {keys[i] for i in range(len(keys)) if i not in repeat}
         now = wallclock.time()
-        for st in states.values():
-            st.updated = now
-        self.store.put_many(states)
+        for k in changed:
+            states[k].updated = now
+        if changed:
+            self.store.put_many({k: states[k] for k in changed})
         return results
 
     def _score_wave(self, new: dict, t_new: np.ndarray, keys: list[str], states: dict) -> list[dict]:

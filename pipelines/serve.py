@@ -39,8 +39,10 @@ def create_app(scorer: OnlineScorer) -> FastAPI:
             return _error(413, f"request body of {len(body)} bytes is larger than {MAX_BODY_BYTES}")
         try:
             payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, or an integer of too many digits
             return _error(400, f"malformed JSON: {exc}")
+        except RecursionError:
+            return _error(400, "malformed JSON: nested too deeply")
         single = isinstance(payload, dict) and "events" not in payload
         records = [payload] if single else payload.get("events") if isinstance(payload, dict) else payload
         try:

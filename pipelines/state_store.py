@@ -28,6 +28,7 @@ class EntityState:
     tail_new: dict = dataclasses.field(default_factory=dict)   # categorical column -> 0/1 per tail row
     seen: dict = dataclasses.field(default_factory=dict)       # categorical column -> {value: times seen}
     carry: dict | None = None                                  # causal encoder: h, c, sum, max, n (trend_*) as lists
+    results: dict = dataclasses.field(default_factory=dict)    # event key -> its answer, the latest RESULTS_KEPT
     updated: float = 0.0                                       # wall-clock seconds of the last write
 
     def to_json(self) -> str:

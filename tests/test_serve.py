@@ -118,7 +118,7 @@ def test_bad_requests_are_one_line_4xx_and_change_no_state(models, tmp_path):
         (c.post("/score", json=recs[20] | {"amount": "lots"}), 400, "column 'amount' must be a number"),
         (c.post("/score", json=recs[20] | {"ts": "yesterday-ish"}), 400, "cannot parse 'yesterday-ish'"),
         (c.post("/score", json=recs[:1] * 51), 413, "more than the limit of 50"),
-        (c.post("/score", json=[recs[20], recs[0]]), 409, "earlier than the entity's latest"),  # recs[0] is old now
+        (c.post("/score", json=[recs[20], recs[0] | {"amount": 1.5}]), 409, "earlier than the entity's latest"),  # old now
         (c.post("/score", json=[]), 400, "non-empty list"),
     ]
     for r, status, text in cases:
@@ -126,6 +126,57 @@ def test_bad_requests_are_one_line_4xx_and_change_no_state(models, tmp_path):
         assert "\n" not in r.json()["error"]
     assert state_digest(scorer_store) == before  # no rejected request wrote anything
     assert c.post("/score", json=recs[20]).status_code == 200  # and the service still serves
+
+
+def test_a_retried_event_gets_its_stored_answer_and_changes_no_state(models, tmp_path):
+    c = client(models, tmp_path / "state.sqlite")
+    recs = records(models, 12)
+    first = c.post("/score", json=recs[:10]).json()["results"]
+    store = SQLiteStore(tmp_path / "state.sqlite")
+    before = state_digest(store)
+    again = c.post("/score", json=recs[5]).json()  # a client retry
+    assert again == first[5] | {"duplicate": True} and state_digest(store) == before
+    batch = c.post("/score", json=[recs[3], recs[10], recs[10]]).json()["results"]
+    assert batch[0] == first[3] | {"duplicate": True} and batch[2] == batch[1] | {"duplicate": True}
+    assert "duplicate" not in batch[1]
+    events = c.get(f"/entities/{recs[10]['account']}").json()["events"]
+    mine = sum(r["account"] == recs[10]["account"] for r in recs[:11])
+    assert events == mine  # scored once, though sent twice
+    fresh = client(models, tmp_path / "other.sqlite")  # the same answers as a run without retries
+    assert [r["score"] for r in fresh.post("/score", json=recs[:11]).json()["results"]] == \
+        [r["score"] for r in first] + [batch[1]["score"]]
+
+
+def test_an_event_id_column_names_the_retry(models, tmp_path):
+    c = client(models, tmp_path / "state.sqlite", event_id="ts")
+    rec = records(models, 1)[0]
+    answer = c.post("/score", json=rec).json()
+    assert c.post("/score", json=rec | {"amount": 99.0}).json() == answer | {"duplicate": True}  # same id: a retry
+    r = c.post("/score", json={k: v for k, v in rec.items() if k != "ts"} | {"ts": None})
+    assert r.status_code == 400
+
+
+def test_requests_that_cannot_be_events_are_refused_and_poison_nothing(models, tmp_path):
+    c = client(models, tmp_path / "state.sqlite")
+    recs = [r for r in records(models, 60) if r["account"] == records(models, 1)[0]["account"]]
+    assert c.post("/score", json=recs[0]).status_code == 200
+    store = SQLiteStore(tmp_path / "state.sqlite")
+    before = state_digest(store)
+    millis = int(pd.Timestamp(recs[1]["ts"]).timestamp() * 1000)
+    deep = b"[" * 100000 + b"]" * 100000
+    cases = [
+        (c.post("/score", json=recs[1] | {"ts": millis}), "holds numbers, but held timestamps in training"),
+        (c.post("/score", content=json.dumps(recs[1]).replace('"amount": ', '"amount": 1' + "0" * 400 + ", \"x\": ")
+                .encode()), "too large for a float"),
+        (c.post("/score", content=json.dumps(recs[1]).replace('"amount": ', '"amount": ' + "9" * 5000 + ", \"x\": ")
+                .encode()), "malformed JSON"),
+        (c.post("/score", content=deep), "malformed JSON"),
+        (c.post("/score", json=recs[1] | {"merchant": "m" * (10 << 20)}), "characters, more than 256"),
+    ]
+    for r, text in cases:
+        assert r.status_code == 400 and text in r.json()["error"], r.text[:300]
+    assert state_digest(store) == before
+    assert c.post("/score", json=recs[1]).status_code == 200  # the account is not locked out
 
 
 def test_new_entity_health_and_entity_state(models, tmp_path):
@@ -200,7 +251,14 @@ def test_replay_command_against_a_running_service(models, tmp_path):
         assert "60 events in 6 requests" in r.output and "p99" in r.output and "rejected 0" in r.output
         assert len(pd.read_parquet(tmp_path / "answers.parquet")) == 60
         r = run("pipeline", "replay", models / "events.parquet", "--url", f"http://127.0.0.1:{port}", "--time", "ts",
-                "--limit", "5")  # the same events again: late, rejected
+                "--limit", "5", "--out", tmp_path / "again.parquet")  # the same events again: retries
+        assert r.exit_code == 0 and "rejected 0" in r.output, r.output
+        first, again = (pd.read_parquet(tmp_path / f) for f in ("answers.parquet", "again.parquet"))
+        assert again["score"].tolist() == first["score"].head(5).tolist()  # the stored answers, nothing rescored
+        changed = pd.read_parquet(models / "events.parquet").assign(amount=lambda f: f.amount + 1.0)
+        changed.to_parquet(tmp_path / "changed.parquet")
+        r = run("pipeline", "replay", tmp_path / "changed.parquet", "--url", f"http://127.0.0.1:{port}", "--time", "ts",
+                "--limit", "5")  # other events at those old times: late, rejected
         assert r.exit_code == 1 and r.output.splitlines()[-1].startswith("error: 5 of 5 requests were rejected")
     finally:
         server.should_exit = True
