@@ -209,7 +209,42 @@ def test_idle_entities_expire(models, tmp_path):
     assert c.get(f"/entities/{rec['account']}").status_code == 404
 
 
-def test_redis_store_keeps_state_like_sqlite(models, tmp_path, monkeypatch):
+@pytest.fixture
+def redis_url(tmp_path):
+    """A real redis-server (Debian's package, which scripts/setup.sh installs) on a free port,
+    appending every write to its log before answering, as a production store would."""
+    import shutil
+    import subprocess
+    import redis
+    exe = shutil.which("redis-server")
+    assert exe, "redis-server is not installed: scripts/setup.sh installs it (apt-get install redis-server)"
+    port = free_port()
+    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+                             "--appendfsync", "always", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        for _ in range(100):
+            try:
+                redis.Redis.from_url(url).ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_a_real_redis_store_keeps_state_like_sqlite(models, tmp_path, redis_url):
+    recs = records(models, 25)
+    red = client(models, redis_url).post("/score", json=recs).json()["results"]
+    sql = client(models, tmp_path / "state.sqlite").post("/score", json=recs).json()["results"]
+    assert [r["score"] for r in red] == [r["score"] for r in sql]
+    assert RedisStore(redis_url).count() == len({r["account"] for r in recs})
+    assert client(models, redis_url).post("/score", json=recs[3]).json()["duplicate"]  # answers persist too
+
+
+def test_the_fake_redis_beside_the_real_one_behaves_alike(models, tmp_path, monkeypatch):
     fakeredis = pytest.importorskip("fakeredis")
     import redis
     server = fakeredis.FakeServer()
@@ -218,7 +253,40 @@ def test_redis_store_keeps_state_like_sqlite(models, tmp_path, monkeypatch):
     red = client(models, "redis://localhost:6379/0").post("/score", json=recs).json()["results"]
     sql = client(models, tmp_path / "state.sqlite").post("/score", json=recs).json()["results"]
     assert [r["score"] for r in red] == [r["score"] for r in sql]
-    assert RedisStore("redis://localhost:6379/0").count() == len({r["account"] for r in recs})
+
+
+def test_a_service_killed_mid_stream_loses_no_committed_event_in_redis(models, tmp_path, redis_url):
+    import subprocess
+    import sys
+    import httpx
+    m = models / "report" / "models"
+    recs = records(models, 40)
+
+    def start():
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "pipelines", "pipeline", "serve", "--encoder", str(m / "encoder"),
+                                 "--classifier", str(m / "hybrid"), "--state", redis_url, "--port", str(port)],
+                                stderr=subprocess.DEVNULL)
+        for _ in range(600):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                return proc, f"http://127.0.0.1:{port}"
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError("the service did not start")
+
+    proc, url = start()
+    answers = [httpx.post(f"{url}/score", json=r, timeout=30).json() for r in recs[:20]]
+    proc.kill()  # kill -9, between two requests
+    proc.wait(10)
+    proc, url = start()
+    try:
+        answers += [httpx.post(f"{url}/score", json=r, timeout=30).json() for r in recs[20:]]
+    finally:
+        proc.kill()
+        proc.wait(10)
+    whole = client(models, tmp_path / "state.sqlite").post("/score", json=recs).json()["results"]
+    assert [a["score"] for a in answers] == [r["score"] for r in whole]
 
 
 def state_digest(store) -> str:
