@@ -147,6 +147,31 @@ def score(encoder_dir, classifier_dir, events, out, batch_size, threshold, bucke
     click.echo(f"{rows} scores written to {out}")
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only."""
+    import ipaddress
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def read_token(path) -> str | None:
+    """The bearer token in ``path`` (surrounding whitespace removed), refused when empty."""
+    if path is None:
+        return None
+    from encoder.errors import InputError
+    try:
+        token = Path(path).read_text().strip()
+    except OSError as exc:
+        raise InputError(f"token file '{path}' cannot be read: {exc.strerror}") from None
+    if not token:
+        raise InputError(f"token file '{path}' is empty")
+    return token
+
+
 @pipeline_group.command("serve")
 @click.option("--encoder", "encoder_dir", required=True, type=click.Path(), help="Encoder directory (unit event).")
 @click.option("--classifier", "classifier_dir", required=True, type=click.Path(), help="Classifier directory.")
@@ -163,7 +188,10 @@ def score(encoder_dir, classifier_dir, events, out, batch_size, threshold, bucke
                    "more threads contend with the HTTP loop and raise the tail latency.")
 @click.option("--event-id", help="Column that identifies an event, so a retried event is answered from what was "
                                  "stored and changes no state [a digest of the event's columns].")
-def serve(encoder_dir, classifier_dir, state, host, port, ttl, allow_late, max_batch, threads, event_id):
+@click.option("--token-file", type=click.Path(dir_okay=False),
+              help="File holding a bearer token every request but /health must carry (Authorization: Bearer "
+                   "<token>); required when --host is not a loopback address.")
+def serve(encoder_dir, classifier_dir, state, host, port, ttl, allow_late, max_batch, threads, event_id, token_file):
     """Serve online scoring over HTTP: POST /score, GET /health, GET /entities/{id}.
 
     Each new event costs one encoder step from its entity's stored state; scores equal those of
@@ -174,12 +202,15 @@ def serve(encoder_dir, classifier_dir, state, host, port, ttl, allow_late, max_b
         import uvicorn
     except ImportError:
         raise click.UsageError("pipeline serve needs fastapi and uvicorn: pip install 'seqae[serve]'") from None
+    token = read_token(token_file)
+    if token is None and not is_loopback(host):
+        raise click.UsageError(f"--host {host} is reachable from other machines: give --token-file")
     scorer = OnlineScorer(encoder_dir, classifier_dir, state, allow_late=allow_late, ttl=ttl, max_batch=max_batch,
                           event_id=event_id)
     scorer.use_threads(threads)
     click.echo(f"serving encoder {scorer.encoder_id[:12]} + classifier {scorer.classifier_id[:12]} on "
                f"http://{host}:{port} (state: {state})", err=True)
-    uvicorn.run(create_app(scorer), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(scorer, token), host=host, port=port, log_level="warning")
 
 
 @pipeline_group.command("replay")

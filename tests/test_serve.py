@@ -343,3 +343,42 @@ def test_serve_refuses_bad_models_in_one_line(models, tmp_path):
     r = run("pipeline", "serve", "--encoder", tmp_path / "nope", "--classifier", models / "report" / "models" / "hybrid",
             "--state", tmp_path / "s.sqlite")
     assert r.exit_code == 1 and r.output.strip() == f"error: encoder directory '{tmp_path / 'nope'}' does not exist"
+
+
+def test_metrics_count_requests_events_duplicates_and_late_events(models, tmp_path):
+    c = client(models, tmp_path / "state.sqlite")
+    recs = records(models, 30)
+    same = [r for r in recs if r["account"] == recs[0]["account"]]
+    c.post("/score", json=recs[:10])
+    c.post("/score", json=recs[2])  # a retry
+    c.post("/score", json=same[0] | {"amount": 2.5, "ts": "2000-01-01T00:00:00Z"})  # late: 409
+    c.post("/score", content=b"{nope")  # 400
+    text = c.get("/metrics").text
+
+    def value(name):
+        line = next(x for x in text.splitlines() if x.startswith(name + " ") or x.startswith(name + "{"))
+        return float(line.rsplit(" ", 1)[1])
+    assert value('seqae_requests_total{status="200"}') == 2 and value('seqae_requests_total{status="409"}') == 1
+    assert value('seqae_requests_total{status="400"}') == 1
+    assert value("seqae_events_scored_total") == 10 and value("seqae_duplicate_events_total") == 1
+    assert value("seqae_late_events_refused_total") == 1
+    assert value("seqae_entities") == len({r["account"] for r in recs[:10]})
+    assert value("seqae_request_seconds_count") == 4 and value("seqae_scores_count") == 10
+
+
+def test_a_bearer_token_guards_every_request_but_health(models, tmp_path):
+    m = models / "report" / "models"
+    c = TestClient(create_app(OnlineScorer(m / "encoder", m / "hybrid", tmp_path / "s.sqlite"), token="s3cret"))
+    rec = records(models, 1)[0]
+    r = c.post("/score", json=rec)
+    assert r.status_code == 401 and "bearer token" in r.json()["error"]
+    assert c.post("/score", json=rec, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert c.get("/metrics").status_code == 401 and c.get("/health").status_code == 200
+    assert c.post("/score", json=rec, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    r = run("pipeline", "serve", "--encoder", m / "encoder", "--classifier", m / "hybrid", "--state",
+            tmp_path / "t.sqlite", "--host", "0.0.0.0")
+    assert r.exit_code == 2 and "give --token-file" in r.output
+    (tmp_path / "empty").write_text("\n")
+    r = run("pipeline", "serve", "--encoder", m / "encoder", "--classifier", m / "hybrid", "--state",
+            tmp_path / "t.sqlite", "--host", "0.0.0.0", "--token-file", tmp_path / "empty")
+    assert r.exit_code == 1 and "token file" in r.output and "is empty" in r.output
