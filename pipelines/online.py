@@ -22,9 +22,11 @@ rejected batch changes nothing.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
+import threading
 import time as wallclock
 from itertools import chain
 from pathlib import Path
@@ -45,6 +47,7 @@ from .features import FeatureRecipe, History, category_history, latest_features
 from .state_store import EntityState, open_store
 
 TAIL_CAP = 4096  # most raw events kept per entity (the long time window may hold more: then it is cut)
+LOCK_STRIPES = 64  # entity locks: requests for different entities score at once, one entity's in turn
 RESULTS_KEPT = 64  # answers kept per entity, by event key: a retry within the latest 64 events is recognised
 MAX_CATEGORY_CHARS = 256  # a longer category value is refused: no vocabulary holds one, and it would bloat the state
 TIME = "__time"  # tail column of event times in seconds
@@ -98,6 +101,7 @@ class OnlineScorer:
         self.recipe = FeatureRecipe.from_dict(clf.recipe_) if self.needs_base else None
         self.store = open_store(store, ttl) if isinstance(store, (str, Path)) else store
         self.allow_late, self.max_batch, self.event_id = allow_late, max_batch, event_id
+        self.locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
         self.schema = enc.schema_
         self.encoder_id, self.classifier_id = enc.encoder_id, _classifier_id(Path(classifier_dir))
         self.causal = enc.model_config_.causal
@@ -181,8 +185,16 @@ class OnlineScorer:
         again, marked ``"duplicate": true``, and changes no state."""
         cols, times = self.frame(records)
         events = self.event_keys(records)
+        keys = [json.dumps(v) for v in cols[self.schema.id_col]]
+        stripes = sorted({int(hashlib.blake2b(k.encode(), digest_size=4).hexdigest(), 16) % LOCK_STRIPES for k in keys})
+        with contextlib.ExitStack() as held:  # the entities' locks, in one order: no deadlock
+            for i in stripes:
+                held.enter_context(self.locks[i])
+            return self._score_locked(cols, times, events, keys)
+
+    def _score_locked(self, cols: dict, times: np.ndarray, events: list[str], keys: list[str]) -> list[dict]:
+        """``score`` once its entities are locked: read their states, score in waves, commit."""
         ids = cols[self.schema.id_col]
-        keys = [json.dumps(v) for v in ids]
         states = self.store.get_many(sorted(set(keys)))
         first: dict[tuple, int] = {}  # (entity, event key) -> the batch row that scores it
         repeat = {}  # batch row -> the stored answer it repeats, or the row whose answer it repeats

@@ -1,8 +1,10 @@
 """The online scoring service (FastAPI): ``POST /score``, ``GET /health``, ``GET /entities/{id}``,
 ``GET /metrics`` (Prometheus text format).
 
-Requests are scored one at a time (the event loop runs each to its end), so two requests for one
-entity never interleave; each request's states are committed together or not at all. Every error
+Requests are scored on worker threads, off the event loop, so ``/health`` and ``/metrics`` answer
+while a large batch is scored; requests for different entities score at once, those for one entity
+in turn (``OnlineScorer``'s entity locks); each request's states are committed together or not at
+all. Every error
 is a JSON ``{"error": "<one line>"}`` with a 4xx status, and the service goes on serving:
 
 - 400: malformed JSON, a missing column, a value of the wrong type, an unparseable time;
@@ -18,6 +20,7 @@ import time
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from encoder.errors import InputError
 
@@ -108,7 +111,7 @@ def create_app(scorer: OnlineScorer, token: str | None = None) -> FastAPI:
         single = isinstance(payload, dict) and "events" not in payload
         records = [payload] if single else payload.get("events") if isinstance(payload, dict) else payload
         try:
-            results = scorer.score(records)
+            results = await run_in_threadpool(scorer.score, records)
         except LateEvent as exc:
             return _error(409, str(exc))
         except BatchTooLarge as exc:

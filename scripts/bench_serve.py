@@ -7,7 +7,9 @@ in a subprocess on 127.0.0.1, waits for ``/health``, then:
 2. batched requests (``--batch`` events each, many entities): events/s (target >= 1000);
 3. per-event cost against history: an entity with 1000 prior events (2 hours apart, so the tail is
    the encoder's window) against entities with 1 prior event, ``--requests`` single-event requests
-   each, interleaved: ratio of median latencies (target within 1.5x).
+   each, interleaved: ratio of median latencies (target within 1.5x);
+4. head of line: ``/health`` probed while a 2000-event batch is scored (target: slowest <= 50 ms);
+5. concurrency: ``--requests`` single-event requests from 8 client threads against 1 (target >= 1.3x).
 
 ``--model hybrid_joint`` serves the one-model hybrid instead of the stacked one (two boosters).
 
@@ -17,10 +19,12 @@ Run it alone: the service and the client share the 2 cores.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -125,6 +129,32 @@ def main() -> None:
             ratio = np.median(long) / np.median(short)
             print(f"3. per-event latency, 1000 prior events vs 1: median {np.median(long):.1f} vs {np.median(short):.1f} ms: "
                   f"ratio {ratio:.2f} ({'OK' if ratio <= 1.5 else 'OVER'} 1.5)", flush=True)
+
+            big = [event(rows[j % len(rows)], f"hol{j % 500}", t0 + 1e5 + j) for j in range(2000)]
+            batch_ms, waits = [], []
+            worker = threading.Thread(target=lambda: batch_ms.append(timed(url, big)))
+            worker.start()
+            health = url.rsplit("/", 1)[0] + "/health"
+            while worker.is_alive():
+                start = time.perf_counter()
+                with urllib.request.urlopen(health, timeout=30) as r:
+                    r.read()
+                waits.append((time.perf_counter() - start) * 1000)
+                time.sleep(0.01)
+            worker.join()
+            print(f"4. head of line: /health during a 2000-event batch ({batch_ms[0]:.0f} ms): {len(waits)} probes, "
+                  f"slowest {max(waits):.1f} ms: {max(waits) / 50:.2f} x 50 ms ({'OK' if max(waits) <= 50 else 'OVER'})",
+                  flush=True)
+
+            def clients(n: int, tag: str) -> float:
+                payloads = [event(rows[i % len(rows)], f"{tag}{i}", t0 + 2e5 + i) for i in range(args.requests)]
+                start = time.perf_counter()
+                with concurrent.futures.ThreadPoolExecutor(n) as pool:
+                    list(pool.map(lambda p: timed(url, p), payloads))
+                return args.requests / (time.perf_counter() - start)
+            one, eight = clients(1, "c1-"), clients(8, "c8-")
+            print(f"5. concurrency: {eight:.0f} events/s from 8 clients against {one:.0f} from 1: "
+                  f"{eight / one:.2f}x ({'OK' if eight / one >= 1.3 else 'BELOW'} 1.3)", flush=True)
         finally:
             proc.terminate()
             proc.wait(10)

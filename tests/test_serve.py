@@ -382,3 +382,26 @@ def test_a_bearer_token_guards_every_request_but_health(models, tmp_path):
     r = run("pipeline", "serve", "--encoder", m / "encoder", "--classifier", m / "hybrid", "--state",
             tmp_path / "t.sqlite", "--host", "0.0.0.0", "--token-file", tmp_path / "empty")
     assert r.exit_code == 1 and "token file" in r.output and "is empty" in r.output
+
+
+def test_scoring_runs_off_the_event_loop_and_different_entities_at_once(models, tmp_path):
+    m = models / "report" / "models"
+    scorer = OnlineScorer(m / "encoder", m / "hybrid", tmp_path / "s.sqlite")
+    inside = threading.Barrier(2, timeout=20)  # two requests inside the scoring at the same time, or none
+    real = scorer._score_locked
+
+    def held(*args):
+        inside.wait()
+        return real(*args)
+    scorer._score_locked = held
+    c = TestClient(create_app(scorer))
+    recs = records(models, 30)
+    a, b = recs[0], next(r for r in recs if r["account"] != recs[0]["account"])
+    out = []
+    first = threading.Thread(target=lambda: out.append(c.post("/score", json=a)))
+    first.start()
+    health = c.get("/health")  # answered while the first request waits inside the scoring
+    assert health.status_code == 200 and first.is_alive()
+    assert c.post("/score", json=b).status_code == 200  # another entity's request joins it there
+    first.join(20)
+    assert out[0].status_code == 200
