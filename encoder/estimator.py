@@ -303,7 +303,8 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         (``blocks.TRAINED``); the untrained blocks are equal column for column."""
         self._check_fitted()
         twin = copy.copy(self)
-        net = initial_network(self.model_config_, self.config_.seed)
+        with torch.random.fork_rng(devices=[]):  # the caller's generator is left as it was
+            net = initial_network(self.model_config_, self.config_.seed)
         trained_buffers = dict(self.model_.named_buffers())
         for name, buf in net.named_buffers():
             buf.copy_(trained_buffers[name])
