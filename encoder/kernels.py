@@ -14,6 +14,11 @@ aeon's ``MiniRocket`` needs equal-length series, and these run inside the encode
 its ONNX export, beside the learned code. Nothing here is trained: the channel subsets are drawn from
 the encoder's seed and the biases fitted on its training sequences (``fit``), then both are saved
 with the weights as buffers.
+
+Two implementations of one computation: ``kernel_loops`` (a compiled loop, MiniRocket's own
+arithmetic, no dense tensor of comparisons) for every forward pass, and the convolution below in
+torch for ONNX tracing. A bias never equals a sum of the sequence it was fitted on (``untie``), so
+the two count the same steps although they add in different orders.
 """
 from __future__ import annotations
 
@@ -25,12 +30,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .kernel_loops import ppv_features
 from .sequences import exporting, valid_mask
 
 TAPS = 9
 KERNELS = torch.full((84, TAPS), -1.0).index_put_(  # (84, 9): -1, and 2 at three taps
     (torch.arange(84).repeat_interleave(3), torch.tensor(list(itertools.combinations(range(TAPS), 3))).flatten()),
     torch.tensor(2.0))
+PLUS_TAPS = np.array([np.flatnonzero(k.numpy() > 0) for k in KERNELS])  # (84, 3): where each weight is 2
 MAX_DILATIONS = 32  # per kernel, as MiniRocket
 CHUNK_ELEMENTS = 1 << 24  # convolution outputs held at once (floats): bounds memory for long, wide batches
 
@@ -46,6 +53,21 @@ def dilations_for(features: int, max_len: int) -> tuple[list[int], list[int]]:
     share = (counts * (per_kernel / n)).astype(np.int64)
     share[:per_kernel - share.sum()] += 1  # the remainder to the smallest dilations
     return values.tolist(), share.tolist()
+
+
+def untie(biases: np.ndarray, sums: np.ndarray) -> np.ndarray:
+    """Each bias moved off the sums it was fitted on: a bias equal to a sum (a quantile landing on a
+    repeated value) goes halfway to the next larger sum, or a little above the largest. A sequence's
+    count of sums above each bias is unchanged, but no longer turns on the last bit of an addition."""
+    values = np.unique(sums)  # sorted
+    out = biases.astype(np.float64).copy()
+    tol = 1e-5 * max(1.0, float(np.abs(values).max(initial=0.0)))
+    for j, b in enumerate(out):
+        at = np.searchsorted(values, b - tol)  # the first value not below b - tol
+        if at < len(values) and abs(values[at] - b) <= tol:  # on a value: halfway to the next
+            above = values[values > values[at] + tol]
+            out[j] = (values[at] + above[0]) / 2 if len(above) else values[at] + max(tol, 1e-3 * abs(values[at]))
+    return out
 
 
 def golden_quantiles(n: int) -> np.ndarray:
@@ -120,14 +142,23 @@ class RandomKernelFeatures(nn.Module):
         biases, f = [], 0
         for i, count in enumerate(self.counts):
             for k, row in enumerate(rng.integers(0, B, len(KERNELS))):
-                sums = self._sums(x[row:row + 1, :int(lengths[row])], i)[0, k]  # (L,): kernel k on one sequence
-                biases.append(np.quantile(sums.double().numpy(), q[f:f + count]))
+                sums = self._sums(x[row:row + 1, :int(lengths[row])], i)[0, k].double().numpy()  # (L,): kernel k
+                biases.append(untie(np.quantile(sums, q[f:f + count]), sums))
                 f += count
         self.biases.copy_(torch.from_numpy(np.concatenate(biases)).to(self.biases.dtype))
         return self
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """PPV features (B, out_dim) of x (B, T, C) over each sequence's counted steps."""
+        if exporting():
+            return self.convolved(x, lengths)
+        ppv = ppv_features(x.detach().float().cpu().numpy(), lengths.cpu().numpy(), self.dilations, self.counts,
+                           PLUS_TAPS, self.channels.cpu().numpy(), self.biases.cpu().numpy(),
+                           threads=torch.get_num_threads())  # (B, out_dim)
+        return torch.from_numpy(ppv).to(device=x.device, dtype=x.dtype)
+
+    def convolved(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``forward`` as torch convolutions and comparisons (traceable, for ONNX; slower)."""
         B, T, C = x.shape  # batch, steps, channels
         lengths = lengths.to(x.device)
         x = x.masked_fill(~valid_mask(lengths, T)[..., None], 0.0)

@@ -5,7 +5,7 @@ import torch
 
 from encoder import EncoderConfig, SequenceEncoder
 from encoder.errors import InputError
-from encoder.kernels import KERNELS, RandomKernelFeatures, dilations_for
+from encoder.kernels import KERNELS, RandomKernelFeatures, dilations_for, untie
 
 
 def _numpy_ppv(x: np.ndarray, kernel: np.ndarray, d: int, channels: np.ndarray, bias: float, padded: bool) -> float:
@@ -30,14 +30,17 @@ def test_kernels_are_minirockets_and_dilations_span_the_window():
     assert dilations_for(840, 9) == ([1], [10])
 
 
-def test_features_match_a_direct_computation_and_never_read_padding():
+@pytest.mark.parametrize("fitted_on", ["other draws", "the same sequences"])
+@pytest.mark.parametrize("path", ["compiled loop", "torch convolution"])
+def test_features_match_a_direct_computation_and_never_read_padding(path, fitted_on):
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(4, 60, 3, generator=gen)
     lengths = torch.tensor([60, 41, 12, 3])
-    # the biases are quantiles of the sums of one fitted sequence, so some of its sums equal a bias and
-    # their count flips with the last bit of the convolution (oneDNN's AVX-512 path sums a batch of
-    # one in another order than a batch of four): fitted on other draws, no sum sits on a bias
-    rk = RandomKernelFeatures(3, 168, 60).fit(torch.randn(4, 60, 3, generator=gen), lengths, seed=0)
+    # fitted on the coded sequences themselves, short ones repeat sums and a quantile can land on
+    # one: the biases are moved off them, so neither path's count turns on its order of addition
+    fit_on = torch.randn(4, 60, 3, generator=gen) if fitted_on == "other draws" else x
+    rk = RandomKernelFeatures(3, 168, 60).fit(fit_on, lengths, seed=0)
+    rk.forward = rk.forward if path == "compiled loop" else rk.convolved
     got = rk(x, lengths)
     assert got.shape == (4, rk.out_dim) == (4, 168) and len(rk.names()) == 168
     garbage = x.clone()
@@ -48,7 +51,7 @@ def test_features_match_a_direct_computation_and_never_read_padding():
     torch.testing.assert_close(rk(garbage, lengths), got)
     f = 0
     for i, (d, count) in enumerate(zip(rk.dilations, rk.counts)):
-        for k in (0, 1, 83):  # an even and an odd pair of each dilation, and the last kernel
+        for k in (0, 1, 40, 83):  # an even and an odd pair of each dilation, and the last kernel
             channels = np.flatnonzero(rk.channels[i, k].numpy())
             for j in range(count):
                 bias = float(rk.biases[f + k * count + j])
@@ -57,6 +60,16 @@ def test_features_match_a_direct_computation_and_never_read_padding():
                                       padded=(k + i) % 2 == 0)
                     assert got[b, f + k * count + j].item() == pytest.approx(want, abs=1e-6)
         f += 84 * count
+
+
+def test_a_bias_on_a_fitted_sum_moves_halfway_to_the_next():
+    sums = np.array([3.0, 1.0, 3.0, 3.0, 2.0])
+    assert untie(np.array([3.0, 1.5, 1.0]), sums).tolist() == [3.0 + 1e-3 * 3.0, 1.5, 1.5]  # the max: just above
+    assert untie(np.array([2.0]), sums).tolist() == [2.5]
+    x = torch.tensor([[0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])[..., None]  # repeated sums
+    rk = RandomKernelFeatures(1, 84 * 3, 12).fit(x, torch.tensor([12]), seed=0)
+    both = rk(x, torch.tensor([12])), rk.convolved(x, torch.tensor([12]))
+    torch.testing.assert_close(*both)
 
 
 def test_biases_come_from_training_values_and_constant_channels_are_left_out():
