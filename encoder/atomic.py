@@ -8,6 +8,8 @@ import time
 import uuid
 from pathlib import Path
 
+import numpy as np
+
 from .errors import InputError
 
 
@@ -101,7 +103,8 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False, directory: b
     replace(tmp, final)
 
 
-ROW_GROUP_ROWS = 65536  # batches are gathered into row groups of about this many rows
+ROW_GROUP_ROWS = 65536  # batches are gathered into row groups of about this many rows,
+ROW_GROUP_BYTES = 32 << 20  # or this many bytes: a wide table of codes is written while the next batches are made
 
 
 def _arrow_copy(batch):
@@ -109,17 +112,33 @@ def _arrow_copy(batch):
 
     Zero-copy tables would keep each batch's NumPy and pandas buffers alive while batches are
     gathered into a row group; held between the model's large allocations, those fragment the heap
-    and peak memory grows with the number of batches.
+    and peak memory grows with the number of batches. Columns that are the rows of one C-ordered
+    float matrix (a batch of codes, (K, B)) share one Arrow copy of it, each a slice: a wide table
+    then costs one copy, not one per column.
     """
     import pandas as pd
     import pyarrow as pa
-    if isinstance(batch, dict):  # NaN and None are nulls, as in Table.from_pandas
-        # object arrays (strings, tz-aware timestamps) take pandas' type inference, as a DataFrame would
-        table = pa.table({k: pa.Array.from_pandas(pd.Series(v)) if v.dtype == object else pa.array(v, from_pandas=True)
-                          for k, v in batch.items()})
-    else:
+    if not isinstance(batch, dict):
         table = pa.Table.from_pandas(batch, preserve_index=False)
-    return pa.table([pa.concat_arrays(col.chunks) for col in table.columns], schema=table.schema)
+        return pa.table([pa.concat_arrays(col.chunks) for col in table.columns], schema=table.schema)
+    matrices: dict[int, pa.Array | None] = {}  # id of a matrix whose rows are columns: its Arrow copy
+    columns = {}
+    for name, v in batch.items():
+        base = v.base if isinstance(v.base, np.ndarray) else None
+        if base is not None and base.ndim == 2 and base.flags.c_contiguous and v.ndim == 1 \
+                and v.strides == (base.itemsize,) and len(v) == base.shape[1] and base.dtype.kind == "f":
+            if id(base) not in matrices:  # NaN would have to become null: the slow path, column by column
+                matrices[id(base)] = None if np.isnan(base).any() else \
+                    pa.concat_arrays([pa.array(base.reshape(-1))])  # (K * B,) one Arrow-owned copy
+            flat = matrices[id(base)]
+            if flat is not None:
+                row = (v.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // base.strides[0]
+                columns[name] = flat.slice(row * base.shape[1], base.shape[1])
+                continue
+        # object arrays (strings, tz-aware timestamps) take pandas' type inference, as a DataFrame would
+        arr = pa.Array.from_pandas(pd.Series(v)) if v.dtype == object else pa.array(v, from_pandas=True)
+        columns[name] = pa.concat_arrays([arr])  # NaN and None are nulls, as in Table.from_pandas
+    return pa.table(columns)
 
 
 def write_parquet_stream(batches, out: str | os.PathLike, metadata: dict[str, str], overwrite: bool = False) -> int:
@@ -127,32 +146,67 @@ def write_parquet_stream(batches, out: str | os.PathLike, metadata: dict[str, st
     to one Parquet file under a temporary name renamed when complete; ``metadata`` goes into the
     file's schema. Returns the number of rows.
 
-    Small batches are gathered into row groups of ``ROW_GROUP_ROWS`` rows: thousands of tiny row
+    Small batches are gathered into row groups of ``ROW_GROUP_ROWS`` rows or ``ROW_GROUP_BYTES``: thousands of tiny row
     groups would make the file slow to read and its footer (kept in memory until closed) large.
     Floating-point columns (codes, scores) are written without dictionary encoding: their values
-    hardly ever repeat, so trying costs time and saves nothing.
+    hardly ever repeat, so trying costs time and saves nothing. Batches are converted and written
+    on a second thread while the caller makes the next ones (Arrow's writer releases the GIL): a
+    wide table of codes costs about as much to write as to compute.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import queue
+    import threading
     rows = 0
     with atomic_output(out, overwrite) as tmp:
-        writer, pending, pending_rows = None, [], 0
+        todo: queue.Queue = queue.Queue(maxsize=2)  # batches made, not yet written: bounded memory
+        failed: list[BaseException] = []
+        thread = threading.Thread(target=_write_tables, args=(todo, tmp, metadata, failed), daemon=True)
+        thread.start()
         try:
             for batch in batches:
-                table = _arrow_copy(batch)
-                if writer is None:
-                    meta = dict(table.schema.metadata or {}) | {k.encode(): v.encode() for k, v in metadata.items()}
-                    dictionary = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
-                    writer = pq.ParquetWriter(tmp, table.schema.with_metadata(meta), use_dictionary=dictionary)
-                pending.append(table.cast(writer.schema))
-                pending_rows += table.num_rows
-                rows += table.num_rows
-                if pending_rows >= ROW_GROUP_ROWS:
-                    writer.write_table(pa.concat_tables(pending), row_group_size=pending_rows)
-                    pending, pending_rows = [], 0
-            if pending:
-                writer.write_table(pa.concat_tables(pending), row_group_size=pending_rows)
+                while not failed:
+                    try:
+                        todo.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if failed:
+                    break
+                rows += len(batch) if not isinstance(batch, dict) else len(next(iter(batch.values()), ()))
         finally:
-            if writer is not None:
-                writer.close()
+            todo.put(None)  # the writer always takes one more item, or has stopped taking any
+            thread.join()
+        if failed:
+            raise failed[0]
     return rows
+
+
+def _write_tables(todo, tmp: Path, metadata: dict[str, str], failed: list) -> None:
+    """The writer thread of ``write_parquet_stream``: batches from ``todo`` until None."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    writer, pending, pending_rows, pending_bytes = None, [], 0, 0
+    try:
+        while (batch := todo.get()) is not None:
+            if failed:
+                continue  # drain until the caller's None
+            table = _arrow_copy(batch)
+            if writer is None:
+                meta = dict(table.schema.metadata or {}) | {k.encode(): v.encode() for k, v in metadata.items()}
+                dictionary = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
+                writer = pq.ParquetWriter(tmp, table.schema.with_metadata(meta), use_dictionary=dictionary)
+            same = table.schema.equals(writer.schema, check_metadata=False)
+            pending.append(table if same else table.cast(writer.schema))
+            pending_rows += table.num_rows
+            pending_bytes += table.nbytes
+            if pending_rows >= ROW_GROUP_ROWS or pending_bytes >= ROW_GROUP_BYTES:
+                writer.write_table(pa.concat_tables(pending), row_group_size=pending_rows)
+                pending, pending_rows, pending_bytes = [], 0, 0
+        if pending and not failed:
+            writer.write_table(pa.concat_tables(pending), row_group_size=pending_rows)
+    except BaseException as e:  # noqa: BLE001 - handed to the caller's thread, raised there
+        failed.append(e)
+        while todo.get() is not None:  # let the caller finish putting
+            pass
+    finally:
+        if writer is not None:
+            writer.close()

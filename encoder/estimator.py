@@ -418,7 +418,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                     z = model.encoder.encode(num, cat, lengths, kernels=with_kernels)[0]  # (B, K) or a prefix
                 if keep is not None:
                     z = z[:, keep]  # (B, K'): the chosen blocks
-                codes = z.numpy().astype(np.float32, copy=False).T  # (K, B) view: column k is codes[k]
+                codes = np.ascontiguousarray(z.numpy().T, dtype=np.float32)  # (K, B): column k is codes[k], contiguous
                 out.update(zip(names, codes))
                 if reconstruction_error:
                     out["recon_error"] = err.numpy().astype(np.float32)

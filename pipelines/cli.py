@@ -91,13 +91,15 @@ def _check_delay(value):
 @names_option("--numeric", "Columns to treat as numeric")
 @names_option("--categorical", "Columns to treat as categorical")
 @names_option("--drop", "Columns to ignore")
+@click.option("--verbose", is_flag=True, help="Also print the seconds of each stage (reading, training, codes, "
+              "baseline features, each classifier, evaluation).")
 @overwrite_option
 def compare(events, id_col, time_col, label_col, test_events, out, unit, train_frac, valid_frac, train_end,
             valid_end, max_len, epochs, latent_dim, config_path, search, n_boot, select, label_delay, alert_budget, seed,
-            numeric, categorical, drop, overwrite):
+            numeric, categorical, drop, verbose, overwrite):
     """Compare latent codes with raw-feature baselines on EVENTS and write a report to --out."""
     from .compare import run_compare
-    from .report import control_verdicts, render_table, selection_lines, verdict, write_report
+    from .report import control_verdicts, render_table, selection_lines, stage_lines, verdict, write_report
     check_output(out, overwrite)
     cfg, preset = pipeline_config(config_path, unit, max_len, epochs, latent_dim)
     result = run_compare(events, id_col, time_col, label_col, test_events, config=cfg, unit=unit, preset=preset,
@@ -115,6 +117,8 @@ def compare(events, id_col, time_col, label_col, test_events, out, unit, train_f
     click.echo("\n".join(control_verdicts(result.metrics)))
     if select:
         click.echo("\n".join(selection_lines(result.metrics)).rstrip())
+    if verbose:
+        click.echo("\n" + stage_lines(result.metrics["stage_seconds"]))
     click.echo(f"\nreport written to {Path(out) / 'report.md'}")
 
 

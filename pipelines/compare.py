@@ -7,8 +7,10 @@ evaluation (``evaluation.evaluate_models``) on the test period -> report.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -92,19 +94,43 @@ class CompareResult:
 
 
 def build_features(enc: SequenceEncoder, recipe: FeatureRecipe, frame: pd.DataFrame, unit: str,
-                   batch_size: int = 1024, twin: SequenceEncoder | None = None) -> pd.DataFrame:
+                   batch_size: int = 1024, twin: SequenceEncoder | None = None,
+                   clock: StageClock | None = None) -> pd.DataFrame:
     """Codes, reconstruction error and baseline features of ``frame``, one row per sequence, in the
     encoder's output order (input order for events; by id for entities); with ``twin`` (the
     encoder's untrained twin, which shares its preprocessing), also the twin's learned blocks as
-    ``UNTRAINED`` + their ``z_*`` names (its untrained blocks equal the encoder's)."""
-    data, arrays = enc.prepare(frame, keep_frame=True, unit=unit)  # read and preprocess once for all
-    base = features_in_output_order(recipe, data, unit)
-    codes = pd.concat(enc.iter_prepared(data, arrays, unit, batch_size, reconstruction_error=True), ignore_index=True)
+    ``UNTRAINED`` + their ``z_*`` names (its untrained blocks equal the encoder's). ``clock``
+    records the seconds of each part."""
+    clock = clock or StageClock()
+    with clock.stage("preprocessing"):
+        data, arrays = enc.prepare(frame, keep_frame=True, unit=unit)  # read and preprocess once for all
+    with clock.stage("baseline features"):
+        base = features_in_output_order(recipe, data, unit)
+    with clock.stage("codes"):
+        codes = pd.concat(enc.iter_prepared(data, arrays, unit, batch_size, reconstruction_error=True), ignore_index=True)
     parts = [codes, base]
     if twin is not None:
-        u = pd.concat(twin.iter_prepared(data, arrays, unit, batch_size, blocks="learned"), ignore_index=True)
+        with clock.stage("untrained twin codes"):
+            u = pd.concat(twin.iter_prepared(data, arrays, unit, batch_size, blocks="learned"), ignore_index=True)
         parts.append(u[[c for c in u.columns if c.startswith("z_")]].add_prefix(UNTRAINED))
-    return pd.concat(parts, axis=1)
+    with clock.stage("codes"):
+        return pd.concat(parts, axis=1)
+
+
+class StageClock:
+    """Seconds spent in each named stage of a run, in order; ``stage(name)`` is a context manager.
+    A name entered again adds to its total."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def stage(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
 
 def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=None, *,
@@ -124,44 +150,50 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
     applied on its own (``pipelines.cli.EVENT_PRESET``), recorded in the metrics as they are."""
     delay = parse_delay(label_delay) if label_delay is not None else None
     cfg = (config or EncoderConfig()).replace(unit=unit, seed=seed)
+    clock = StageClock()
     stages = tqdm(total=5, desc="compare", unit="stage", file=sys.stderr, disable=None, leave=False)
-    source = str(events) if not isinstance(events, pd.DataFrame) else "<DataFrame>"
-    frame = events if isinstance(events, pd.DataFrame) else ev.read_events(events)
-    columns, kinds = list(frame.columns), {c: ev.dtype_kind(frame[c].dtype) for c in frame.columns}
-    schema = ev.infer_schema(source, columns, kinds, id_col, time_col, label_col,
-                             ev.split_names(numeric), ev.split_names(categorical), ev.split_names(drop))
-    test_frame = None
-    if test_events is not None:
-        test_source = str(test_events) if not isinstance(test_events, pd.DataFrame) else "<DataFrame>"
-        test_frame = test_events if isinstance(test_events, pd.DataFrame) else ev.read_events(test_events)
-        needed = [id_col, time_col, label_col, *schema.features]
-        absent = [c for c in needed if c not in test_frame.columns]
-        if absent:
-            raise InputError(f"test table '{test_source}' lacks column '{absent[0]}' of '{source}'")
-        test_frame = test_frame[needed]
-    frame = frame[[id_col, time_col, label_col, *schema.features]]
+    with clock.stage("read"):
+        source = str(events) if not isinstance(events, pd.DataFrame) else "<DataFrame>"
+        frame = events if isinstance(events, pd.DataFrame) else ev.read_events(events)
+        columns, kinds = list(frame.columns), {c: ev.dtype_kind(frame[c].dtype) for c in frame.columns}
+        schema = ev.infer_schema(source, columns, kinds, id_col, time_col, label_col,
+                                 ev.split_names(numeric), ev.split_names(categorical), ev.split_names(drop))
+        test_frame = None
+        if test_events is not None:
+            test_source = str(test_events) if not isinstance(test_events, pd.DataFrame) else "<DataFrame>"
+            test_frame = test_events if isinstance(test_events, pd.DataFrame) else ev.read_events(test_events)
+            needed = [id_col, time_col, label_col, *schema.features]
+            absent = [c for c in needed if c not in test_frame.columns]
+            if absent:
+                raise InputError(f"test table '{test_source}' lacks column '{absent[0]}' of '{source}'")
+            test_frame = test_frame[needed]
+        frame = frame[[id_col, time_col, label_col, *schema.features]]
 
     stages.set_postfix_str("split")
-    split = time_split(frame, schema, unit, train_frac, valid_frac, train_end, valid_end,
-                       external_test=test_frame is not None, source=source, seed=seed)
+    with clock.stage("split"):
+        split = time_split(frame, schema, unit, train_frac, valid_frac, train_end, valid_end,
+                           external_test=test_frame is not None, source=source, seed=seed)
     if delay is not None and split.method != "time":
         raise InputError(f"--label-delay needs periods in time, but the entities of '{source}' were split by "
                          f"{split.method}")
     stages.update()
 
     stages.set_postfix_str("encoder")
-    enc = SequenceEncoder(id_col, time_col, label_col, cfg, numeric=schema.numeric,
-                          categorical=schema.categorical).fit(frame[split.train_rows].reset_index(drop=True))
+    with clock.stage("encoder training"):
+        enc = SequenceEncoder(id_col, time_col, label_col, cfg, numeric=schema.numeric,
+                              categorical=schema.categorical).fit(frame[split.train_rows].reset_index(drop=True))
     stages.update()
 
     stages.set_postfix_str("features")
-    train_sorted = frame[split.train_rows].reset_index(drop=True)
-    tdata = prepare_events(train_sorted, enc.schema_, training=False)
-    recipe = fit_recipe(enc.schema_, tdata.frame.iloc[tdata.order], enc.max_len_)
-    twin = enc.untrained_twin()
-    feats = build_features(enc, recipe, frame, unit, twin=twin)
+    with clock.stage("baseline recipe"):
+        train_sorted = frame[split.train_rows].reset_index(drop=True)
+        tdata = prepare_events(train_sorted, enc.schema_, training=False)
+        recipe = fit_recipe(enc.schema_, tdata.frame.iloc[tdata.order], enc.max_len_)
+    with clock.stage("untrained twin"):
+        twin = enc.untrained_twin()
+    feats = build_features(enc, recipe, frame, unit, twin=twin, clock=clock)
     if test_frame is not None:
-        test_feats = build_features(enc, recipe, test_frame, unit, twin=twin)
+        test_feats = build_features(enc, recipe, test_frame, unit, twin=twin, clock=clock)
     else:
         test_feats = feats[split.output_period == "test"].reset_index(drop=True)
     in_fit = np.isin(split.output_period, ["train", "valid"])
@@ -192,12 +224,13 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
         uses_encoder = any(c.startswith("z_") or c == "recon_error" for c in cols[name])
         uses_twin = any(c.startswith(UNTRAINED) for c in cols[name])
         base = cols["aggregates"] if name in STACKED else None
-        clf = LatentClassifier(search=search, seed=seed, alert_budget=alert_budget, select=keep, base_features=base)
-        clf.fit(fit_feats[cols[name]], y_fit, validation=validation,
-                encoder_id=twin.encoder_id if uses_twin else enc.encoder_id if uses_encoder else None,
-                recipe=recipe.to_dict())
-        classifiers[name], classes = clf, clf.classes_
-        proba = clf.predict_proba(test_feats[cols[name]])
+        with clock.stage(f"classifier {name}"):
+            clf = LatentClassifier(search=search, seed=seed, alert_budget=alert_budget, select=keep, base_features=base)
+            clf.fit(fit_feats[cols[name]], y_fit, validation=validation,
+                    encoder_id=twin.encoder_id if uses_twin else enc.encoder_id if uses_encoder else None,
+                    recipe=recipe.to_dict())
+            classifiers[name], classes = clf, clf.classes_
+            proba = clf.predict_proba(test_feats[cols[name]])
         outputs[name] = proba[:, 1] if len(classes) == 2 else proba
     stages.update()
 
@@ -207,8 +240,9 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
     except InputError as exc:
         raise InputError(f"test {exc}") from None
     pairs = [("hybrid", "aggregates"), ("hybrid_joint", "aggregates"), *CONTROL_PAIRS] + ([(f"{name}_select{select}", name) for name in SELECTED] if select else [])
-    metrics = evaluate_models(y_idx, outputs, test_feats[id_col].to_numpy(), n_boot=n_boot, seed=seed,
-                              budget=alert_budget, pairs=pairs)
+    with clock.stage("evaluation"):
+        metrics = evaluate_models(y_idx, outputs, test_feats[id_col].to_numpy(), n_boot=n_boot, seed=seed,
+                                  budget=alert_budget, pairs=pairs)
     keys = [id_col] + ([time_col] if unit == "event" else [])
     preds = test_feats[keys + [label_col]].copy()
     for name, out in outputs.items():
@@ -224,6 +258,7 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
                 "bootstrap": {"resamples": n_boot, "by": id_col}, "alert_budget": alert_budget,
                 "task": "binary" if len(classes) == 2 else "multiclass",
                 "test_positive_rate": float(np.mean(y_idx == 1)) if len(classes) == 2 else None,
+                "stage_seconds": {k: round(v, 3) for k, v in clock.seconds.items()},
                 "label_delay": gap, "select": select and {
                     f"{name}_select{select}": {"from": len(cols[name]), "kept": classifiers[f"{name}_select{select}"].features_}
                     for name in SELECTED}}

@@ -205,3 +205,11 @@ def write_report(result: CompareResult, out: str | Path, overwrite: bool = False
             clf.save(tmp / "models" / name)
         (tmp / "report.md").write_text(_markdown(result))
     return Path(out)
+
+
+def stage_lines(seconds: dict[str, float]) -> str:
+    """Where the time went: one line per stage, in order, with its share of the whole."""
+    total = sum(seconds.values()) or 1.0
+    width = max(map(len, seconds), default=0)
+    lines = [f"{name:<{width}}  {s:8.1f} s  {100 * s / total:5.1f}%" for name, s in seconds.items()]
+    return "\n".join(["stage seconds:", *lines, f"{'total':<{width}}  {total:8.1f} s"])

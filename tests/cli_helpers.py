@@ -22,4 +22,5 @@ def simulated_compare(d, accounts: int, days: int, seed: int, events_path=None, 
     r = run("pipeline", "compare", source, "--id", "account", "--time", "ts", "--label", "is_fraud",
             "--out", d / "report", *FAST, *options)
     assert r.exit_code == 0, r.output
+    (d / "output.txt").write_text(r.output)
     return d

@@ -11,7 +11,7 @@ from cli_helpers import FAST, run, simulated_compare
 
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory):
-    return simulated_compare(tmp_path_factory.mktemp("cmp"), 60, 21, 1)
+    return simulated_compare(tmp_path_factory.mktemp("cmp"), 60, 21, 1, options=("--verbose",))
 
 
 def test_compare_writes_report_and_metrics(compared):
@@ -39,6 +39,17 @@ def test_compare_writes_report_and_metrics(compared):
     joint = json.loads((rep / "models" / "hybrid_joint" / "manifest.json").read_text())
     assert joint["features"] == hybrid and "stacked" not in joint["fit"] and "hybrid_joint" in m["models"]
     assert "each `hybrid` model is stacked" in text
+
+
+def test_compare_verbose_prints_where_the_time_went(compared):
+    seconds = json.loads((compared / "report" / "metrics.json").read_text())["stage_seconds"]
+    assert {"read", "split", "encoder training", "preprocessing", "baseline features", "codes",
+            "untrained twin codes", "classifier hybrid", "evaluation"} <= set(seconds)
+    assert all(s >= 0 for s in seconds.values()) and seconds["encoder training"] > 0
+    out = (compared / "output.txt").read_text()
+    assert "stage seconds:" in out and "encoder training" in out and "classifier hybrid" in out
+    total = float(out.split("total", 1)[1].split()[0])
+    assert total == pytest.approx(sum(seconds.values()), abs=0.2)
 
 
 def test_compare_reports_whether_training_paid_against_the_untrained_twin(compared):
