@@ -7,13 +7,13 @@ import warnings
 
 import click
 
-from .errors import SeqaeError, TruncationWarning
+from .errors import SeqaeError, SeqaeWarning
 
 
 def _one_line_warnings(show_other):
     """A ``warnings.showwarning`` printing project warnings as ``warning: <message>``, others via ``show_other``."""
     def show(message, category, *args, **kwargs) -> None:
-        if issubclass(category, TruncationWarning):
+        if issubclass(category, SeqaeWarning):
             click.echo(f"warning: {message}", err=True)
         else:
             show_other(message, category, *args, **kwargs)
@@ -27,7 +27,7 @@ class SeqaeGroup(click.Group):
         try:
             with warnings.catch_warnings():
                 warnings.showwarning = _one_line_warnings(warnings.showwarning)
-                warnings.simplefilter("always", TruncationWarning)
+                warnings.simplefilter("always", SeqaeWarning)
                 return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise

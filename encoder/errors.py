@@ -20,6 +20,14 @@ class NotFitted(SeqaeError, ValueError, AttributeError):
     without importing scikit-learn."""
 
 
-class TruncationWarning(UserWarning):
-    """Sequences longer than the encoder's ``max_len`` lost their oldest events (printed by the CLI
-    as ``warning: <message>``)."""
+class SeqaeWarning(UserWarning):
+    """Something the user should know that does not stop the command (printed by the CLI as
+    ``warning: <message>``)."""
+
+
+class TruncationWarning(SeqaeWarning):
+    """Sequences longer than the encoder's ``max_len`` lost their oldest events."""
+
+
+class SlowPathWarning(SeqaeWarning):
+    """The work asked for takes a path much slower than one the user could choose instead."""

@@ -24,7 +24,7 @@ from .artifacts import artifact_path, library_versions, read_encoder_manifest, w
 from .atomic import atomic_output, check_apart, write_parquet_stream
 from .blocks import CodeBlock, block_columns, code_blocks, parse_blocks
 from .config import ENCODE_BATCH, EncoderConfig
-from .errors import ArtifactError, InputError, NotFitted, TruncationWarning
+from .errors import ArtifactError, InputError, NotFitted, SlowPathWarning, TruncationWarning
 from .losses import reconstruction_errors
 from .model import LSTMAutoencoder, ModelConfig, embedding_dim_for
 from .statistics import position_share
@@ -125,6 +125,7 @@ def settle_segments(cfg: EncoderConfig, model: LSTMAutoencoder, arrays: EventArr
     return cfg.replace(segments=0), mc, narrower.eval(), record
 
 
+SLOW_PATH_EVENTS = 100_000  # event codes from an entity encoder beyond this many: say it is the slow way
 KERNEL_SEQUENCES = 1024  # training sequences (at most) whose channels and values fit the random kernels
 
 
@@ -390,6 +391,12 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
             ends_all, key_rows = inverse, np.arange(len(data.order))
         model = self.model_.eval()
         one_pass = unit == "event" and self.model_config_.causal and not reconstruction_error
+        if unit == "event" and not self.model_config_.causal and len(ends_all) > SLOW_PATH_EVENTS:
+            kernels = f" and {self.model_config_.kernel_dim} random-kernel features" if self.model_config_.kernel_dim else ""
+            warnings.warn(f"this encoder codes entities: each of the {len(ends_all)} event codes re-reads its window "
+                          f"of up to {self.max_len_} events{kernels}, several times slower than an encoder trained with "
+                          "--unit event (one causal pass per entity); train one for event codes at scale",
+                          SlowPathWarning, stacklevel=4)
         all_codes = self.running_codes(arrays, batch_size) if one_pass else None  # (N, K) in sorted order
         with torch.inference_mode():
             for i in range(0, len(ends_all), batch_size):

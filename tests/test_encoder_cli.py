@@ -65,8 +65,20 @@ def test_encode_writes_parquet_with_encoder_id(trained, table, tmp_path):
     assert meta[b"encoder_id"].decode() == json.loads((trained / "manifest.json").read_text())["encoder_id"]
     z = pd.read_parquet(out)
     assert list(z.columns[:3]) == ["account", "ts", "label"] and len(z) == len(pd.read_parquet(table))
+    assert "warning: this encoder codes entities" not in r.output  # a few events: no word about speed
     r = run("encoder", "encode", trained, table, "--out", out)
     assert r.exit_code == 1 and r.output.strip() == f"error: output '{out}' exists already; pass --overwrite to replace it"
+
+
+def test_event_codes_from_an_entity_encoder_say_why_they_are_slow(trained, table, tmp_path, monkeypatch):
+    from encoder import estimator
+    monkeypatch.setattr(estimator, "SLOW_PATH_EVENTS", 10)
+    r = run("encoder", "encode", trained, table, "--out", tmp_path / "z.parquet", "--unit", "event")
+    assert r.exit_code == 0, r.output
+    line = next(x for x in r.output.splitlines() if x.startswith("warning: this encoder codes entities"))
+    assert "re-reads its window" in line and "2520 random-kernel features" in line and "--unit event" in line
+    r = run("encoder", "encode", trained, table, "--out", tmp_path / "e.parquet")  # entity codes: one pass
+    assert r.exit_code == 0 and "warning" not in r.output
 
 
 def test_inspect_prints_manifest(trained):
