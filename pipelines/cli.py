@@ -106,7 +106,7 @@ def compare(events, id_col, time_col, label_col, test_events, out, unit, train_f
                          train_frac=train_frac, valid_frac=valid_frac, train_end=train_end, valid_end=valid_end,
                          search=search, n_boot=n_boot, alert_budget=alert_budget, seed=seed,
                          numeric=numeric, categorical=categorical, drop=drop, label_delay=label_delay,
-                         select=select)
+                         select=select, on_stage=_echo_stage if verbose else None)
     if result.metrics["label_delay"]:
         gap = result.metrics["label_delay"]
         click.echo(f"label delay {label_delay}: classifiers trained on labels up to {gap['labels_until']}; "
@@ -120,6 +120,10 @@ def compare(events, id_col, time_col, label_col, test_events, out, unit, train_f
     if verbose:
         click.echo("\n" + stage_lines(result.metrics["stage_seconds"]))
     click.echo(f"\nreport written to {Path(out) / 'report.md'}")
+
+
+def _echo_stage(name: str, seconds: float) -> None:
+    click.echo(f"stage {name}: {seconds:.1f} s", err=True)
 
 
 @pipeline_group.command("score")

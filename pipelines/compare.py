@@ -119,10 +119,12 @@ def build_features(enc: SequenceEncoder, recipe: FeatureRecipe, frame: pd.DataFr
 
 class StageClock:
     """Seconds spent in each named stage of a run, in order; ``stage(name)`` is a context manager.
-    A name entered again adds to its total."""
+    A name entered again adds to its total. ``on_stage(name, seconds)``, if given, hears of each
+    stage as it ends (a long run shows where its time goes before it finishes)."""
 
-    def __init__(self):
+    def __init__(self, on_stage=None):
         self.seconds: dict[str, float] = {}
+        self.on_stage = on_stage
 
     @contextlib.contextmanager
     def stage(self, name: str):
@@ -130,7 +132,10 @@ class StageClock:
         try:
             yield
         finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+            spent = time.perf_counter() - start
+            self.seconds[name] = self.seconds.get(name, 0.0) + spent
+            if self.on_stage is not None:
+                self.on_stage(name, spent)
 
 
 def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=None, *,
@@ -138,7 +143,7 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
                 valid_frac: float = 0.2, train_end=None, valid_end=None, search: int = 1,
                 n_boot: int = 200, alert_budget: float = 0.01, seed: int = 0,
                 numeric=(), categorical=(), drop=(), label_delay: str | None = None,
-                select: int | None = None, preset: dict | None = None) -> CompareResult:
+                select: int | None = None, preset: dict | None = None, on_stage=None) -> CompareResult:
     """Run the whole comparison; see the module docstring. ``events`` and ``test_events`` are paths
     or DataFrames; without ``test_events`` the test period is the latest part of ``events``.
     ``label_delay`` (``30d``, ``12h``, or a number in the time column's units): the classifiers learn
@@ -147,10 +152,12 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
     ``select``: also fit ``aggregates`` and ``hybrid_joint`` keeping their ``select`` most useful features
     (``LatentClassifier(select=...)``, chosen on the training rows), as models ``<name>_select<K>``,
     each compared (paired) with its unselected self. ``preset``: the encoder options a command
-    applied on its own (``pipelines.cli.EVENT_PRESET``), recorded in the metrics as they are."""
+    applied on its own (``pipelines.cli.EVENT_PRESET``), recorded in the metrics as they are.
+    ``on_stage(name, seconds)`` hears of each stage as it ends (``StageClock``); the totals are in
+    the metrics as ``stage_seconds``."""
     delay = parse_delay(label_delay) if label_delay is not None else None
     cfg = (config or EncoderConfig()).replace(unit=unit, seed=seed)
-    clock = StageClock()
+    clock = StageClock(on_stage)
     stages = tqdm(total=5, desc="compare", unit="stage", file=sys.stderr, disable=None, leave=False)
     with clock.stage("read"):
         source = str(events) if not isinstance(events, pd.DataFrame) else "<DataFrame>"

@@ -49,6 +49,7 @@ from .state_store import EntityState, open_store
 TAIL_CAP = 4096  # most raw events kept per entity (the long time window may hold more: then it is cut)
 LOCK_STRIPES = 64  # entity locks: requests for different entities score at once, one entity's in turn
 RESULTS_KEPT = 64  # answers kept per entity, by event key: a retry within the latest 64 events is recognised
+MAX_NUMBER = float(np.finfo(np.float32).max)  # the encoder and classifier compute in float32
 MAX_CATEGORY_CHARS = 256  # a longer category value is refused: no vocabulary holds one, and it would bloat the state
 TIME = "__time"  # tail column of event times in seconds
 
@@ -149,6 +150,10 @@ class OnlineScorer:
                 cols[c] = [math.nan if v is None else float(v) for v in cols[c]]
             except OverflowError:
                 raise InputError(f"column '{c}' holds a number too large for a float") from None
+            huge = [v for v in cols[c] if abs(v) > MAX_NUMBER]  # NaN compares False: a null passes
+            if huge:
+                raise InputError(f"column '{c}' holds {huge[0]!r}, beyond the range the model computes in "
+                                 f"(±{MAX_NUMBER:.1e})")
         for c in s.categorical:
             bad = [v for v in cols[c] if isinstance(v, (list, dict))]
             if bad:

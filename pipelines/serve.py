@@ -19,12 +19,14 @@ import json
 import time
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from encoder.errors import InputError
 
 from .online import BatchTooLarge, LateEvent, OnlineScorer
+from .service_schema import event_model, openapi_schema
 
 MAX_BODY_BYTES = 32 << 20
 
@@ -71,6 +73,14 @@ def create_app(scorer: OnlineScorer, token: str | None = None) -> FastAPI:
     ``Authorization: Bearer <token>``."""
     app = FastAPI(title="seqae scoring service", version="1")
     metrics = Metrics(scorer)
+    event = event_model(scorer.schema, scorer.event_id)
+
+    def openapi() -> dict:  # the routes read the body themselves: the models are documented here
+        if app.openapi_schema is None:
+            base = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            app.openapi_schema = openapi_schema(base, event, scorer.max_batch)
+        return app.openapi_schema
+    app.openapi = openapi
 
     @app.middleware("http")
     async def authorise(request: Request, call_next):

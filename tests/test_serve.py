@@ -1,4 +1,5 @@
-"""The online scoring service: parity with ``pipeline score``, restarts, bad input, state, replay."""
+"""The online scoring service: parity with ``pipeline score``, restarts, bad input, state, replay,
+and its typed API (``/openapi.json`` from the encoder's schema, held to it by schemathesis)."""
 import hashlib
 import json
 import socket
@@ -12,11 +13,14 @@ import pytest
 from cli_helpers import run, simulated_compare
 
 pytest.importorskip("fastapi")
+schemathesis = pytest.importorskip("schemathesis")
 from fastapi.testclient import TestClient  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 from pipelines.online import OnlineScorer, _plain  # noqa: E402
 from pipelines.serve import create_app  # noqa: E402
 from pipelines.state_store import RedisStore, SQLiteStore  # noqa: E402
+from schemathesis.checks import positive_data_acceptance  # noqa: E402
 
 
 
@@ -172,6 +176,7 @@ def test_requests_that_cannot_be_events_are_refused_and_poison_nothing(models, t
                 .encode()), "malformed JSON"),
         (c.post("/score", content=deep), "malformed JSON"),
         (c.post("/score", json=recs[1] | {"merchant": "m" * (10 << 20)}), "characters, more than 256"),
+        (c.post("/score", json=recs[1] | {"amount": 1e300}), "beyond the range the model computes in"),
     ]
     for r, text in cases:
         assert r.status_code == 400 and text in r.json()["error"], r.text[:300]
@@ -405,3 +410,44 @@ def test_scoring_runs_off_the_event_loop_and_different_entities_at_once(models, 
     assert c.post("/score", json=b).status_code == 200  # another entity's request joins it there
     first.join(20)
     assert out[0].status_code == 200
+
+
+# ------------------------------------------------------------------ the typed API
+@pytest.fixture(scope="module")
+def api_app(models, tmp_path_factory):
+    """The service with a batch limit of 20, on a state of its own."""
+    return create_app(OnlineScorer(models / "report" / "models" / "encoder", models / "report" / "models" / "hybrid",
+                                   tmp_path_factory.mktemp("api") / "state.sqlite", max_batch=20))
+
+
+def test_openapi_documents_every_event_column_and_each_answer(api_app):
+    doc = TestClient(api_app).get("/openapi.json").json()
+    event = doc["components"]["schemas"]["Event"]
+    props = event["properties"]
+    assert {"account", "ts", "amount", "merchant", "category", "channel", "country", "device"} <= set(props)
+    assert set(event["required"]) == set(props)  # every feature must be sent (null where missing)
+    assert props["ts"]["type"] == "string" and props["account"]["anyOf"] == [{"type": "string"}, {"type": "integer"}]
+    assert {"type": "null"} in props["amount"]["anyOf"] and {"type": "number", "minimum": -3.4028234663852886e38,
+                                                              "maximum": 3.4028234663852886e38} in props["amount"]["anyOf"]
+    assert any(s.get("maxLength") == 256 for s in props["merchant"]["anyOf"])
+    score = doc["paths"]["/score"]["post"]
+    assert {"400", "409", "413", "500"} <= set(score["responses"]) and "requestBody" in score
+    assert doc["components"]["schemas"]["Result"]["properties"]["score"]["type"] == "number"
+
+
+def test_the_service_keeps_to_its_schema(api_app):
+    # a valid-looking event may still be refused (a time string that is no timestamp, an event
+    # earlier than its entity's latest): refusals must be documented 4xx answers, never a 5xx
+    schema = schemathesis.openapi.from_asgi("/openapi.json", api_app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert {op.path for op in operations} >= {"/score", "/health", "/entities/{entity_id}", "/metrics"}
+    statuses = {}
+    for operation in operations:
+        @given(case=operation.as_strategy())
+        @settings(max_examples=40, deadline=None, derandomize=True, database=None,
+                  suppress_health_check=list(HealthCheck))
+        def keeps_to_it(case):
+            response = case.call_and_validate(excluded_checks=[positive_data_acceptance])
+            statuses.setdefault(operation.path, set()).add(response.status_code)
+        keeps_to_it()
+    assert {200, 400} <= statuses["/score"]  # events scored and checked against the schema, and refusals
