@@ -125,15 +125,16 @@ def _arrow_copy(batch):
     columns = {}
     for name, v in batch.items():
         base = v.base if isinstance(v.base, np.ndarray) else None
-        if base is not None and base.ndim == 2 and base.flags.c_contiguous and v.ndim == 1 \
-                and v.strides == (base.itemsize,) and len(v) == base.shape[1] and base.dtype.kind == "f":
+        offset = v.__array_interface__["data"][0] - base.__array_interface__["data"][0] if base is not None else -1
+        if base is not None and base.ndim == 2 and base.flags.c_contiguous and v.ndim == 1 and v.dtype == base.dtype \
+                and v.dtype.kind == "f" and v.strides == (base.itemsize,) and len(v) == base.shape[1] \
+                and offset >= 0 and offset % base.strides[0] == 0:  # a whole row of base
             if id(base) not in matrices:  # NaN would have to become null: the slow path, column by column
                 matrices[id(base)] = None if np.isnan(base).any() else \
                     pa.concat_arrays([pa.array(base.reshape(-1))])  # (K * B,) one Arrow-owned copy
             flat = matrices[id(base)]
             if flat is not None:
-                row = (v.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // base.strides[0]
-                columns[name] = flat.slice(row * base.shape[1], base.shape[1])
+                columns[name] = flat.slice(offset // base.strides[0] * base.shape[1], base.shape[1])
                 continue
         # object arrays (strings, tz-aware timestamps) take pandas' type inference, as a DataFrame would
         arr = pa.Array.from_pandas(pd.Series(v)) if v.dtype == object else pa.array(v, from_pandas=True)

@@ -95,7 +95,6 @@ def ppv_features(x: np.ndarray, lengths: np.ndarray, dilations, counts, taps: np
     global _PPV
     if _PPV is None:
         _PPV = _compile()
-    D, K, C = channels.shape
     n_members = (channels > 0).sum(-1).astype(np.int64)  # (D, 84)
     members = np.argsort(channels <= 0, axis=-1, kind="stable").astype(np.int64)  # (D, 84, C): members first
     args = (np.asarray(dilations, np.int64), np.asarray(counts, np.int64), taps.astype(np.int64), members,

@@ -93,6 +93,27 @@ class CompareResult:
     untrained: SequenceEncoder | None = None  # the encoder's untrained twin, whose codes the controls read
 
 
+class StageClock:
+    """Seconds spent in each named stage of a run, in order; ``stage(name)`` is a context manager.
+    A name entered again adds to its total. ``on_stage(name, seconds)``, if given, hears of each
+    stage as it ends (a long run shows where its time goes before it finishes)."""
+
+    def __init__(self, on_stage=None):
+        self.seconds: dict[str, float] = {}
+        self.on_stage = on_stage
+
+    @contextlib.contextmanager
+    def stage(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            spent = time.perf_counter() - start
+            self.seconds[name] = self.seconds.get(name, 0.0) + spent
+            if self.on_stage is not None:
+                self.on_stage(name, spent)
+
+
 def build_features(enc: SequenceEncoder, recipe: FeatureRecipe, frame: pd.DataFrame, unit: str,
                    batch_size: int = 1024, twin: SequenceEncoder | None = None,
                    clock: StageClock | None = None) -> pd.DataFrame:
@@ -113,29 +134,8 @@ def build_features(enc: SequenceEncoder, recipe: FeatureRecipe, frame: pd.DataFr
         with clock.stage("untrained twin codes"):
             u = pd.concat(twin.iter_prepared(data, arrays, unit, batch_size, blocks="learned"), ignore_index=True)
         parts.append(u[[c for c in u.columns if c.startswith("z_")]].add_prefix(UNTRAINED))
-    with clock.stage("codes"):
+    with clock.stage("joining features"):
         return pd.concat(parts, axis=1)
-
-
-class StageClock:
-    """Seconds spent in each named stage of a run, in order; ``stage(name)`` is a context manager.
-    A name entered again adds to its total. ``on_stage(name, seconds)``, if given, hears of each
-    stage as it ends (a long run shows where its time goes before it finishes)."""
-
-    def __init__(self, on_stage=None):
-        self.seconds: dict[str, float] = {}
-        self.on_stage = on_stage
-
-    @contextlib.contextmanager
-    def stage(self, name: str):
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            spent = time.perf_counter() - start
-            self.seconds[name] = self.seconds.get(name, 0.0) + spent
-            if self.on_stage is not None:
-                self.on_stage(name, spent)
 
 
 def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=None, *,

@@ -66,3 +66,17 @@ def test_a_writer_killed_mid_write_leaves_a_temporary_the_next_run_clears(tmp_pa
     atomic.write_parquet_stream(_batches(), out, {}, overwrite=True)
     assert not left[0].exists() and mine.exists()
     assert pq.read_table(out).num_rows == 21
+
+
+def test_rows_of_one_code_matrix_are_written_as_the_rows_they_are(tmp_path):
+    codes = np.ascontiguousarray(np.arange(24, dtype=np.float32).reshape(6, 4).T)  # (K=4, B=6): column k is row k
+    flat = codes.reshape(-1)
+    batch = {"id": np.arange(6), **{f"z_{k}": codes[k] for k in range(4)},
+             "odd": flat[3:9],  # a view of the same matrix that is no row of it
+             "nan": np.where(np.arange(6) == 2, np.nan, 1.0)}
+    atomic.write_parquet_stream([batch], tmp_path / "z.parquet", {})
+    got = pd.read_parquet(tmp_path / "z.parquet")
+    for k in range(4):
+        np.testing.assert_array_equal(got[f"z_{k}"].to_numpy(), codes[k])
+    np.testing.assert_array_equal(got["odd"].to_numpy(), flat[3:9])
+    assert got["nan"].isna().tolist() == [False, False, True, False, False, False]
