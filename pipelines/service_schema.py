@@ -23,9 +23,10 @@ Feature = Annotated[float, Field(ge=-MAX_NUMBER, le=MAX_NUMBER)]  # float32's ra
 
 
 def event_model(schema: Schema, event_id: str | None = None) -> type[BaseModel]:
-    """One event as the service takes it: the key, the time, every feature column (null allowed
-    where the table allowed missing values), the event id column when the service keys retries by
-    one; other columns (a label, say) may ride along and are ignored."""
+    """One event as the service takes it: the key, the time, every feature column (null for a
+    missing value), the event id column when the service keys retries by one; other columns (a
+    label, say) may ride along and are ignored. An encoder saved before its manifest recorded the
+    time's kind documents either kind."""
     fields: dict = {}
 
     def add(column: str, annotation, description: str, extra: dict | None = None) -> None:
@@ -35,6 +36,8 @@ def event_model(schema: Schema, event_id: str | None = None) -> type[BaseModel]:
     add(schema.id_col, Key, "entity key (account, card, machine)")
     if schema.time_kind == "number":
         add(schema.time_col, Number, "event time, a number in the units of the training table")
+    elif schema.time_kind is None:
+        add(schema.time_col, Union[StrictStr, Number], "event time, of the kind the training table had")
     else:
         add(schema.time_col, StrictStr, "event time, an ISO 8601 timestamp (with a zone, or UTC)",
             {"format": "date-time"})
