@@ -164,12 +164,7 @@ def write_parquet_stream(batches, out: str | os.PathLike, metadata: dict[str, st
         thread.start()
         try:
             for batch in batches:
-                while not failed:
-                    try:
-                        todo.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+                todo.put(batch)  # never blocks for good: a failed writer drains the queue until None
                 if failed:
                     break
                 rows += len(batch) if not isinstance(batch, dict) else len(next(iter(batch.values()), ()))
@@ -188,8 +183,6 @@ def _write_tables(todo, tmp: Path, metadata: dict[str, str], failed: list) -> No
     writer, pending, pending_rows, pending_bytes = None, [], 0, 0
     try:
         while (batch := todo.get()) is not None:
-            if failed:
-                continue  # drain until the caller's None
             table = _arrow_copy(batch)
             if writer is None:
                 meta = dict(table.schema.metadata or {}) | {k.encode(): v.encode() for k, v in metadata.items()}
@@ -202,7 +195,7 @@ def _write_tables(todo, tmp: Path, metadata: dict[str, str], failed: list) -> No
             if pending_rows >= ROW_GROUP_ROWS or pending_bytes >= ROW_GROUP_BYTES:
                 writer.write_table(pa.concat_tables(pending), row_group_size=pending_rows)
                 pending, pending_rows, pending_bytes = [], 0, 0
-        if pending and not failed:
+        if pending:
             writer.write_table(pa.concat_tables(pending), row_group_size=pending_rows)
     except BaseException as e:  # noqa: BLE001 - handed to the caller's thread, raised there
         failed.append(e)
