@@ -5,11 +5,10 @@ from pathlib import Path
 
 import click
 
-from encoder.artifacts import write_json
-from encoder.atomic import atomic_output, check_output
-from encoder.clitools import check_cluster, engine_options, overwrite_option
-
-from .thresholds import DEFAULT_BUDGET, parse_policy
+from classifier.thresholds import DEFAULT_BUDGET, parse_policy
+from encoder.io.artifacts import write_json
+from encoder.io.atomic import atomic_output, check_output
+from encoder.io.clitools import check_cluster, engine_options, overwrite_option
 
 features_option = click.option("--features", "features_path", type=click.Path(),
                                help="Parquet file of more feature columns, joined on the key columns.")
@@ -57,10 +56,9 @@ def train(latents, label, out, features_path, policy, alert_budget, positive_cla
                            drop_unlabeled, seed, scheduler, workers, partitions, overwrite)
     import pandas as pd
 
+    from classifier.data import check_finite, labels_of, read_latents
+    from classifier.estimator import LatentClassifier
     from encoder.events import split_names
-
-    from .data import check_finite, labels_of, read_latents
-    from .estimator import LatentClassifier
     base = split_names(base_features) or None
     if base and select:
         raise click.BadParameter("cannot be combined with --select", param_hint="--base-features")
@@ -84,10 +82,9 @@ def train(latents, label, out, features_path, policy, alert_budget, positive_cla
 
 def _train_dask(latents, label, out, features_path, policy, alert_budget, positive_class, search, drop_unlabeled,
                 seed, scheduler, workers, partitions, overwrite):
+    from classifier.dask_training import fit_dask
+    from classifier.estimator import LatentClassifier
     from encoder.dask_encode import dask_client
-
-    from .dask_training import fit_dask
-    from .estimator import LatentClassifier
     for flag, given in (("--features", features_path), ("--positive", positive_class), ("--drop-unlabeled", drop_unlabeled),
                         ("--partitions", partitions), ("--search", search != 1)):
         if given:
@@ -103,7 +100,7 @@ def _train_dask(latents, label, out, features_path, policy, alert_budget, positi
 
 
 def _report(clf, out) -> None:
-    from .params import NO_HOLDOUT
+    from classifier.params import NO_HOLDOUT
     v = clf.validation_
     shown = (f"PR-AUC {v['pr_auc']:.4f}, ROC-AUC {v['roc_auc']:.4f}, threshold {clf.threshold_:.4f} ({clf.policy_})"
              if len(clf.classes_) == 2 else f"accuracy {v['accuracy']:.4f}, macro-F1 {v['macro_f1']:.4f}")
@@ -130,8 +127,8 @@ def _report(clf, out) -> None:
 @overwrite_option
 def predict(classifier_dir, latents, out, features_path, threshold, explain, overwrite):
     """Score LATENTS with the classifier in CLASSIFIER_DIR."""
-    from .data import read_latents
-    from .estimator import LatentClassifier
+    from classifier.data import read_latents
+    from classifier.estimator import LatentClassifier
     check_output(out, overwrite)
     clf = LatentClassifier.load(classifier_dir)
     table = read_latents(latents, None, features_path)
@@ -152,9 +149,9 @@ def predict(classifier_dir, latents, out, features_path, threshold, explain, ove
 @overwrite_option
 def evaluate(classifier_dir, latents, label, out, features_path, drop_unlabeled, overwrite):
     """Print (and optionally write) the metrics of the classifier on labelled LATENTS."""
-    from .data import labels_of, read_latents
-    from .estimator import LatentClassifier, label_indices
-    from .metrics import plot_curves
+    from classifier.data import labels_of, read_latents
+    from classifier.estimator import LatentClassifier, label_indices
+    from classifier.metrics import plot_curves
     if out:
         check_output(out, overwrite)
     clf = LatentClassifier.load(classifier_dir)

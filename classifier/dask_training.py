@@ -24,14 +24,14 @@ import pyarrow.parquet as pq
 import xgboost as xgb
 import xgboost.dask  # noqa: F401  (the xgb.dask namespace)
 
+from classifier.blend import Member
+from classifier.estimator import LatentClassifier
+from classifier.folds import class_order, plain
+from classifier.params import search_candidates
+from classifier.search import held_out
+from classifier.thresholds import parse_policy
 from encoder import events as ev
-from encoder.errors import InputError
-
-from .blend import Member
-from .estimator import LatentClassifier, _py
-from .params import search_candidates
-from .metrics import binary_metrics, multiclass_metrics
-from .thresholds import choose_threshold, parse_policy
+from encoder.io.errors import InputError
 
 
 def latents_metadata(path: str | Path) -> dict:
@@ -63,7 +63,7 @@ def fit_dask(clf: LatentClassifier, client, latents, label: str) -> LatentClassi
         raise InputError(f"labels are missing in '{latents}': drop those rows first")
     if len(counts) < 2:
         raise InputError(f"labels hold a single class ({counts.index[0]!r}): nothing to learn")
-    classes = clf._classes(counts)
+    classes = class_order(counts, clf.positive_class)
     index = {c: i for i, c in enumerate(classes)}
     y = ddf[label].map(index, meta=(label, "int64"))
     if time_col is not None:
@@ -91,22 +91,17 @@ def fit_dask(clf: LatentClassifier, client, latents, label: str) -> LatentClassi
                              iteration_range=(0, rounds)).compute()
     y_val = yva.compute().to_numpy()
     proba = np.column_stack([1 - proba, proba]) if len(classes) == 2 else proba  # (n_val, K)
-    threshold = None
-    if len(classes) == 2:
-        threshold = choose_threshold(y_val, proba[:, 1], policy)
-        val_metrics = binary_metrics(y_val, proba[:, 1], threshold, clf.alert_budget)
-    else:
-        val_metrics = multiclass_metrics(y_val, proba)
+    threshold, val_metrics = held_out(y_val, proba, policy, clf.alert_budget)
     booster = booster[:rounds]  # the early-stopped model, as the single-process fit keeps it
-    clf.members_, clf.classes_, clf.features_ = [Member(booster, params, None, rounds)], [_py(c) for c in classes], features
-    clf.threshold_, clf.policy_, clf.rounds_, clf.params_ = threshold, str(policy), rounds, params
-    clf.encoder_id_, clf.validation_, clf.recipe_ = meta.get("encoder_id"), val_metrics, None
-    clf.selection_ = None  # --select is refused with --engine dask
     n = int(counts.sum())
-    clf.fit_info_ = {"split": split, "engine": "dask", "n_train": n - len(y_val), "n_validation": int(len(y_val)),
-                     "refit": False, "scale_pos_weight": spw, "search_candidates": 1, "rounds": rounds,
-                     "small_data": False}
-    return clf
+    return clf.adopt({
+        "members_": [Member(booster, params, None, rounds)], "classes_": [plain(c) for c in classes],
+        "features_": features, "threshold_": threshold, "policy_": str(policy), "rounds_": rounds, "params_": params,
+        "encoder_id_": meta.get("encoder_id"), "validation_": val_metrics, "recipe_": None,
+        "selection_": None,  # --select is refused with --engine dask
+        "fit_info_": {"split": split, "engine": "dask", "n_train": n - len(y_val), "n_validation": int(len(y_val)),
+                      "refit": False, "scale_pos_weight": spw, "search_candidates": 1, "rounds": rounds,
+                      "small_data": False}})
 
 
 def _seconds(times: pd.Series, source: str) -> pd.Series:

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from encoder.errors import InputError
-from encoder.latents import latent_columns
-from encoder.latents import read_parquet as _read_parquet
+from encoder.io.errors import InputError
+from encoder.io.latents import latent_columns
+from encoder.io.latents import read_parquet as _read_parquet
 
 
 @dataclasses.dataclass

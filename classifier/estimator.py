@@ -1,7 +1,6 @@
 """LatentClassifier: XGBoost on latent codes (and any extra features), sklearn-style, saved without pickle."""
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 from pathlib import Path
@@ -9,38 +8,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xgboost as xgb
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.metrics import log_loss
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.base import BaseEstimator, ClassifierMixin
 
-from encoder.artifacts import artifact_path, library_versions, read_manifest, sha256_file, verify_hash, write_json
-from encoder.atomic import atomic_output
-from encoder.errors import ArtifactError, InputError, NotFitted
-
-from .blend import (BLEND, STACK, Member, blended_proba, booster_proba, contributions, members_margin,
-                    predict_members, proba_from_margin, scaled)
-from .data import FeatureTable, check_finite
-from .linear import fit_linear
-from .metrics import DEFAULT_BUDGET, binary_metrics, clearly_lower, multiclass_metrics, row_log_loss
-from .params import (CV_ROWS, EXACT_TREE_COLUMNS, NO_HOLDOUT, ROUND_CELLS, SMALL_DATA, TREE_COLUMNS, TREES_PER_ROUND,
-                     TREES_WIN_BY, is_linear, search_candidates)
-from .thresholds import choose_threshold, parse_policy
+from classifier.blend import BLEND, Member, contributions, predict_members, scaled
+from classifier.data import FeatureTable, check_finite
+from classifier.folds import class_order, given_or_folds, plain
+from classifier.linear import fit_linear
+from classifier.metrics import DEFAULT_BUDGET, binary_metrics, multiclass_metrics
+from classifier.params import SMALL_DATA, is_linear
+from classifier.search import Boosting, booster_params, held_out, named, search, select_features, standardisation
+from classifier.stacking import fit_stacked
+from classifier.thresholds import parse_policy
+from encoder.io.artifacts import artifact_path, library_versions, read_manifest, sha256_file, verify_hash, write_json
+from encoder.io.atomic import atomic_output
+from encoder.io.errors import ArtifactError, InputError, NotFitted
 
 FORMAT_VERSION = 4  # 2: optional input standardisation for the linear booster; 3: blends (``models``);
 # 4: stacked models (each entry of ``models`` names its ``columns`` and ``stage``)
 MODEL_FILE = "model.ubj"  # the first booster; a blend's second is model_1.ubj
-def named(booster: xgb.Booster, names: list[str]) -> xgb.Booster:
-    """``booster`` with its feature names set. Boosters train on unnamed DMatrices and are named when
-    done: XGBoost checks a named booster's names against its data's on every round, reading both back
-    from C (40 rows of 910 columns: 7.5 of a fit's 16 s)."""
-    booster.feature_names = names
-    return booster
-
-
-def standardisation(Xf: np.ndarray) -> dict:
-    """Column means and standard deviations (1 where constant) of ``Xf`` (n, F), JSON-ready."""
-    std = Xf.std(0, dtype=np.float64)
-    return {"mean": Xf.mean(0, dtype=np.float64).tolist(), "std": np.where(std > 0, std, 1.0).tolist()}
+FITTED = ("members_", "classes_", "features_", "selection_", "threshold_", "policy_", "rounds_", "params_",
+          "encoder_id_", "validation_", "recipe_", "fit_info_")  # a fitted classifier's learned state
 
 
 def member_file(i: int) -> str:
@@ -56,10 +43,6 @@ def members_summary(members: list[Member]) -> tuple[int, dict]:
     return members[0].rounds, {"blend": BLEND, "members": [m.params for m in members]}
 
 
-def _py(value):
-    return value.item() if hasattr(value, "item") else value
-
-
 def label_indices(y, classes: list) -> np.ndarray:
     """Each label's index in ``classes``. Labels that match no class exactly are matched by their
     text when every one of them then matches one class: a CSV reads class ``1`` as a number and a
@@ -68,8 +51,8 @@ def label_indices(y, classes: list) -> np.ndarray:
     index = {c: i for i, c in enumerate(classes)}
     by_text = {str(c): i for i, c in enumerate(classes)}
     by_text = by_text if len(by_text) == len(classes) else {}  # texts that name two classes match none
-    lookup = {u: index.get(_py(u), by_text.get(str(_py(u)))) for u in y.unique()}
-    unseen = sorted((str(_py(u)) for u, i in lookup.items() if i is None), key=str)
+    lookup = {u: index.get(plain(u), by_text.get(str(plain(u)))) for u in y.unique()}
+    unseen = sorted((str(plain(u)) for u, i in lookup.items() if i is None), key=str)
     if unseen:
         raise InputError(f"labels {unseen} were not seen in training (classes: {list(map(str, classes))})")
     return y.map(lookup).to_numpy(np.int64)
@@ -145,94 +128,15 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         self.base_features = base_features
 
     # ------------------------------------------------------------------ fit
-    def _classes(self, counts: pd.Series) -> list:
-        """Classes in model order from the label counts (``y.value_counts()``): the positive class
-        of a binary target last."""
-        classes = sorted(counts.index.tolist(), key=lambda v: (str(type(v)), v))
-        if len(classes) != 2:
-            return classes
-        if self.positive_class is not None:
-            if self.positive_class not in classes:
-                raise InputError(f"positive class {self.positive_class!r} is not among the labels {classes}")
-            pos = self.positive_class
-        elif set(map(_py, classes)) <= {0, 1}:
-            pos = classes[1]
-        else:
-            pos = counts.index[-1] if counts.iloc[0] != counts.iloc[-1] else classes[1]
-        return [c for c in classes if c != pos] + [pos]
+    def _boosting(self) -> Boosting:
+        return Boosting(self.seed, self.n_jobs, self.max_rounds, self.early_stopping)
 
-    def _folds(self, n: int, y_idx: np.ndarray, times, refit: bool) -> tuple[list, str]:
-        """(train rows, validation rows) pairs and the split's name: one split, or k stratified folds."""
-        if times is not None:
-            order = np.argsort(np.asarray(times), kind="stable")
-            cut = int(round(n * (1 - self.val_fraction)))
-            return [(np.sort(order[:cut]), np.sort(order[cut:]))], "time"
-        idx = np.arange(n)
-        counts = np.bincount(y_idx)
-        if refit and self.cv_folds > 1 and counts.min() >= self.cv_folds and n < CV_ROWS:
-            kf = StratifiedKFold(self.cv_folds, shuffle=True, random_state=self.seed)
-            return list(kf.split(idx, y_idx)), f"{self.cv_folds}-fold stratified"
-        alone = counts[y_idx] < 2  # rows of single-row classes: trained on, never held out
-        if alone.all():
-            return [(idx, idx)], NO_HOLDOUT
-        rest = idx[~alone]
-        n_val = int(np.ceil(self.val_fraction * len(rest)))
-        k = len(np.unique(y_idx[rest]))
-        strat = y_idx[rest] if k <= n_val <= len(rest) - k else None  # every class on both sides fits
-        tr, va = train_test_split(rest, test_size=n_val, random_state=self.seed, stratify=strat)
-        if strat is None:  # a random split, then one row back to training for each class it lacks
-            trained = set(y_idx[tr].tolist())
-            back = [va[y_idx[va] == c][0] for c in np.unique(y_idx[va]) if c not in trained]
-            tr, va = np.r_[tr, back], np.setdiff1d(va, back)
-        name = "stratified" if strat is not None else "random, each class kept in training"
-        if alone.any():
-            name += f"; {int(alone.sum())} single-row classes trained on only"
-        return [(np.sort(np.r_[tr, idx[alone]]), np.sort(va))], name
-
-    def _split(self, y_idx: np.ndarray, times, validation, refit: bool) -> tuple[list, str]:
-        """(train rows, validation rows) pairs and the split's name: the ``validation`` mask's rows
-        when given, else ``_folds``."""
-        if validation is None:
-            return self._folds(len(y_idx), y_idx, times, refit)
-        validation = np.asarray(validation, dtype=bool)
-        return [(np.flatnonzero(~validation), np.flatnonzero(validation))], "given"
-
-    def _held_out(self, y_va: np.ndarray, proba: np.ndarray, policy) -> tuple[float | None, dict]:
-        """The threshold (binary; None for multi-class) and the validation metrics from held-out
-        labels (n_va,) and probabilities (n_va, K)."""
-        if proba.shape[1] != 2:
-            return None, multiclass_metrics(y_va, proba)
-        threshold = choose_threshold(y_va, proba[:, 1], policy)
-        return threshold, binary_metrics(y_va, proba[:, 1], threshold, self.alert_budget)
+    def _split_options(self) -> dict:
+        return {"val_fraction": self.val_fraction, "cv_folds": self.cv_folds, "seed": self.seed}
 
     def booster_params(self, base: dict, n_classes: int, spw: float | None, n_features: int = 0, n_rows: int = 0) -> dict:
-        """XGBoost parameters for a candidate ``base`` on ``n_rows`` x ``n_features`` of ``n_classes``
-        classes (``spw``: the positive class's weight): the seed, the objective, and the column and
-        forest caps of wide or many-class inputs. The Dask trainer reads them too."""
-        p = dict(base) | {"seed": self.seed, "verbosity": 0}
-        columns = EXACT_TREE_COLUMNS if p.get("tree_method") == "exact" else TREE_COLUMNS
-        if not is_linear(p) and n_features * p.get("colsample_bytree", 1.0) > columns:
-            p["colsample_bytree"] = columns / n_features  # wide inputs: each tree reads ``columns``
-        if self.n_jobs:
-            p["nthread"] = self.n_jobs
-        if is_linear(p):
-            # coordinate descent over tens or hundreds of rows: a thread pool per coordinate costs more
-            # than it saves; one thread gives the same weights 2.2x faster on 2 cores (60 classes)
-            p["nthread"] = 1
-        if n_classes == 2:
-            # Early stopping watches log-loss, not PR-AUC: a ranking metric is flat once a small
-            # validation part is ranked perfectly, and stopping there leaves scores near 0.5 whose
-            # threshold is noise (GunPoint: stopped at round 1-3, test accuracy 0.67-0.95).
-            p |= {"objective": "binary:logistic", "eval_metric": "logloss"}
-            if spw is not None:
-                p["scale_pos_weight"] = spw
-        else:
-            p |= {"objective": "multi:softprob", "num_class": n_classes, "eval_metric": "mlogloss"}
-            if "num_parallel_tree" in p:
-                cells = n_classes * max(1, n_rows * n_features)  # one tree per class and round
-                p["num_parallel_tree"] = max(1, min(p["num_parallel_tree"], TREES_PER_ROUND // n_classes,
-                                                    ROUND_CELLS // cells))
-        return p
+        """``search.booster_params`` with this classifier's seed and threads (the Dask trainer reads them too)."""
+        return booster_params(base, n_classes, spw, n_features, n_rows, seed=self.seed, n_jobs=self.n_jobs)
 
     def fit(self, X: pd.DataFrame, y, *, times=None, validation=None, encoder_id: str | None = None,
             recipe: dict | None = None) -> "LatentClassifier":
@@ -255,11 +159,12 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
             raise InputError(f"labels hold a single class ({y.iloc[0]!r}): nothing to learn")
         check_finite(X, list(X.columns), "<training data>")
         if self.base_features is not None:
-            return self._fit_stacked(X, y, times, validation, encoder_id, recipe)
-        classes = self._classes(y.value_counts())
+            return self.adopt(fit_stacked(self, X, y, times, validation) | {"encoder_id_": encoder_id,
+                                                                              "recipe_": recipe})
+        classes = class_order(y.value_counts(), self.positive_class)
         y_idx = y.map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
         refit = len(y) < SMALL_DATA if self.refit == "auto" else bool(self.refit)
-        folds, split = self._split(y_idx, times, validation, refit)
+        folds, split = given_or_folds(y_idx, times, validation, refit, **self._split_options())
         tr = folds[0][0]
         if len(np.unique(y_idx[tr])) < len(classes):
             raise InputError("the training part of the split lacks a class; give more rows or a later cut")
@@ -273,37 +178,12 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         small_data = len(y) < SMALL_DATA
         self.selection_ = None
         if self.select is not None and int(self.select) < len(names):
-            keep, self.selection_ = self._select(Xf, y_idx, names, tr, times, len(classes), spw, small_data)
+            keep, self.selection_ = select_features(Xf, y_idx, names, tr, times, len(classes), spw, small_data,
+                                                    int(self.select), self._boosting(), **self._split_options())
             Xf, names = Xf[:, keep], [names[j] for j in keep]
-        def score(proba):  # (n_va, K) held-out probabilities -> the candidates' key, lower is better
-            if small_data or len(classes) > 2:
-                key = log_loss(y_idx[va], np.clip(proba, 1e-7, 1 - 1e-7), labels=range(len(classes)))
-            else:
-                key = -binary_metrics(y_idx[va], proba[:, 1], budget=self.alert_budget)["pr_auc"]
-            return key if np.isfinite(key) else np.inf
-
-        best, best_of_kind = None, {}
-        for cand in search_candidates(self.search, self.seed, small_data):
-            params = self.booster_params(cand, len(classes), spw, Xf.shape[1], len(tr))
-            booster, rounds, proba = self._fit_folds(params, Xf, y_idx, names, folds, len(classes))
-            entry = (score(proba[va]), [(params, booster, rounds)], proba[va])
-            best = entry if best is None or entry[0] < best[0] else best
-            kind = is_linear(params)
-            if kind not in best_of_kind or entry[0] < best_of_kind[kind][0]:
-                best_of_kind[kind] = entry
-        if len(best_of_kind) == 2:
-            # the best trees and the best linear model, margins averaged (``blend.py``): a candidate
-            # judged on the same held-out rows (its folds' predictions blended fold by fold); the
-            # trees or the blend replace the linear model only where clearly better (``TREES_WIN_BY``)
-            (_, tree, p_tree), linear = best_of_kind[False], best_of_kind[True]
-            proba = blended_proba([p_tree, linear[2]])
-            blend = (score(proba), tree + linear[1], proba)
-            lin_loss = row_log_loss(y_idx[va], linear[2])
-            best = min([linear] + [e for e in (best_of_kind[False], blend)
-                                   if clearly_lower(row_log_loss(y_idx[va], e[2]), lin_loss, TREES_WIN_BY)],
-                       key=lambda entry: entry[0])
-        _, chosen, val_proba = best
-        threshold, val_metrics = self._held_out(y_idx[va], val_proba, policy)
+        chosen, val_proba = search(Xf, y_idx, names, folds, len(classes), spw, small_data, self.search,
+                                   self.alert_budget, self._boosting())
+        threshold, val_metrics = held_out(y_idx[va], val_proba, policy, self.alert_budget)
         refit = refit or len(folds) > 1  # fold models are not kept: one model on all rows
         self.members_ = []
         for params, booster, rounds in chosen:
@@ -318,7 +198,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
                 # the best (``predict`` reads every round a booster holds)
                 booster = booster[:rounds]
             self.members_.append(Member(booster, params, scaling, rounds))
-        self.classes_, self.features_ = [_py(c) for c in classes], names
+        self.classes_, self.features_ = [plain(c) for c in classes], names
         self.threshold_, self.policy_ = threshold, str(policy)
         self.rounds_, self.params_ = members_summary(self.members_)
         self.encoder_id_, self.validation_, self.recipe_ = encoder_id, val_metrics, recipe
@@ -328,112 +208,14 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
                           "small_data": small_data, "blend": len(self.members_) > 1}
         return self
 
-    def _fit_stacked(self, X: pd.DataFrame, y: pd.Series, times, validation, encoder_id, recipe) -> "LatentClassifier":
-        """``fit`` of a stacked model (``base_features``): the base model, then trees on every column
-        boosted from its margins (stage 1).
-
-        The stage-1 rounds are chosen on one split (the given validation rows, else the base's
-        own single split), with a base fitted on that split's training rows; when this model
-        refits (``refit``), the base is the one refitted on all rows and the stage-1 trees are
-        trained again on all rows from its margins, for the chosen rounds."""
-        names = list(map(str, X.columns))
-        base_cols = [str(c) for c in self.base_features]
-        unknown = [c for c in base_cols if c not in names]
-        if not base_cols or unknown or len(set(base_cols)) < len(base_cols):
-            raise InputError(f"base features must be distinct columns of the training data; unknown: {unknown or 'none'}")
-        if len(base_cols) == len(names):
-            raise InputError("base features are every column: no column is left for the stacked trees to add")
-        if self.select is not None:
-            raise InputError("feature selection (select) and a stacked model (base_features) cannot be combined")
-        refit = len(y) < SMALL_DATA if self.refit == "auto" else bool(self.refit)
-        split_base = clone(self).set_params(base_features=None, refit=False)
-        split_base.fit(X[base_cols], y, times=times, validation=validation)
-        classes = split_base.classes_
-        K = len(classes)
-        y_idx = y.map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
-        (tr, va), = self._split(y_idx, times, validation, refit=False)[0]  # the split base's split
-        Xf = X.to_numpy(np.float32)
-        Xb = X[base_cols].to_numpy(np.float32)  # (n, F_base)
-        margin = members_margin(split_base.members_, Xb, base_cols)  # (n,) or (n, K): the base's, from the split's training rows
-        spw = split_base.fit_info_["scale_pos_weight"]
-        params = self.booster_params(search_candidates(1, self.seed, len(y) < SMALL_DATA)[0], K, spw, Xf.shape[1], len(tr))
-
-        def dmatrix(rows, m):
-            return xgb.DMatrix(Xf[rows], label=y_idx[rows], base_margin=m)  # unnamed: see ``named``
-
-        def loss(proba):  # (n_va, K) -> validation log-loss
-            return float(log_loss(y_idx[va], np.clip(proba, 1e-7, 1 - 1e-7), labels=range(K)))
-
-        base_proba = proba_from_margin(margin[va], K)  # (n_va, K)
-        dva = dmatrix(va, margin[va])
-        booster = xgb.train(params, dmatrix(tr, margin[tr]), self.max_rounds, evals=[(dva, "val")],
-                            early_stopping_rounds=self.early_stopping, verbose_eval=False)
-        rounds = booster.best_iteration + 1
-        stacked_proba = booster_proba(booster, dva, K, rounds)
-        base_loss, stacked_loss = loss(base_proba), loss(stacked_proba)
-        if stacked_loss >= base_loss:  # the other columns add nothing the validation rows can see
-            rounds, stacked_proba = 0, base_proba
-        if refit:
-            base = clone(self).set_params(base_features=None).fit(X[base_cols], y, times=times, validation=validation)
-            if rounds:
-                booster = xgb.train(params, dmatrix(np.arange(len(y)), members_margin(base.members_, Xb, base_cols)),
-                                    rounds, verbose_eval=False)
-        else:
-            base, booster = split_base, booster[:rounds] if rounds else None
-        booster = named(booster, names) if rounds else None
-        self.members_ = [dataclasses.replace(m, columns=base_cols) for m in base.members_]
-        self.members_ += [Member(booster, params, None, rounds, None, 1)] if rounds else []
-        self.classes_, self.features_, self.selection_ = classes, names, None
-        policy = parse_policy(self.threshold_policy)
-        self.threshold_, self.validation_ = self._held_out(y_idx[va], stacked_proba, policy)
-        self.policy_, self.rounds_ = str(policy), base.rounds_
-        self.params_ = {"stack": STACK, "base": base.params_, "stage_1": params}
-        self.encoder_id_, self.recipe_ = encoder_id, recipe
-        self.fit_info_ = base.fit_info_ | {"stacked": {
-            "base_features": base_cols, "stage_1_rounds": rounds, "stage_1_split": "given" if validation is not None else "single",
-            "validation_logloss": {"base": base_loss, "stacked": min(stacked_loss, base_loss)}}}
+    def adopt(self, state: dict) -> "LatentClassifier":
+        """Take the learned state of a fit made elsewhere (``stacking.fit_stacked``, the Dask
+        trainer): every attribute of ``FITTED``, no other."""
+        if set(state) != set(FITTED):
+            raise ValueError(f"a fitted state holds {sorted(FITTED)}; got {sorted(state)}")
+        for name in FITTED:
+            setattr(self, name, state[name])
         return self
-
-    def _select(self, Xf, y_idx, names, tr, times, n_classes, spw, small_data) -> tuple[list[int], dict]:
-        """Columns to keep (in their order) and the record of the choice: the ``select`` largest total
-        gains of a default model trained on part of the training rows ``tr`` and early-stopped on the
-        rest (the latest share by ``times`` when given, else a stratified share); test and validation
-        rows play no part. Columns the model never split on have gain 0; ties keep column order."""
-        inner_times = None if times is None else np.asarray(times)[tr]
-        (itr, iva), = self._folds(len(tr), y_idx[tr], inner_times, refit=False)[0]
-        if len(np.unique(y_idx[tr][itr])) < n_classes:
-            raise InputError("feature selection: the inner training part lacks a class; give more rows or drop --select")
-        params = self.booster_params(search_candidates(1, self.seed, small_data)[0], n_classes, spw, Xf.shape[1], len(itr))
-        booster, _, _ = self._fit_folds(params, Xf[tr], y_idx[tr], names, [(itr, iva)], n_classes)
-        gain = booster.get_score(importance_type="total_gain")
-        score = np.array([gain.get(n, 0.0) for n in names])
-        keep = sorted(np.argsort(-score, kind="stable")[:int(self.select)].tolist())
-        return keep, {"k": int(self.select), "method": "XGBoost total gain on an inner split of the training rows",
-                      "inner_rows": [int(len(itr)), int(len(iva))], "candidates": names,
-                      "kept": [names[j] for j in keep], "gain": {names[j]: float(score[j]) for j in keep}}
-
-    def _fit_folds(self, params: dict, Xf: np.ndarray, y_idx: np.ndarray, names: list, folds: list,
-                   n_classes: int) -> tuple:
-        """Boosters on each fold (trees early-stopped, linear ones solved to convergence on inputs
-        standardised with the fold's training rows): the first booster, the mean number of rounds (a
-        linear booster's: solver iterations), and the held-out probabilities (n, K) (rows outside
-        every validation part stay zero)."""
-        proba = np.zeros((len(y_idx), n_classes), dtype=np.float32)
-        rounds, first = [], None
-        for tr, va in folds:
-            scaling = standardisation(Xf[tr]) if is_linear(params) else None
-            dva = xgb.DMatrix(scaled(Xf[va], scaling), label=y_idx[va])  # unnamed: see ``named``
-            if is_linear(params):
-                booster, iterations = fit_linear(params, scaled(Xf[tr], scaling), y_idx[tr], n_classes)
-                rounds.append(iterations)
-            else:
-                dtr = xgb.DMatrix(Xf[tr], label=y_idx[tr])
-                booster = xgb.train(params, dtr, self.max_rounds, evals=[(dva, "val")],
-                                    early_stopping_rounds=self.early_stopping, verbose_eval=False)
-                rounds.append(booster.best_iteration + 1)
-            proba[va] = booster_proba(booster, dva, n_classes, None if is_linear(params) else rounds[-1])
-            first = named(booster, names) if first is None else first
-        return first, int(round(np.mean(rounds))), proba
 
     # ------------------------------------------------------------------ predict
     def _check_fitted(self) -> None:

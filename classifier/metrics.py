@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 from sklearn import metrics as skm
 
-from .thresholds import DEFAULT_BUDGET
+from classifier.thresholds import DEFAULT_BUDGET
 
 
 def recall_at_fpr(y: np.ndarray, score: np.ndarray, max_fpr: float = 0.01) -> float:

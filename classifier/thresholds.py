@@ -9,7 +9,7 @@ import dataclasses
 
 import numpy as np
 
-from encoder.errors import InputError
+from encoder.io.errors import InputError
 
 KINDS = ("max_f1", "precision", "recall", "fpr", "budget")
 DEFAULT_BUDGET = 0.01  # share of rows an analyst reviews: precision at this budget is reported everywhere

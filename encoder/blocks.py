@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from .errors import InputError
-from .statistics import SUMMARY_STATS
+from encoder.io.errors import InputError
+from encoder.nn.statistics import SUMMARY_STATS
 
 BLOCKS = ("pooled", "conv", "segments", "surprise", "summary", "kernels")  # order in the code
 TRAINED = frozenset({"pooled", "conv", "segments", "surprise"})  # made by gradient descent

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 
-from .artifacts import read_encoder_manifest
-from .atomic import check_output
-from .clitools import check_cluster, engine_options, names_option, overwrite_option
-from .config import ENCODE_BATCH, UNITS, read_config_file
+from encoder.config import ENCODE_BATCH, UNITS, EncoderConfig, read_config_file
+from encoder.io.artifacts import read_encoder_manifest
+from encoder.io.atomic import check_output
+from encoder.io.clitools import check_cluster, engine_options, names_option, overwrite_option
+
 
 def _as_tuple(value) -> tuple:
     if value is None:
@@ -51,7 +52,7 @@ def train(events, id_col, time_col, label_col, unit, max_len, latent_dim, epochs
     if distributed:
         if resume:
             raise click.UsageError("--resume does not apply with --distributed")
-        from .distributed import init_from_env
+        from encoder.training.distributed import init_from_env
         init_from_env()
         try:
             return _train(events, id_col, time_col, label_col, unit, max_len, latent_dim, epochs, batch_size,
@@ -65,9 +66,9 @@ def train(events, id_col, time_col, label_col, unit, max_len, latent_dim, epochs
 
 def _train(events, id_col, time_col, label_col, unit, max_len, latent_dim, epochs, batch_size, seed,
            config_path, numeric, categorical, drop, out, resume, overwrite):
-    from .distributed import rank_and_world
-    from .estimator import SequenceEncoder
-    from .sequences import window_note
+    from encoder.estimator import SequenceEncoder
+    from encoder.sequences import window_note
+    from encoder.training.distributed import rank_and_world
     cfg, columns = read_config_file(config_path)
     cfg = cfg.replace(unit=unit, max_len=max_len, latent_dim=latent_dim, epochs=epochs,
                       batch_size=batch_size, seed=seed)
@@ -102,8 +103,8 @@ def _train(events, id_col, time_col, label_col, unit, max_len, latent_dim, epoch
     trained = ("untrained (0 epochs: the network at its seeded initialisation, a control)" if enc.untrained_ else
                f"{t['epochs_run']} epochs, best validation loss {t['best_val_loss']:.4f} at epoch {t['best_epoch']}")
     click.echo(f"encoder {enc.encoder_id[:12]} written to {out}: {trained}, max_len {enc.max_len_}"
-               f"{f', {enc.config_.patch} events per LSTM step' if enc.config_.patch > 1 else ''}")
-    note = None if enc.config_.causal else window_note(t["truncation"])  # causal codes read whole histories
+               f"{f', {enc.config_.data.patch} events per LSTM step' if enc.config_.data.patch > 1 else ''}")
+    note = None if enc.config_.network.causal else window_note(t["truncation"])  # causal codes read whole histories
     if note:
         click.echo(f"note: {note}")
     if t["segments"]:
@@ -139,15 +140,15 @@ def encode(encoder_dir, events, out, unit, batch_size, blocks, engine, scheduler
     if engine == "dask":
         if blocks is not None:
             raise click.UsageError("--blocks does not apply with --engine dask")
-        from .dask_encode import encode_dask
+        from encoder.dask_encode import encode_dask
         check_cluster(scheduler, workers)
         rows, files = encode_dask(encoder_dir, events, out, unit, batch_size, overwrite, scheduler, workers, partitions)
         click.echo(f"{rows} latent rows written to {out} ({files} Parquet files)")
         return
-    from .estimator import SequenceEncoder
+    from encoder.estimator import SequenceEncoder
     enc = SequenceEncoder.load(encoder_dir)
     rows = enc.encode_to_parquet(events, out, unit=unit, batch_size=batch_size, overwrite=overwrite, blocks=blocks)
-    click.echo(f"{rows} latent rows ({unit or enc.config_.unit}) written to {out}")
+    click.echo(f"{rows} latent rows ({unit or enc.config_.data.unit}) written to {out}")
 
 
 @encoder_group.command("untrained")
@@ -159,7 +160,7 @@ def untrained(encoder_dir, out, overwrite):
     (preprocessing, vocabularies, segment decision, random-kernel channels and biases) is kept;
     the network's weights are the seeded initialisation its training started from. Its codes
     differ from ENCODER_DIR's in the trained blocks only."""
-    from .estimator import SequenceEncoder
+    from encoder.estimator import SequenceEncoder
     check_output(out, overwrite)
     enc = SequenceEncoder.load(encoder_dir)
     twin = enc.untrained_twin()
@@ -181,7 +182,7 @@ def inspect(encoder_dir, as_json):
         f"encoder_id   {m['encoder_id']}",
         f"created      {m['created']}   format {m['format_version']}",
         f"keys         id={s['id_col']}  time={s['time_col']}  label={s['label_col']}",
-        f"unit         {m['unit']}   max_len {m['max_len']}   latent_dim {m['latent_dim']}",
+        f"unit         {m['unit']}   max_len {m['max_len']}   code width {m.get('code_width', m.get('latent_dim'))}",
         f"numeric      {', '.join(s['numeric']) or '-'}",
         "categorical  " + (", ".join(f"{c} ({len(v)} values)" for c, v in m["preprocessing"]["vocab"].items()) or "-"),
         f"channels     {len(m['numeric_channels'])} numeric, embeddings {list(mc['embedding_dims'])}",
@@ -196,9 +197,12 @@ def inspect(encoder_dir, as_json):
         + f", {t['n_entities']} entities ({t['n_val_entities']} validation), {t['n_events']} events, {t['seconds']} s",
         "blocks       " + ", ".join(f"{name} {b['width']}{'' if b['trained'] else ' (untrained)'}"
                                     for name, b in m.get("code_blocks", {}).items() if b["width"]),
+        *([("preset       " + ", ".join(f"{k}={v}" for k, v in m["preset"].items()))] if m.get("preset") else []),
         "versions     " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
-        "config       " + ", ".join(f"{k}={v}" for k, v in m["config"].items()),
     ]
+    parts = EncoderConfig.from_dict(m["config"], source=f"manifest of '{encoder_dir}'").to_dict()
+    lines += [f"{'config.' + part:<13}" + ", ".join(f"{k}={v}" for k, v in options.items())
+              for part, options in parts.items()]
     click.echo("\n".join(lines))
 
 
@@ -213,8 +217,8 @@ def export(encoder_dir, fmt, out, overwrite):
     """Export ENCODER_DIR's network for another runtime: ONNX with dynamic batch and steps (padded
     inputs + lengths -> codes, encoder_id in its metadata), beside preprocessing.json, the
     scalers, vocabularies and rules that turn raw events into its inputs."""
-    from .estimator import SequenceEncoder
-    from .export import ONNX_FILE, SPEC_FILE, export_onnx
+    from encoder.estimator import SequenceEncoder
+    from encoder.export import ONNX_FILE, SPEC_FILE, export_onnx
     check_output(out, overwrite)
     enc = SequenceEncoder.load(encoder_dir)
     export_onnx(enc, out, overwrite)
@@ -235,8 +239,8 @@ def drift(encoder_dir, reference, current, out, bins, fail_above, overwrite):
     """Population stability of CURRENT against REFERENCE (event tables or latent parquet files of
     this encoder): PSI per latent dimension and per input feature, unknown categories, sequence
     lengths. Exit 0 with the report, or 3 with --fail-above when drift exceeds it."""
-    from .drift import drift_metrics, read_side, write_drift_report
-    from .estimator import SequenceEncoder
+    from encoder.drift import drift_metrics, read_side, write_drift_report
+    from encoder.estimator import SequenceEncoder
     check_output(out, overwrite)
     enc = SequenceEncoder.load(encoder_dir)
     m = drift_metrics(enc, read_side(enc, reference), read_side(enc, current), bins)

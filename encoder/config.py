@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from encoder.io.errors import InputError
 
 UNITS = ("entity", "event")
 SCALERS = ("robust", "standard", "minmax")
@@ -49,76 +49,87 @@ def conv_depth_for(steps: int) -> int:
 
 
 @dataclasses.dataclass(frozen=True)
-class EncoderConfig:
-    """All choices behind one encoder: sequences, preprocessing, architecture and code blocks,
-    denoising, training. ``docs/design.md`` explains what each unit trains for and each block.
+class DataOptions:
+    """Sequences and preprocessing: which events make a sequence, and how each event becomes inputs.
 
-    Options left at None are resolved by ``resolved`` from the training data, and the resolved
-    values are what the encoder directory records:
+    ``max_len`` (None: for the entity unit the longest training sequence, for the event unit the
+    95th percentile, both at most ``max_len_cap``; a longer sequence keeps its latest events) and
+    ``patch`` (None: for the entity unit ``ceil(p95 length / PATCH_STEPS)`` events per LSTM step,
+    else one) are resolved from the training data."""
 
-    - ``max_len``: for ``unit="entity"`` the longest training sequence, for ``unit="event"`` the
-      95th percentile (both at most ``max_len_cap``); a longer sequence keeps its latest events,
-      and ``fit`` counts and warns about those.
-    - ``patch``: for ``unit="entity"``, ``ceil(p95 length / PATCH_STEPS)`` events per LSTM step,
-      so the LSTM runs at most about 256 steps however long the series; else one event per step.
-    - ``max_steps_per_epoch`` and ``max_train_steps`` bound the LSTM steps (windows x their mean
-      steps; a convolution-branch step counts ``CONV_STEP_COST``) of an epoch and of the whole
-      training: ``max_sequences_per_epoch`` and ``epochs`` resolve to fit. 0 is no bound.
-    - ``recency_halflife``, ``pooling``, ``contrastive_weight``, ``surprise``, ``surprise_scale``,
-      ``causal``, ``summary_stats``, ``conv_dim``, ``segments`` and ``kernel_features`` take the
-      unit's defaults (``UNIT_DEFAULTS``). ``causal`` encoders refuse the options of
-      ``WHOLE_SEQUENCE_ONLY``, which read later steps.
-    - ``conv_depth``: the fewest dilated blocks through which every step of a window sees every
-      other (``conv_depth_for``).
-
-    The code's blocks, in order (``blocks.py``): the pooled LSTM step codes (``latent_dim``), the
-    convolution branch's (``conv_dim``), the segment maxima (``segments`` parts, kept after
-    training only where the part explains at least ``segments_min_share`` of their variance,
-    unless given explicitly), the surprise channels (``surprise``, with ``surprise_halflife``
-    their recent mean and variance), summary statistics (``summary_stats``) and MiniRocket's
-    random-kernel features (``kernel_features``, a multiple of 84). ``epochs = 0`` skips training:
-    the untrained control of ``SequenceEncoder.untrained_twin``.
-    """
-
-    # sequences
     unit: str = "entity"
     max_len: int | None = None
     max_len_cap: int = 4096
     patch: int | None = None
-    # preprocessing
     scaler: str = "robust"
     log_transform: str = "auto"
     min_freq: int = 2
     max_vocab: int = 1000
     min_entities: int = 2
     novelty: bool = True
-    embedding_dims: dict = dataclasses.field(default_factory=dict)
     time_gap: bool = True
     diffs: bool = False
     lags: tuple[int, ...] = ()
     rolling: tuple[int, ...] = ()
-    # architecture
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkOptions:
+    """The trained network: embeddings, the masked (bi)LSTM and its pooled step codes, the optional
+    dilated-convolution branch. ``pooling`` and ``causal`` (None: the unit's default) are resolved;
+    a causal network reads no later event (forward LSTM, running pools). ``conv_depth`` (None) is
+    the fewest dilated blocks through which every step of a window sees every other."""
+
     latent_dim: int = 32
     hidden_size: int = 64
     num_layers: int = 1
     bidirectional: bool = True
     pooling: tuple[str, ...] | None = None
-    surprise: bool | None = None
     causal: bool | None = None
-    summary_stats: bool | None = None
+    dropout: float = 0.0
+    embedding_dims: dict = dataclasses.field(default_factory=dict)
     conv_dim: int | None = None
     conv_depth: int | None = None
     conv_channels: int = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockOptions:
+    """Code blocks beside the pooled step codes (``blocks.py``): segment maxima (``segments`` parts,
+    kept after training only where the part explains at least ``segments_min_share`` of their
+    variance, unless given explicitly), the next-event surprise channels (``surprise``, with
+    ``surprise_halflife`` their recent mean and variance, ``surprise_scale`` a learned scale),
+    summary statistics (``summary_stats``) and MiniRocket's random-kernel features
+    (``kernel_features``, a multiple of 84). None: the unit's default."""
+
     segments: int | None = None
     segments_min_share: float = 0.1
+    surprise: bool | None = None
+    surprise_halflife: float = 3.0
+    surprise_scale: bool | None = None
+    summary_stats: bool | None = None
     kernel_features: int | None = None
-    dropout: float = 0.0
-    # denoising (training only)
+
+
+@dataclasses.dataclass(frozen=True)
+class NoiseOptions:
+    """The denoising corruption of training inputs (never applied when encoding)."""
+
     noise_std: float = 0.1
     step_dropout: float = 0.05
     feature_dropout: float = 0.05
     unknown_rate: float = 0.05
-    # training
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingOptions:
+    """The objective's weights and the optimisation. ``max_steps_per_epoch`` and ``max_train_steps``
+    bound the LSTM steps (windows x their mean steps; a convolution-branch step counts
+    ``CONV_STEP_COST``) of an epoch and of the whole training: ``max_sequences_per_epoch`` and
+    ``epochs`` resolve to fit (0: no bound). ``epochs = 0`` skips training: the untrained control of
+    ``SequenceEncoder.untrained_twin``. ``recency_halflife`` and ``contrastive_weight`` (None) take
+    the unit's defaults."""
+
     epochs: int = 200
     batch_size: int = 64
     min_batches_per_epoch: int = 8
@@ -135,80 +146,124 @@ class EncoderConfig:
     recency_halflife: float | None = None
     contrastive_weight: float | None = None
     next_event_weight: float = 1.0
-    surprise_halflife: float = 3.0
-    surprise_scale: bool | None = None
     seed: int = 0
 
+
+PARTS = {"data": DataOptions, "network": NetworkOptions, "blocks": BlockOptions, "noise": NoiseOptions,
+         "training": TrainingOptions}
+PART_OF = {f.name: part for part, kind in PARTS.items() for f in dataclasses.fields(kind)}  # option -> its part
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderConfig:
+    """All choices behind one encoder, in five parts: ``data`` (sequences, preprocessing),
+    ``network``, ``blocks`` (code blocks beside the pooled step codes), ``noise`` (denoising) and
+    ``training``. ``docs/design.md`` explains what each unit trains for and each block.
+
+    Build one from option names, whatever their part: ``EncoderConfig.of(epochs=0, hidden_size=8)``;
+    ``replace`` takes the same names. Options left at None are resolved by ``resolved`` from the
+    training data (the unit's defaults, ``UNIT_DEFAULTS``; ``causal`` encoders refuse the options
+    of ``WHOLE_SEQUENCE_ONLY``, which read later steps), and the resolved values are what the
+    encoder directory records."""
+
+    data: DataOptions = dataclasses.field(default_factory=DataOptions)
+    network: NetworkOptions = dataclasses.field(default_factory=NetworkOptions)
+    blocks: BlockOptions = dataclasses.field(default_factory=BlockOptions)
+    noise: NoiseOptions = dataclasses.field(default_factory=NoiseOptions)
+    training: TrainingOptions = dataclasses.field(default_factory=TrainingOptions)
+
+    @classmethod
+    def of(cls, **options: Any) -> "EncoderConfig":
+        """A config from option names (``latent_dim=8``), each placed in its part; unknown names are refused."""
+        unknown = sorted(set(options) - set(PART_OF))
+        if unknown:
+            raise InputError(f"config: unknown option '{unknown[0]}'")
+        parts = {part: {} for part in PARTS}
+        for name, value in options.items():
+            parts[PART_OF[name]][name] = value
+        return cls(**{part: PARTS[part](**values) for part, values in parts.items()})
+
+    def options(self) -> dict:
+        """Every option by name, parts flattened (names are unique across parts)."""
+        return {name: getattr(getattr(self, part), name) for name, part in PART_OF.items()}
+
     def __post_init__(self) -> None:
+        for part, kind in PARTS.items():
+            if not isinstance(getattr(self, part), kind):
+                raise InputError(f"config part '{part}' must be a {kind.__name__}, got {getattr(self, part)!r}")
         self._check_types()
-        for name, allowed in (("unit", UNITS), ("scaler", SCALERS),
-                              ("log_transform", LOG_TRANSFORMS)):
-            if getattr(self, name) not in allowed:
-                raise InputError(f"config '{name}' is '{getattr(self, name)}'; "
-                                 f"expected one of {', '.join(allowed)}")
-        if self.pooling is not None and (not self.pooling or any(p not in POOLINGS for p in self.pooling)):
-            raise InputError(f"config 'pooling' is {list(self.pooling)}; "
-                             f"expected a list of {', '.join(POOLINGS)}")
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0:
+        o = self.options()
+        for name, allowed in (("unit", UNITS), ("scaler", SCALERS), ("log_transform", LOG_TRANSFORMS)):
+            if o[name] not in allowed:
+                raise InputError(f"config '{name}' is '{o[name]}'; expected one of {', '.join(allowed)}")
+        if o["pooling"] is not None and (not o["pooling"] or any(p not in POOLINGS for p in o["pooling"])):
+            raise InputError(f"config 'pooling' is {list(o['pooling'])}; expected a list of {', '.join(POOLINGS)}")
+        if o["epochs"] < 0:
             raise InputError(f"config 'epochs' must be a whole number, 0 or more (0: an untrained control), "
-                             f"got {self.epochs!r}")
-        for name in ("max_len_cap", "latent_dim", "hidden_size", "num_layers",
-                     "batch_size", "min_freq", "max_vocab", "min_entities", "patience", "max_sequences_per_epoch"):
-            if getattr(self, name) < 1:
-                raise InputError(f"config '{name}' must be positive, got {getattr(self, name)}")
+                             f"got {o['epochs']!r}")
+        for name in ("max_len_cap", "latent_dim", "hidden_size", "num_layers", "batch_size", "min_freq", "max_vocab",
+                     "min_entities", "patience", "max_sequences_per_epoch"):
+            if o[name] < 1:
+                raise InputError(f"config '{name}' must be positive, got {o[name]}")
         for name in ("lags", "rolling"):
-            bad = [k for k in getattr(self, name) if isinstance(k, bool) or not isinstance(k, int) or k < 1]
+            bad = [k for k in o[name] if isinstance(k, bool) or not isinstance(k, int) or k < 1]
             if bad:
                 raise InputError(f"config '{name}' holds {bad[0]!r}; every entry must be a positive whole number of steps")
         for name in ("max_len", "patch", "conv_depth", "conv_channels"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise InputError(f"config '{name}' must be positive, got {getattr(self, name)}")
-        if self.kernel_features is not None and 0 < self.kernel_features < KERNEL_COUNT:
+            if o[name] is not None and o[name] < 1:
+                raise InputError(f"config '{name}' must be positive, got {o[name]}")
+        if o["kernel_features"] is not None and 0 < o["kernel_features"] < KERNEL_COUNT:
             raise InputError(f"config 'kernel_features' must be 0 (none) or at least {KERNEL_COUNT}, "
-                             f"got {self.kernel_features}")
-        for name in ("conv_dim", "segments", "kernel_features", "max_steps_per_epoch", "max_train_steps", "noise_std", "step_dropout", "feature_dropout", "unknown_rate", "dropout", "contrastive_weight",
-                     "next_event_weight", "surprise_halflife"):
-            if getattr(self, name) is not None and getattr(self, name) < 0:
-                raise InputError(f"config '{name}' must not be negative, got {getattr(self, name)}")
-        if self.recency_halflife is not None and self.recency_halflife < 0:
-            raise InputError(f"config 'recency_halflife' must not be negative, got {self.recency_halflife}")
-        if not 0 <= self.segments_min_share <= 1:
-            raise InputError(f"config 'segments_min_share' must be in [0, 1], got {self.segments_min_share}")
-        if not 0 <= self.val_fraction < 1:
-            raise InputError(f"config 'val_fraction' must be in [0, 1), got {self.val_fraction}")
+                             f"got {o['kernel_features']}")
+        for name in ("conv_dim", "segments", "kernel_features", "max_steps_per_epoch", "max_train_steps", "noise_std",
+                     "step_dropout", "feature_dropout", "unknown_rate", "dropout", "contrastive_weight",
+                     "next_event_weight", "surprise_halflife", "recency_halflife"):
+            if o[name] is not None and o[name] < 0:
+                raise InputError(f"config '{name}' must not be negative, got {o[name]}")
+        if not 0 <= o["segments_min_share"] <= 1:
+            raise InputError(f"config 'segments_min_share' must be in [0, 1], got {o['segments_min_share']}")
+        if not 0 <= o["val_fraction"] < 1:
+            raise InputError(f"config 'val_fraction' must be in [0, 1), got {o['val_fraction']}")
 
     def _check_types(self) -> None:
         """Every option of the type its field declares (a TOML file may hold ``latent_dim = 2.5``)."""
         kinds = {"int": (numbers.Integral,), "float": (numbers.Real,), "bool": (bool,), "str": (str,)}
         words = {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "text"}
-        for f in dataclasses.fields(self):
-            value, kind = getattr(self, f.name), str(f.type).split(" | ")
-            if value is None and "None" in kind:
-                continue
-            base = kind[0]
-            if base.startswith("tuple"):
-                if not isinstance(value, (tuple, list)):
-                    raise InputError(f"config '{f.name}' must be a list, got {value!r}")
-                continue
-            if base not in kinds:
-                continue
-            bad = not isinstance(value, kinds[base]) or (base != "bool" and isinstance(value, bool))
-            if bad:
-                raise InputError(f"config '{f.name}' must be {words[base]}, got {value!r}")
+        for part in PARTS:
+            for f in dataclasses.fields(getattr(self, part)):
+                value, kind = getattr(getattr(self, part), f.name), str(f.type).split(" | ")
+                if value is None and "None" in kind:
+                    continue
+                base = kind[0]
+                if base.startswith("tuple"):
+                    if not isinstance(value, (tuple, list)):
+                        raise InputError(f"config '{f.name}' must be a list, got {value!r}")
+                    continue
+                if base.startswith("dict"):
+                    if not isinstance(value, dict):
+                        raise InputError(f"config '{f.name}' must be a table of names, got {value!r}")
+                    continue
+                if base not in kinds:
+                    continue
+                bad = not isinstance(value, kinds[base]) or (base != "bool" and isinstance(value, bool))
+                if bad:
+                    raise InputError(f"config '{f.name}' must be {words[base]}, got {value!r}")
 
     def resolved(self, lengths) -> "EncoderConfig":
         """A copy with ``max_len``, ``patch`` and every unit-dependent option left at None filled in,
         from the training sequence ``lengths`` (events per entity)."""
         import numpy as np
-        auto = {k: v for k, v in UNIT_DEFAULTS[self.unit].items() if getattr(self, k) is None}
+        o = self.options()
+        unit = o["unit"]
+        auto = {k: v for k, v in UNIT_DEFAULTS[unit].items() if o[k] is None}
         p95 = max(1, int(math.ceil(np.percentile(lengths, 95))))
-        longest = p95 if self.unit == "event" else max(1, int(np.max(lengths)))
-        max_len = self.max_len or min(self.max_len_cap, longest)
-        surprise = auto.get("surprise", self.surprise)
-        if "causal" in auto and ("attention" in auto.get("pooling", self.pooling) or (self.patch or 1) > 1):
+        longest = p95 if unit == "event" else max(1, int(np.max(lengths)))
+        max_len = o["max_len"] or min(o["max_len_cap"], longest)
+        surprise = auto.get("surprise", o["surprise"])
+        if "causal" in auto and ("attention" in auto.get("pooling", o["pooling"]) or (o["patch"] or 1) > 1):
             auto["causal"] = False  # the unit's default yields to an explicit windowed-only choice
-        causal = auto.get("causal", self.causal)
-        patch = self.patch or (1 if self.unit == "event" or surprise or causal else
+        causal = auto.get("causal", o["causal"])
+        patch = o["patch"] or (1 if unit == "event" or surprise or causal else
                                max(1, math.ceil(min(p95, max_len) / PATCH_STEPS)))
         if surprise and patch > 1:
             raise InputError(f"config 'surprise' codes each event's departure from its past and needs one "
@@ -217,61 +272,80 @@ class EncoderConfig:
             if patch > 1:
                 raise InputError(f"config 'causal' codes every event as it comes and needs one event per step, "
                                  f"but 'patch' is {patch}")
-            pooling = auto.get("pooling", self.pooling)
+            pooling = auto.get("pooling", o["pooling"])
             if "attention" in pooling:
                 raise InputError(f"config 'causal' pools with running last/mean/max only, but 'pooling' is "
                                  f"{list(pooling)}")
             auto["bidirectional"] = False  # a causal code never reads a later event
             for name, (why, off) in WHOLE_SEQUENCE_ONLY.items():
-                if auto.get(name, getattr(self, name)):
+                if auto.get(name, o[name]):
                     if name not in auto:  # asked for explicitly
-                        raise InputError(f"config '{name}' is {getattr(self, name)}: {why}, but 'causal' codes every "
+                        raise InputError(f"config '{name}' is {o[name]}: {why}, but 'causal' codes every "
                                          f"event from earlier ones only; set {name} = {str(off).lower()} or causal = false")
                     auto[name] = off  # the unit's default yields to causal
-        conv = auto.get("conv_dim", self.conv_dim)
-        conv_depth = (self.conv_depth or conv_depth_for(-(-max_len // patch))) if conv else self.conv_depth
-        per_epoch, epochs = self.max_sequences_per_epoch, self.epochs
-        step_cap = auto.get("max_steps_per_epoch", self.max_steps_per_epoch)
-        train_cap = auto.get("max_train_steps", self.max_train_steps)
+        conv = auto.get("conv_dim", o["conv_dim"])
+        conv_depth = (o["conv_depth"] or conv_depth_for(-(-max_len // patch))) if conv else o["conv_depth"]
+        per_epoch, epochs = o["max_sequences_per_epoch"], o["epochs"]
+        step_cap = auto.get("max_steps_per_epoch", o["max_steps_per_epoch"])
+        train_cap = auto.get("max_train_steps", o["max_train_steps"])
         if step_cap or train_cap:
-            from .sequences import mean_window_steps
+            from encoder.sequences import mean_window_steps
             cost = CONV_STEP_COST if conv else 1.0
-            steps = mean_window_steps(lengths, max_len, patch, self.unit) * cost  # a window's LSTM steps
+            steps = mean_window_steps(lengths, max_len, patch, unit) * cost  # a window's LSTM steps
             if step_cap:
                 per_epoch = min(per_epoch, max(1, int(step_cap // steps)))
             if train_cap:  # the training windows (validation entities held out) an epoch reads
-                windows = len(lengths) if self.unit == "entity" else int(np.sum(lengths))
-                read = min(per_epoch, max(1, round(windows * (1 - self.val_fraction))))
+                windows = len(lengths) if unit == "entity" else int(np.sum(lengths))
+                read = min(per_epoch, max(1, round(windows * (1 - o["val_fraction"]))))
                 epochs = min(epochs, max(1, int(train_cap // (read * steps))))
-        kernel_features = auto.pop("kernel_features", self.kernel_features)
+        kernel_features = auto.pop("kernel_features", o["kernel_features"])
         kernel_features = kernel_features // KERNEL_COUNT * KERNEL_COUNT  # whole sets of the 84 kernels
-        return dataclasses.replace(self, max_len=max_len, patch=patch, max_sequences_per_epoch=per_epoch,
-                                   epochs=epochs, conv_depth=conv_depth, kernel_features=kernel_features, **auto)
+        return self.replace(max_len=max_len, patch=patch, max_sequences_per_epoch=per_epoch, epochs=epochs,
+                            conv_depth=conv_depth, kernel_features=kernel_features, **auto)
 
     def replace(self, **changes: Any) -> "EncoderConfig":
-        """A copy with ``changes`` applied; ``None`` values are ignored (an option not given)."""
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """A copy with ``changes`` (option names, whatever their part) applied; ``None`` values are
+        ignored (an option not given)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        unknown = sorted(set(changes) - set(PART_OF))
+        if unknown:
+            raise InputError(f"config: unknown option '{unknown[0]}'")
+        by_part = {}
+        for name, value in changes.items():
+            by_part.setdefault(PART_OF[name], {})[name] = value
+        return dataclasses.replace(self, **{part: dataclasses.replace(getattr(self, part), **values)
+                                            for part, values in by_part.items()})
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+        """The options by part, lists for tuples: what a manifest records and a TOML file may hold."""
+        return {part: {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(getattr(self, part)).items()}
+                for part in PARTS}
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "config") -> "EncoderConfig":
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        d = legacy_options(d, source)
-        unknown = sorted(set(d) - set(fields))
-        if unknown:
-            raise InputError(f"{source}: unknown option '{unknown[0]}'")
+        """A config from options by part (``{"network": {"hidden_size": 8}}``, as ``to_dict`` writes
+        and TOML tables hold), by name at the top level (older manifests, short TOML files), or both."""
+        flat = {}
+        for key, value in d.items():
+            if key in PARTS and isinstance(value, dict):
+                for name, v in value.items():
+                    if PART_OF.get(name, key) != key:
+                        raise InputError(f"{source}: option '{name}' belongs to part '{PART_OF[name]}', not '{key}'")
+                    flat[name] = v
+            else:
+                flat[key] = value
+        flat = legacy_options(flat, source)
         clean = {}
-        for k, v in d.items():
+        for k, v in flat.items():
             clean[k] = tuple(v) if isinstance(v, list) else v
             if k == "pooling" and isinstance(v, str):
                 clean[k] = tuple(p.strip() for p in v.split(",") if p.strip())
         try:
-            return cls(**clean)
-        except (TypeError, InputError) as exc:
+            return cls.of(**clean)
+        except TypeError as exc:
             raise InputError(f"{source}: {exc}") from None
+        except InputError as exc:
+            raise InputError(f"{source}: {str(exc).removeprefix('config: ')}") from None
 
 
 def legacy_options(d: dict, source: str) -> dict:

@@ -18,8 +18,8 @@ import contextlib
 import functools
 from pathlib import Path
 
-from .atomic import atomic_output, check_output
-from .errors import InputError
+from encoder.io.atomic import atomic_output, check_output
+from encoder.io.errors import InputError
 
 ROW = "__seqae_row"  # file position of each event, carried through the shuffle
 
@@ -71,7 +71,7 @@ def in_file_order(part):
 @functools.lru_cache(maxsize=4)
 def load_encoder(encoder_dir: str):
     """Each worker process loads an encoder once."""
-    from .estimator import SequenceEncoder
+    from encoder.estimator import SequenceEncoder
     return SequenceEncoder.load(encoder_dir)
 
 

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import ArtifactError, InputError
-from .preprocessing import factorize_categories, lookup, vocab_positions
+from encoder.io.errors import ArtifactError, InputError
+from encoder.preprocessing import factorize_categories, lookup, vocab_positions
 
 MODERATE, MAJOR = 0.1, 0.25
 FLOOR = 1e-4
@@ -94,7 +94,7 @@ def read_side(encoder, path: str | Path) -> Side:
     if not path.exists():
         raise InputError(f"file '{path}' does not exist")
     if _is_latents(path):
-        from .latents import latent_columns, read_parquet
+        from encoder.io.latents import latent_columns, read_parquet
         frame, meta = read_parquet(path)
         written_by = meta.get("encoder_id")
         if written_by and written_by != encoder.encoder_id:
@@ -246,8 +246,8 @@ def plot_drift(m: dict, path: Path, top: int = 30) -> None:
 
 def write_drift_report(m: dict, out: str | Path, overwrite: bool = False) -> Path:
     """``drift.md``, ``drift.png`` and ``metrics.json`` in ``out`` (atomically)."""
-    from .artifacts import write_json
-    from .atomic import atomic_output
+    from encoder.io.artifacts import write_json
+    from encoder.io.atomic import atomic_output
     with atomic_output(out, overwrite, directory=True) as tmp:
         (tmp / "drift.md").write_text(drift_markdown(m))
         plot_drift(m, tmp / "drift.png")

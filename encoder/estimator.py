@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import datetime as dt
 import hashlib
 import json
 import time
 import warnings
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -18,143 +17,25 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_save
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from . import events as ev
-from .artifacts import ENCODER_FORMAT_VERSION as FORMAT_VERSION
-from .artifacts import artifact_path, library_versions, read_encoder_manifest, write_json
-from .atomic import atomic_output, check_apart, write_parquet_stream
-from .blocks import CodeBlock, block_columns, code_blocks, parse_blocks
-from .config import ENCODE_BATCH, EncoderConfig
-from .errors import ArtifactError, InputError, NotFitted, SlowPathWarning, TruncationWarning
-from .losses import reconstruction_errors
-from .model import LSTMAutoencoder, ModelConfig, embedding_dim_for
-from .statistics import position_share
-from .preprocessing import Preprocessor
-from .sequences import (EventArrays, entity_end_rows, gather_windows, step_weights, truncation,
-                        truncation_message, valid_mask)
-from .training import Checkpoint, EarlyStopping, ProgressBar, Trainer
+from encoder import events as ev
+from encoder.blocks import CodeBlock, block_columns, code_blocks, parse_blocks
+from encoder.config import ENCODE_BATCH, EncoderConfig
+from encoder.fit_steps import fit_kernels, initial_network, settle_segments
+from encoder.io.artifacts import ENCODER_FORMAT_VERSION as FORMAT_VERSION
+from encoder.io.artifacts import artifact_path, library_versions, read_encoder_manifest, write_json
+from encoder.io.atomic import atomic_output, check_apart, write_parquet_stream
+from encoder.io.errors import ArtifactError, InputError, NotFitted, SlowPathWarning
+from encoder.nn.config import ModelConfig, embedding_dim_for
+from encoder.nn.model import LSTMAutoencoder
+from encoder.prepared import PreparedEvents, columns_and_kinds, prepare_events, source_name, warn_truncation
+from encoder.preprocessing import Preprocessor
+from encoder.sequences import EventArrays, entity_end_rows, gather_windows, step_weights, valid_mask
+from encoder.training.loop import Checkpoint, EarlyStopping, ProgressBar, Trainer
+from encoder.training.losses import reconstruction_errors
+from encoder.training.plot import plot_history
 
 WEIGHTS_FILE = "model.safetensors"
-
-
-@dataclasses.dataclass
-class PreparedEvents:
-    """An event table read, validated and ordered; everything ``transform`` needs besides the model."""
-
-    source: str
-    frame: pd.DataFrame          # feature columns in input order
-    ids: pd.Series               # id column, input order
-    time_raw: pd.Series          # time column as given, input order
-    labels: pd.Series | None     # label column, input order
-    order: np.ndarray            # input row of each sorted row
-    times: np.ndarray            # float seconds, sorted
-    codes: np.ndarray            # entity code of each sorted row (codes follow sorted ids)
-    starts: np.ndarray           # first sorted row of each sorted row's entity
-
-
-def _source(events) -> str:
-    return "<DataFrame>" if isinstance(events, pd.DataFrame) else str(events)
-
-
-def _columns_and_kinds(events) -> tuple[list[str], dict[str, str]]:
-    if isinstance(events, pd.DataFrame):
-        return list(events.columns), {c: ev.dtype_kind(events[c].dtype) for c in events.columns}
-    return ev.table_columns(events)
-
-
-def _read(events, columns: list[str], categorical: Sequence[str]) -> pd.DataFrame:
-    if isinstance(events, pd.DataFrame):
-        if len(events) == 0:
-            raise InputError("the events DataFrame holds no rows")
-        return events[columns].reset_index(drop=True)
-    return ev.read_events(events, columns, categorical)
-
-
-def prepare_events(events, schema: ev.Schema, training: bool, source: str | None = None) -> PreparedEvents:
-    """Read the needed columns of ``events`` (path or DataFrame), validate them, sort by entity/time;
-    ``source`` names the input in errors [the path, or "<DataFrame>"]."""
-    source = source or _source(events)
-    columns, _ = _columns_and_kinds(events)
-    for col, option in ((schema.id_col, "--id"), (schema.time_col, "--time")):
-        if col not in columns:
-            raise InputError(f"{option} column '{col}' is not in '{source}' (columns: {', '.join(map(str, columns))})")
-    missing = [c for c in schema.features if c not in columns]
-    if missing and len(missing) == len(schema.features):
-        raise InputError(f"'{source}' shares no feature column with the encoder's schema "
-                         f"(expects {', '.join(schema.features)})")
-    if missing:
-        raise InputError(f"feature column '{missing[0]}' seen in training is missing from '{source}'")
-    has_label = schema.label_col is not None and schema.label_col in columns
-    wanted = [schema.id_col, schema.time_col, *([schema.label_col] if has_label else []), *schema.features]
-    df = _read(events, wanted, schema.categorical)
-    ev.check_features(df, schema, source, training)
-    times_in = ev.event_times(df[schema.time_col], schema, source)
-    codes_in, _ = ev.entity_codes(df[schema.id_col], source)
-    order = ev.sort_order(codes_in, times_in)
-    codes = codes_in[order]
-    return PreparedEvents(source=source, frame=df[list(schema.features)], ids=df[schema.id_col],
-                          time_raw=df[schema.time_col], labels=df[schema.label_col] if has_label else None,
-                          order=order, times=times_in[order], codes=codes, starts=ev.entity_starts(codes))
-
-
-SHARE_SEQUENCES = 4096  # sequences (at most) whose segment maxima decide a provisional ``segments``
-
-
-def settle_segments(cfg: EncoderConfig, model: LSTMAutoencoder, arrays: EventArrays, ends: np.ndarray,
-                    rng: np.random.Generator) -> tuple[EncoderConfig, ModelConfig, LSTMAutoencoder, dict]:
-    """Keep or drop the provisional segment maxima of a trained ``model`` (eval mode): their
-    ``position_share`` over the training sequences ending at ``ends`` (a seeded sample of
-    ``SHARE_SEQUENCES`` when there are more) against ``cfg.segments_min_share``. Returns the
-    config, model config and model to keep (dropped: ``segments`` 0, the same weights, a narrower
-    code) and the manifest's record of the choice."""
-    if len(ends) > SHARE_SEQUENCES:
-        ends = np.sort(rng.choice(ends, SHARE_SEQUENCES, replace=False))
-    mc, maxima = model.config, []
-    with torch.inference_mode():
-        for i in range(0, len(ends), ENCODE_BATCH):
-            z, _, _ = model.encoder.encode(*gather_windows(arrays, ends[i:i + ENCODE_BATCH], cfg.max_len),
-                                           kernels=False)  # (B, code_dim - kernel_dim): the maxima come before
-            maxima.append(z[:, mc.pooled_dim:mc.pooled_dim + mc.segment_dim])  # (B, segments * K)
-    share = position_share(torch.cat(maxima), cfg.segments)
-    record = {"share": round(share, 4), "min_share": cfg.segments_min_share,
-              "kept": bool(share >= cfg.segments_min_share)}
-    if record["kept"]:
-        return cfg, mc, model, record
-    mc = dataclasses.replace(mc, segments=0)
-    narrower = LSTMAutoencoder(mc)  # the maxima have no parameters: the trained weights fit as they are
-    narrower.load_state_dict(model.state_dict())
-    return cfg.replace(segments=0), mc, narrower.eval(), record
-
-
 SLOW_PATH_EVENTS = 100_000  # event codes from an entity encoder beyond this many: say it is the slow way
-KERNEL_SEQUENCES = 1024  # training sequences (at most) whose channels and values fit the random kernels
-
-
-def fit_kernels(kernels, arrays: EventArrays, ends: np.ndarray, max_len: int, seed: int) -> None:
-    """Fit the random kernels' channel subsets and biases (``RandomKernelFeatures.fit``) on the
-    training sequences ending at ``ends`` (a seeded sample of ``KERNEL_SEQUENCES`` when there are more)."""
-    rng = np.random.default_rng(seed)
-    if len(ends) > KERNEL_SEQUENCES:
-        ends = np.sort(rng.choice(ends, KERNEL_SEQUENCES, replace=False))
-    num, _, lengths = gather_windows(arrays, ends, max_len)  # (B, T, F_num), (B,)
-    kernels.fit(num, lengths, seed)
-
-
-def initial_network(mc: ModelConfig, seed: int) -> LSTMAutoencoder:
-    """The network of ``mc`` at its seeded initialisation: where training starts, and what an
-    untrained twin keeps. Nothing else draws from torch's generator before it, so the same seed
-    gives the same weights whichever path builds it. The random kernels' buffers are zeros until
-    ``fit_kernels``."""
-    torch.manual_seed(seed)
-    return LSTMAutoencoder(mc)
-
-
-def warn_truncation(sizes: np.ndarray, max_len: int, unit: str, source: str) -> dict:
-    """``truncation`` of entities of ``sizes`` events, warned (``TruncationWarning``) when any lost events."""
-    info = truncation(sizes, max_len, unit)
-    message = truncation_message(info, source)
-    if message:
-        warnings.warn(message, TruncationWarning, stacklevel=3)
-    return info
 
 
 class SequenceEncoder(TransformerMixin, BaseEstimator):
@@ -209,24 +90,24 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         ``checkpoint`` is a file written after every epoch; ``resume=True`` continues from it.
         """
         cfg = self.config or EncoderConfig()
-        source = _source(events)
-        columns, kinds = _columns_and_kinds(events)
+        source = source_name(events)
+        columns, kinds = columns_and_kinds(events)
         schema = ev.infer_schema(source, columns, kinds, self.id_col, self.time_col, self.label_col,
                                  ev.split_names(self.numeric), ev.split_names(self.categorical),
                                  ev.split_names(self.drop))
         data = prepare_events(events, schema, training=True)
 
         n_entities = int(data.codes[-1]) + 1
-        rng = np.random.default_rng(cfg.seed)
-        n_val = 0 if n_entities < 2 else min(n_entities - 1, max(1, round(cfg.val_fraction * n_entities)))
-        n_val = n_val if cfg.val_fraction > 0 else 0
+        rng = np.random.default_rng(cfg.training.seed)
+        n_val = 0 if n_entities < 2 else min(n_entities - 1, max(1, round(cfg.training.val_fraction * n_entities)))
+        n_val = n_val if cfg.training.val_fraction > 0 else 0
         is_val_entity = np.zeros(n_entities, dtype=bool)
         is_val_entity[rng.permutation(n_entities)[:n_val]] = True
         train_rows = ~is_val_entity[data.codes]
 
         sorted_frame = data.frame.iloc[data.order].reset_index(drop=True)
         train_codes = data.codes[train_rows]
-        pre = Preprocessor(cfg, schema.numeric, schema.categorical).fit(
+        pre = Preprocessor(cfg.data, schema.numeric, schema.categorical).fit(
             sorted_frame[train_rows], data.times[train_rows], ev.entity_starts(train_codes))
         num, cat = pre.transform(sorted_frame, data.times, data.starts)
         del sorted_frame
@@ -234,29 +115,29 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
 
         sizes = np.bincount(data.codes)  # every entity's events, validation entities too: none is cut unseen
         cfg = cfg.resolved(sizes)
-        max_len = cfg.max_len
-        truncated = warn_truncation(sizes, max_len, cfg.unit, source)
-        ends = entity_end_rows(data.starts) if cfg.unit == "entity" else np.arange(len(data.codes))
+        max_len = cfg.data.max_len
+        truncated = warn_truncation(sizes, max_len, cfg.data.unit, source)
+        ends = entity_end_rows(data.starts) if cfg.data.unit == "entity" else np.arange(len(data.codes))
         train_ends = ends[train_rows[ends]]
         val_ends = ends[~train_rows[ends]]
-        if len(val_ends) > cfg.max_sequences_per_epoch:
-            val_ends = np.sort(rng.choice(val_ends, cfg.max_sequences_per_epoch, replace=False))
+        if len(val_ends) > cfg.training.max_sequences_per_epoch:
+            val_ends = np.sort(rng.choice(val_ends, cfg.training.max_sequences_per_epoch, replace=False))
 
-        emb_dims = tuple(int(cfg.embedding_dims.get(c, embedding_dim_for(card)))
+        emb_dims = tuple(int(cfg.network.embedding_dims.get(c, embedding_dim_for(card)))
                          for c, card in zip(schema.categorical, pre.cardinalities))
         mcfg = ModelConfig(n_numeric=num.shape[1], cardinalities=tuple(pre.cardinalities),
-                           embedding_dims=emb_dims, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
-                           bidirectional=cfg.bidirectional,
-                           pooling=tuple(cfg.pooling), latent_dim=cfg.latent_dim, dropout=cfg.dropout,
-                           max_len=max_len, patch=cfg.patch, surprise=bool(cfg.surprise),
-                           causal=bool(cfg.causal),
-                           surprise_halflife=float(cfg.surprise_halflife) if cfg.surprise else 0.0,
-                           surprise_scale=bool(cfg.surprise and cfg.surprise_scale),
-                           summary_stats=bool(cfg.summary_stats), conv_dim=int(cfg.conv_dim),
-                           conv_depth=int(cfg.conv_depth) if cfg.conv_dim else 0, conv_channels=int(cfg.conv_channels),
-                           segments=int(cfg.segments), kernel_features=int(cfg.kernel_features))
-        model = initial_network(mcfg, cfg.seed)
-        early = EarlyStopping(cfg.patience)
+                           embedding_dims=emb_dims, hidden_size=cfg.network.hidden_size, num_layers=cfg.network.num_layers,
+                           bidirectional=cfg.network.bidirectional,
+                           pooling=tuple(cfg.network.pooling), latent_dim=cfg.network.latent_dim, dropout=cfg.network.dropout,
+                           max_len=max_len, patch=cfg.data.patch, surprise=bool(cfg.blocks.surprise),
+                           causal=bool(cfg.network.causal),
+                           surprise_halflife=float(cfg.blocks.surprise_halflife) if cfg.blocks.surprise else 0.0,
+                           surprise_scale=bool(cfg.blocks.surprise and cfg.blocks.surprise_scale),
+                           summary_stats=bool(cfg.blocks.summary_stats), conv_dim=int(cfg.network.conv_dim),
+                           conv_depth=int(cfg.network.conv_depth) if cfg.network.conv_dim else 0, conv_channels=int(cfg.network.conv_channels),
+                           segments=int(cfg.blocks.segments), kernel_features=int(cfg.blocks.kernel_features))
+        model = initial_network(mcfg, cfg.training.seed)
+        early = EarlyStopping(cfg.training.patience)
         cbs = [early, *callbacks, ProgressBar()]
         if checkpoint is not None:
             cbs.insert(1, Checkpoint(checkpoint))
@@ -266,9 +147,9 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         started = time.perf_counter()
         trainer.fit_loop()
         if model.encoder.kernels is not None:
-            fit_kernels(model.encoder.kernels, arrays, train_ends if len(train_ends) else ends, max_len, cfg.seed)
+            fit_kernels(model.encoder.kernels, arrays, train_ends if len(train_ends) else ends, max_len, cfg.training.seed)
         segments_rule = None
-        if (self.config or EncoderConfig()).segments is None and cfg.segments:  # the unit's provisional default
+        if (self.config or EncoderConfig()).blocks.segments is None and cfg.blocks.segments:  # the unit's provisional default
             cfg, mcfg, model, segments_rule = settle_segments(cfg, model.eval(), arrays, ends, rng)
 
         self.schema_, self.config_, self.model_config_ = schema, cfg, mcfg
@@ -305,7 +186,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         self._check_fitted()
         twin = copy.copy(self)
         with torch.random.fork_rng(devices=[]):  # the caller's generator is left as it was
-            net = initial_network(self.model_config_, self.config_.seed)
+            net = initial_network(self.model_config_, self.config_.training.seed)
         trained_buffers = dict(self.model_.named_buffers())
         for name, buf in net.named_buffers():
             buf.copy_(trained_buffers[name])
@@ -335,7 +216,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         (``TruncationWarning``) when sequences of ``unit`` are longer than ``max_len``."""
         self._check_fitted()
         data = prepare_events(events, self.schema_, training=False, source=source)
-        warn_truncation(np.bincount(data.codes), self.max_len_, unit or self.config_.unit, data.source)
+        warn_truncation(np.bincount(data.codes), self.max_len_, unit or self.config_.data.unit, data.source)
         sorted_frame = data.frame.iloc[data.order].reset_index(drop=True)
         num, cat = self.preprocessor_.transform(sorted_frame, data.times, data.starts)
         if not keep_frame:
@@ -360,7 +241,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
     def _check_encode_options(self, unit: str | None, batch_size: int, blocks=None) -> None:
         self._check_fitted()
         parse_blocks(blocks, self.code_blocks())
-        if (unit or self.config_.unit) not in ("entity", "event"):
+        if (unit or self.config_.data.unit) not in ("entity", "event"):
             raise InputError(f"unit '{unit}' is not one of entity, event")
         if batch_size < 1:
             raise InputError(f"batch size must be positive, got {batch_size}")
@@ -376,7 +257,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                       reconstruction_error: bool, blocks=None) -> Iterator[dict[str, np.ndarray]]:
         """Each batch's output columns (keys, label, ``z_*`` of ``blocks``, ``recon_error``) as 1-d
         arrays, in order."""
-        unit = unit or self.config_.unit
+        unit = unit or self.config_.data.unit
         schema, layout = self.schema_, self.code_blocks()
         chosen = parse_blocks(blocks, layout)
         names = block_columns(layout, chosen)
@@ -416,9 +297,9 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                     z, num_hat, cat_logits = model(num, cat, lengths)  # (B, code_dim - kernel_dim)
                     if with_kernels and model.encoder.kernels is not None:
                         z = torch.cat([z, model.encoder.kernels(num, lengths)], dim=-1)  # (B, code_dim)
-                    weights = step_weights(lengths, num.shape[1], self.config_.recency_halflife)
+                    weights = step_weights(lengths, num.shape[1], self.config_.training.recency_halflife)
                     err = reconstruction_errors(num_hat, cat_logits, num, cat, weights,
-                                                self.config_.categorical_weight)
+                                                self.config_.training.categorical_weight)
                 elif unit == "event":
                     z = self.event_net()(num.double(), cat, lengths).float()  # (B, K): as online scoring
                 else:
@@ -486,7 +367,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         The file's metadata records the encoder, the unit, the key columns and the blocks written."""
         self._check_encode_options(unit, batch_size, blocks)
         check_apart(out, events)
-        unit = unit or self.config_.unit
+        unit = unit or self.config_.data.unit
         keys = [self.schema_.id_col] + ([self.schema_.time_col] if unit == "event" else [])
         meta = {"encoder_id": self.encoder_id, "unit": unit, "keys": json.dumps(keys),
                 "blocks": json.dumps(parse_blocks(blocks, self.code_blocks())),
@@ -498,7 +379,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
 
     @property
     def max_len_(self) -> int:
-        return self.config_.max_len
+        return self.config_.data.max_len
 
     @property
     def encoder_id(self) -> str:
@@ -512,18 +393,20 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         return safetensors_save({k: v.contiguous() for k, v in self.model_.state_dict().items()})
 
     # ------------------------------------------------------------------ persistence
-    def manifest(self) -> dict:
+    def manifest(self, preset: dict | None = None) -> dict:
+        """What the encoder directory records; ``preset``: the options a command applied on its own
+        (``pipeline compare``'s for the event unit), named as given."""
         self._check_fitted()
         return {
             "format": "seqae-encoder", "format_version": FORMAT_VERSION, "encoder_id": self.encoder_id,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "schema": self.schema_.to_dict(), "unit": self.config_.unit, "max_len": self.max_len_,
-            "latent_dim": self.model_config_.code_dim, "code_width": self.model_config_.code_dim,
+            "schema": self.schema_.to_dict(), "unit": self.config_.data.unit, "max_len": self.max_len_,
+            "code_width": self.model_config_.code_dim,
             "code_blocks": {b.name: {"width": b.width, "trained": b.trained,
                                     "columns": [b.columns[0], b.columns[-1]] if b.width else []}
                             for b in self.code_blocks()},
             "untrained": self.untrained_, "code_layout": self.code_layout(),
-            "config": self.config_.to_dict(),
+            "config": self.config_.to_dict(), "preset": dict(preset or {}),
             "model_config": self.model_config_.to_dict(), "preprocessing": self.preprocessor_.state_dict(),
             "numeric_channels": self.preprocessor_.numeric_channels, "training": self.training_,
             "versions": library_versions(), "weights": WEIGHTS_FILE,
@@ -545,14 +428,15 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         named = {name: dict(zip(b[name].columns, b[name].labels)) for name in ("segments", "surprise", "summary", "kernels")}
         return {"pooled": [*b["pooled"].columns, *b["conv"].columns], "conv": list(b["conv"].columns), **named}
 
-    def save(self, path: str | Path, overwrite: bool = False) -> Path:
-        """Write the encoder directory (manifest, weights, history, loss plot) atomically."""
+    def save(self, path: str | Path, overwrite: bool = False, preset: dict | None = None) -> Path:
+        """Write the encoder directory (manifest, weights, history, loss plot) atomically; ``preset``
+        as ``manifest``'s."""
         self._check_fitted()
         with atomic_output(path, overwrite, directory=True) as tmp:
             weights = self._weights_bytes()
             (tmp / WEIGHTS_FILE).write_bytes(weights)
             self.encoder_id_ = hashlib.sha256(weights).hexdigest()
-            write_json(tmp / "manifest.json", self.manifest())
+            write_json(tmp / "manifest.json", self.manifest(preset))
             self.history_.to_csv(tmp / "history.csv", index=False)
             plot_history(self.history_, tmp / "loss.png")
         return Path(path)
@@ -569,7 +453,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         enc.schema_, enc.config_ = schema, cfg
         try:
             enc.model_config_ = ModelConfig.from_dict(m["model_config"])
-            enc.preprocessor_ = Preprocessor.from_state(cfg, m["preprocessing"])
+            enc.preprocessor_ = Preprocessor.from_state(cfg.data, m["preprocessing"])
             model = LSTMAutoencoder(enc.model_config_)
             model.load_state_dict(load_file(str(artifact_path(path, m["weights"], "weights"))))
         except (TypeError, ValueError, RuntimeError) as exc:  # a hand-edited manifest the weights do not fit
@@ -585,30 +469,3 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
 def load(path: str | Path) -> SequenceEncoder:
     """Load a saved encoder directory: ``encoder.load("runs/enc")``."""
     return SequenceEncoder.load(path)
-
-
-def plot_history(history: pd.DataFrame, path: str | Path) -> None:
-    """Training and validation loss per epoch, as a PNG."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    if len(history):
-        ax.plot(history["epoch"], history["train_loss"], label="train (corrupted input)")
-        ax.plot(history["epoch"], history["val_loss"], label="validation (clean input)")
-        ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("reconstruction loss")
-    if len(history):
-        ax.legend(loc="upper left")
-    else:  # an untrained control: nothing to draw
-        ax.text(0.5, 0.5, "untrained (0 epochs)", ha="center", va="center", transform=ax.transAxes)
-    if len(history) and "train_contrastive" in history and history["train_contrastive"].gt(0).any():
-        right = ax.twinx()
-        right.plot(history["epoch"], history["train_contrastive"], color="tab:green", linestyle="--",
-                   label="contrastive (train)")
-        right.set_ylabel("contrastive loss")
-        right.legend(loc="upper right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)

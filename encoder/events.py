@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from .errors import InputError
+from encoder.io.errors import InputError
 
 #: Categorical columns with more distinct values than this (and nearly one per row) are identifiers.
 IDENTIFIER_MIN_DISTINCT = 100

@@ -23,10 +23,10 @@ import logging
 import warnings
 from pathlib import Path
 
-from .artifacts import write_json
-from .atomic import atomic_output
-from .errors import InputError
-from .preprocessing import CLIP, MISSING_TOKEN, PAD, UNKNOWN
+from encoder.io.artifacts import write_json
+from encoder.io.atomic import atomic_output
+from encoder.io.errors import InputError
+from encoder.preprocessing import CLIP, MISSING_TOKEN, PAD, UNKNOWN
 
 ONNX_FILE = "encoder.onnx"
 SPEC_FILE = "preprocessing.json"
@@ -63,7 +63,7 @@ def export_onnx(encoder, out: str | Path, overwrite: bool = False) -> Path:
         model = onnx.load(str(tmp / ONNX_FILE))
         present = {i.name for i in model.graph.input}  # an input the network never reads (no categorical
         # columns: cat is (B, T, 0)) is left out of the graph by the exporter; the description follows it
-        meta = {"encoder_id": encoder.encoder_id, "producer": "seqae", "unit": encoder.config_.unit,
+        meta = {"encoder_id": encoder.encoder_id, "producer": "seqae", "unit": encoder.config_.data.unit,
                 "max_len": str(encoder.max_len_), "code_dim": str(mc.code_dim), "description": SPEC_FILE}
         del model.metadata_props[:]
         for k, v in meta.items():
@@ -92,7 +92,7 @@ def input_description(encoder) -> dict:
     """What another runtime needs to build ``num``, ``cat`` and ``lengths`` from raw events the way
     ``Preprocessor.transform`` and ``gather_windows`` do, and what the output columns are."""
     pre, cfg, mc, s = encoder.preprocessor_, encoder.config_, encoder.model_config_, encoder.schema_
-    causal_events = cfg.unit == "event" and mc.causal
+    causal_events = cfg.data.unit == "event" and mc.causal
     return {
         "format": "seqae-onnx-encoder", "format_version": SPEC_FORMAT_VERSION, "encoder_id": encoder.encoder_id,
         "onnx": ONNX_FILE, "opset": OPSET,
@@ -106,7 +106,7 @@ def input_description(encoder) -> dict:
         "output": {"name": "code", "dtype": "float32", "shape": ["batch", mc.code_dim],
                    "columns": [f"z_{k}" for k in range(mc.code_dim)], "layout": encoder.code_layout()},
         "sequences": {
-            "id": s.id_col, "time": s.time_col, "unit": cfg.unit, "max_len": encoder.max_len_,
+            "id": s.id_col, "time": s.time_col, "unit": cfg.data.unit, "max_len": encoder.max_len_,
             "order": "an entity's events sorted by time (stable), oldest first, padding after them",
             "rule": ("the code after an event reads that event and every earlier event of its entity, "
                      "however many (a causal encoder: steps may exceed max_len)") if causal_events else
@@ -130,9 +130,9 @@ def input_description(encoder) -> dict:
                              f"{PAD} for padding"),
         "novelty": {"channels": [f"{c}__new" for c in pre.categorical],
                     "rule": "1.0 when the event's value (string) did not occur in its entity's earlier events, "
-                            "0.0 otherwise and on an entity's first event"} if cfg.novelty else None,
+                            "0.0 otherwise and on an entity's first event"} if cfg.data.novelty else None,
         "engineered": {
-            "diffs": bool(cfg.diffs), "lags": list(cfg.lags), "rolling": list(cfg.rolling),
+            "diffs": bool(cfg.data.diffs), "lags": list(cfg.data.lags), "rolling": list(cfg.data.rolling),
             "rule": "on the scaled numeric channels (before indicators), within the entity: '<c>__diff' = value "
                     "- previous value (0 on the first event); '<c>__lag<k>' = the value k events back (0 when "
                     "there is none); '<c>__mean<k>' = mean over the latest k events, the event included"},

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import infer_dtype
 
-from .config import EncoderConfig
-from .errors import NotFitted
+from encoder.config import DataOptions
+from encoder.io.errors import NotFitted
 
 PAD, UNKNOWN = 0, 1
 MISSING_TOKEN = "<missing>"
@@ -105,12 +105,25 @@ def within_entity_rolling_mean(x: np.ndarray, starts: np.ndarray, k: int) -> np.
     return ((cs[rows + 1] - cs[lo]) / (rows + 1 - lo)[:, None]).astype(np.float32)
 
 
+def times_seen_before(entity: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """How many earlier rows of the same entity held the same value, for rows grouped by entity and
+    ordered by time within it (``entity``, ``value``: integer codes (N,)). float64 (N,)."""
+    seen = pd.DataFrame({"e": entity, "v": value}).groupby(["e", "v"], sort=False).cumcount()
+    return seen.to_numpy().astype(np.float64)
+
+
+def new_for_entity(seen: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """"New for this entity": 1.0 where a value was ``seen`` 0 times among its entity's ``before``
+    earlier events, never on an entity's first event. The one definition read by the novelty
+    channels, the ``agg_*_is_new`` baseline features and online scoring's stored counts."""
+    return ((seen == 0) & (before > 0)).astype(np.float64)
+
+
 def is_new_for_entity(codes: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """1.0 where a row's value (integer code) has not occurred in its entity's earlier rows (never
-    on a first row)."""
-    key = starts * (int(codes.max()) + 1) + codes  # one integer per (entity, value)
-    first = ~pd.Series(key).duplicated().to_numpy()  # (N,) first row of its (entity, value) pair
-    return (first & (np.arange(len(codes)) > starts)).astype(np.float32)
+    """``new_for_entity`` of each sorted row's value (integer ``codes`` (N,); ``starts`` (N,) each
+    row's entity's first row), as float32 (N,)."""
+    rows = np.arange(len(codes))
+    return new_for_entity(times_seen_before(starts, codes), rows - starts).astype(np.float32)
 
 
 class Preprocessor:
@@ -118,13 +131,13 @@ class Preprocessor:
 
     Parameters
     ----------
-    config : EncoderConfig
+    config : DataOptions
         Reads ``scaler``, ``log_transform``, ``min_freq``, ``max_vocab``, ``min_entities``, ``novelty``, ``time_gap``, ``diffs``, ``lags``, ``rolling``.
     numeric, categorical : sequence of str
         Feature columns by role.
     """
 
-    def __init__(self, config: EncoderConfig, numeric=(), categorical=()):
+    def __init__(self, config: DataOptions, numeric=(), categorical=()):
         self.config = config
         self.numeric = tuple(numeric)
         self.categorical = tuple(categorical)
@@ -172,7 +185,7 @@ class Preprocessor:
         return {"numeric": self.numeric_, "gap": self.gap_, "vocab": self.vocab_}
 
     @classmethod
-    def from_state(cls, config: EncoderConfig, state: dict) -> "Preprocessor":
+    def from_state(cls, config: DataOptions, state: dict) -> "Preprocessor":
         pre = cls(config, tuple(state["numeric"]), tuple(state["vocab"]))
         pre.numeric_, pre.gap_, pre.vocab_ = state["numeric"], state["gap"], state["vocab"]
         return pre

@@ -1,4 +1,4 @@
 """``python -m pipelines ...`` is ``seqae ...`` (for launchers such as ``torchrun -m pipelines``)."""
-from .cli import main
+from pipelines.cli import main
 
 main(prog_name="seqae")

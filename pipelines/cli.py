@@ -6,11 +6,10 @@ from pathlib import Path
 import click
 
 from classifier.cli import classifier_group
-from encoder.atomic import atomic_output, check_output
 from encoder.cli import encoder_group
-from encoder.config import read_config_file
-from encoder.clitools import SeqaeGroup, check_cluster, engine_options, names_option, overwrite_option
-from encoder.config import UNITS
+from encoder.config import UNITS, read_config_file
+from encoder.io.atomic import atomic_output, check_output
+from encoder.io.clitools import SeqaeGroup, check_cluster, engine_options, names_option, overwrite_option
 
 DEMO_ACCOUNTS = 1500
 
@@ -50,8 +49,8 @@ def pipeline_config(config_path, unit, max_len, epochs, latent_dim):
 def _check_delay(value):
     """``--label-delay`` as given, once it parses (``splits.parse_delay``); else a usage error."""
     if value is not None:
-        from encoder.errors import InputError
-        from .splits import parse_delay
+        from encoder.io.errors import InputError
+        from pipelines.evaluation.splits import parse_delay
         try:
             parse_delay(value)
         except InputError as exc:
@@ -98,8 +97,15 @@ def compare(events, id_col, time_col, label_col, test_events, out, unit, train_f
             valid_end, max_len, epochs, latent_dim, config_path, search, n_boot, select, label_delay, alert_budget, seed,
             numeric, categorical, drop, verbose, overwrite):
     """Compare latent codes with raw-feature baselines on EVENTS and write a report to --out."""
-    from .compare import run_compare
-    from .report import control_verdicts, render_table, selection_lines, stage_lines, verdict, write_report
+    from pipelines.evaluation.compare import run_compare
+    from pipelines.evaluation.report import (
+        control_verdicts,
+        render_table,
+        selection_lines,
+        stage_lines,
+        verdict,
+        write_report,
+    )
     check_output(out, overwrite)
     cfg, preset = pipeline_config(config_path, unit, max_len, epochs, latent_dim)
     result = run_compare(events, id_col, time_col, label_col, test_events, config=cfg, unit=unit, preset=preset,
@@ -143,13 +149,13 @@ def score(encoder_dir, classifier_dir, events, out, batch_size, threshold, bucke
     """Score EVENTS with a trained encoder and classifier, streaming, to a parquet file (with
     --engine dask: a directory of Parquet files, one per partition)."""
     if engine == "dask":
-        from .dask_engine import score_dask
+        from pipelines.scoring.dask_batch import score_dask
         check_cluster(scheduler, workers)
         rows, files = score_dask(encoder_dir, classifier_dir, events, out, batch_size, overwrite, threshold,
                                  scheduler, workers, partitions)
         click.echo(f"{rows} scores written to {out} ({files} Parquet files)")
         return
-    from .score import BUCKET_ROWS, score_events
+    from pipelines.scoring.batch import BUCKET_ROWS, score_events
     rows = score_events(encoder_dir, classifier_dir, events, out, batch_size, overwrite, threshold,
                         bucket_rows=bucket_rows or BUCKET_ROWS)
     click.echo(f"{rows} scores written to {out}")
@@ -170,7 +176,7 @@ def read_token(path) -> str | None:
     """The bearer token in ``path`` (surrounding whitespace removed), refused when empty."""
     if path is None:
         return None
-    from encoder.errors import InputError
+    from encoder.io.errors import InputError
     try:
         token = Path(path).read_text().strip()
     except OSError as exc:
@@ -204,8 +210,8 @@ def serve(encoder_dir, classifier_dir, state, host, port, ttl, allow_late, max_b
 
     Each new event costs one encoder step from its entity's stored state; scores equal those of
     `pipeline score` on the same events."""
-    from .online import OnlineScorer
-    from .serve import create_app
+    from pipelines.scoring.online import OnlineScorer
+    from pipelines.scoring.serve import create_app
     try:
         import uvicorn
     except ImportError:
@@ -232,8 +238,8 @@ def serve(encoder_dir, classifier_dir, state, host, port, ttl, allow_late, max_b
 @overwrite_option
 def replay(events, url, time_col, batch, rate, limit, out, overwrite):
     """Stream EVENTS to a running service and report latency percentiles and throughput."""
-    from .replay import replay as run_replay
-    from .replay import write_results
+    from pipelines.scoring.replay import replay as run_replay
+    from pipelines.scoring.replay import write_results
     if out:
         check_output(out, overwrite)
     results, s = run_replay(events, url, time_col, batch, rate, limit)
@@ -243,7 +249,7 @@ def replay(events, url, time_col, batch, rate, limit, out, overwrite):
     if out:
         write_results(results, Path(out), overwrite)
     if s["rejected"]:
-        from encoder.errors import InputError
+        from encoder.io.errors import InputError
         raise InputError(f"{s['rejected']} of {s['requests']} requests were rejected (first: {s['first_error']})")
 
 
@@ -262,10 +268,10 @@ def demo(out, accounts, days, epochs, n_boot, seed, overwrite):
     Writes OUT/events.parquet, OUT/report/ (report.md, metrics.json, plots, models) and
     OUT/scores.parquet (the hybrid model over every event), then prints the comparison.
     """
-    from .compare import run_compare
-    from .report import control_verdicts, render_table, verdict, write_report
-    from .score import score_events
-    from .simulate import simulate_events
+    from pipelines.evaluation.compare import run_compare
+    from pipelines.evaluation.report import control_verdicts, render_table, verdict, write_report
+    from pipelines.scoring.batch import score_events
+    from pipelines.simulate.demo import simulate_events
     check_output(out, overwrite)
     cfg, preset = pipeline_config(None, "event", None, epochs, None)
     with atomic_output(out, overwrite, directory=True) as tmp:

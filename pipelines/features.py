@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from encoder.events import Schema
-from encoder.preprocessing import category_strings, lookup, vocab_positions
+from encoder.preprocessing import category_strings, lookup, new_for_entity, times_seen_before, vocab_positions
 from encoder.sequences import entity_end_rows, window_bounds
 
 CHUNK = 20000
@@ -101,8 +101,7 @@ def baseline_features(recipe: FeatureRecipe, frame_sorted: pd.DataFrame, times: 
         s = category_strings(frame_sorted[c])
         value, distinct = pd.factorize(s)
         out[f"raw_{c}"] = recipe.raw_codes(c, distinct)[value]  # -1: unseen in training
-        seen = pd.DataFrame({"e": codes, "v": value}).groupby(["e", "v"], sort=False).cumcount().to_numpy()
-        out |= category_history(c, seen.astype(np.float64), (rows - starts).astype(np.float64))
+        out |= category_history(c, times_seen_before(codes, value), (rows - starts).astype(np.float64))
         new_flags = out[f"agg_{c}_is_new"]
         out[f"agg_{c}_new_short"] = _entity_sums(new_flags, codes, starts, lo_short)
         out[f"agg_{c}_new_window"] = _entity_sums(new_flags, codes, starts, first)
@@ -114,7 +113,7 @@ def category_history(c: str, seen: np.ndarray, before: np.ndarray) -> dict:
     entity, which had ``before`` earlier events: the count, whether it is new there (never on an
     entity's first event) and its share of the earlier events. float64 arrays by name."""
     return {f"agg_{c}_seen_before": seen,
-            f"agg_{c}_is_new": ((seen == 0) & (before > 0)).astype(np.float64),
+            f"agg_{c}_is_new": new_for_entity(seen, before),
             f"agg_{c}_share": np.where(before > 0, seen / np.maximum(before, 1), 1.0)}
 
 

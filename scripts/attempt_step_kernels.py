@@ -4,7 +4,7 @@ If the random kernels' PPV pooling read the LSTM's step codes (B, T, K) instead 
 channels, the kernel block would be only as good as what the network learned, and the trained
 encoder should beat its untrained twin (``SequenceEncoder.untrained_twin``) by what training adds.
 Per set and seed this trains the default entity encoder, makes its twin, and fits MiniRocket's
-kernels (``encoder.kernels.RandomKernelFeatures``, 2,520 features, the same seed: the same channel
+kernels (``encoder.nn.kernels.RandomKernelFeatures``, 2,520 features, the same seed: the same channel
 draws) on each network's own step codes of TRAIN; then the default classifier on TEST:
 
 - ``full``: the code users get (learned blocks, summary statistics, kernels on the inputs);
@@ -48,7 +48,7 @@ def step_codes(enc, events) -> tuple[torch.Tensor, torch.Tensor]:
 
 def step_kernels(enc, train, test, seed: int, features: int = 2520) -> tuple[np.ndarray, np.ndarray]:
     """Kernel features of TRAIN and TEST step codes, fitted on TRAIN's (channels from ``seed``)."""
-    from encoder.kernels import RandomKernelFeatures
+    from encoder.nn.kernels import RandomKernelFeatures
     s_tr, l_tr = step_codes(enc, train)
     s_te, l_te = step_codes(enc, test)
     kernels = RandomKernelFeatures(s_tr.shape[-1], features, s_tr.shape[1]).fit(s_tr, l_tr, seed)
@@ -60,7 +60,7 @@ def run_once(name: str, train, test, seed: int) -> dict:
     from classifier import LatentClassifier
     from encoder import EncoderConfig, SequenceEncoder
     start = time.perf_counter()
-    enc = SequenceEncoder("series", "t", "label", EncoderConfig(seed=seed)).fit(train)
+    enc = SequenceEncoder("series", "t", "label", EncoderConfig.of(seed=seed)).fit(train)
     blocks = [b for b in enc.code_blocks() if b.width]
     kept = [c for b in blocks if b.name != "kernels" for c in b.columns]  # learned blocks, summary statistics
     input_kernels = [c for b in blocks if b.name == "kernels" for c in b.columns]

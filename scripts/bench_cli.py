@@ -46,7 +46,7 @@ def trained_encoder(directory: Path) -> Path:
     rng = np.random.default_rng(0)
     events = pd.DataFrame({"id": np.repeat(np.arange(20), 5), "t": np.tile(np.arange(5.0), 20),
                            "x": rng.normal(size=100)})
-    cfg = EncoderConfig(hidden_size=8, latent_dim=4, epochs=1)
+    cfg = EncoderConfig.of(hidden_size=8, latent_dim=4, epochs=1)
     return SequenceEncoder("id", "t", None, cfg).fit(events).save(directory / "enc")
 
 

@@ -46,7 +46,8 @@ def make_table(n_entities: int, events: int, seed: int = 0) -> pd.DataFrame:
 def bench_kernels(threads: int) -> None:
     """Section 0: our kernel features against aeon's MiniRocket, same series, same feature count."""
     from aeon.transformations.collection.convolution_based import MiniRocket
-    from encoder.kernels import RandomKernelFeatures
+
+    from encoder.nn.kernels import RandomKernelFeatures
     for B, C, T in ((4000, 13, 20), (1000, 1, 150), (200, 3, 500)):
         X = np.random.default_rng(0).normal(size=(B, C, T)).astype(np.float32)  # aeon's (cases, channels, steps)
         x, lengths = torch.from_numpy(X).transpose(1, 2).contiguous(), torch.full((B,), T)  # ours: (B, T, C)
@@ -104,15 +105,15 @@ def bench_encode(enc, path: Path, unit: str, batch: int, out: Path, repeats: int
 def bench_fit(table: pd.DataFrame, cfg) -> tuple[float, float]:
     """Sequences per second: our fit (training phase of each epoch) and a bare loop on the same batches."""
     from encoder import SequenceEncoder
-    from encoder.losses import reconstruction_errors
-    from encoder.model import LSTMAutoencoder
+    from encoder.nn.model import LSTMAutoencoder
     from encoder.sequences import gather_windows, valid_mask
-    from encoder.training import crop_contrastive_loss
+    from encoder.training.loop import crop_contrastive_loss
+    from encoder.training.losses import reconstruction_errors
     enc = SequenceEncoder("entity", "t", config=cfg).fit(table)
     ours = float(np.median(enc.history_["sequences_per_s"]))
     data, arrays = enc.prepare(table)
     from encoder.sequences import entity_end_rows
-    ends = entity_end_rows(data.starts) if cfg.unit == "entity" else np.arange(len(data.order))
+    ends = entity_end_rows(data.starts) if cfg.data.unit == "entity" else np.arange(len(data.order))
     bs = enc.training_["batch_size"]
     ends = ends[: enc.training_["n_train_sequences"]]
     batches = [gather_windows(arrays, ends[i:i + bs], enc.max_len_) for i in range(0, len(ends), bs)]
@@ -121,16 +122,16 @@ def bench_fit(table: pd.DataFrame, cfg) -> tuple[float, float]:
     gen = torch.Generator().manual_seed(0)
     model.train()
     start = time.perf_counter()
-    for _ in range(cfg.epochs):
+    for _ in range(cfg.training.epochs):
         for num, cat, lengths in batches:
             opt.zero_grad()
             _, num_hat, logits = model(num, cat, lengths)
             loss = reconstruction_errors(num_hat, logits, num, cat, valid_mask(lengths, num.shape[1])).mean()
-            if enc.config_.contrastive_weight > 0:  # the same two-crop contrastive term as fit
-                loss = loss + enc.config_.contrastive_weight * crop_contrastive_loss(model.encoder, num, cat, lengths, gen)
+            if enc.config_.training.contrastive_weight > 0:  # the same two-crop contrastive term as fit
+                loss = loss + enc.config_.training.contrastive_weight * crop_contrastive_loss(model.encoder, num, cat, lengths, gen)
             loss.backward()
             opt.step()
-    bare = cfg.epochs * len(ends) / (time.perf_counter() - start)
+    bare = cfg.training.epochs * len(ends) / (time.perf_counter() - start)
     return ours, bare
 
 
@@ -165,7 +166,7 @@ def main() -> None:
     table = make_table(args.entities, args.events)
     path = work / "events.parquet"
     table.to_parquet(path)
-    cfg = EncoderConfig(epochs=1, max_sequences_per_epoch=4000, seed=0)  # defaults otherwise: training length is not measured
+    cfg = EncoderConfig.of(epochs=1, max_sequences_per_epoch=4000, seed=0)  # defaults otherwise: training length is not measured
     print(f"input: {len(table)} events, {args.entities} entities of about {args.events}, torch threads {torch.get_num_threads()}")
     # the same rows shuffled: an export in no particular order pays for the sort that a sorted one skips
     shuffled = work / "events_shuffled.parquet"

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 SCORE_CHILD = """
 import json, resource, sys, time, torch
 torch.set_num_threads({threads})
-from pipelines.score import score_events
+from pipelines.scoring.batch import score_events
 start = time.perf_counter()
 rows = score_events({enc!r}, {clf!r}, {events!r}, {out!r}, bucket_rows={bucket})
 print(json.dumps({{"rows": rows, "seconds": time.perf_counter() - start,
@@ -37,7 +37,7 @@ print(json.dumps({{"rows": rows, "seconds": time.perf_counter() - start,
 
 
 def simulate(accounts: int, path: Path, seed: int) -> int:
-    from pipelines.simulate import simulate_events
+    from pipelines.simulate.demo import simulate_events
     frame = simulate_events(accounts, 56, seed)
     frame.to_parquet(path, index=False)
     return len(frame)
@@ -52,9 +52,9 @@ def score_in_child(enc, clf, events, out, bucket: int, threads: int) -> dict:
 def models(events: Path, out: Path, threads: int) -> Path:
     """A short compare on the 1x input: its encoder and hybrid classifier are what is scored."""
     from encoder import EncoderConfig
-    from pipelines.compare import run_compare
-    from pipelines.report import write_report
-    cfg = EncoderConfig(max_len_cap=32, epochs=2, patience=3)
+    from pipelines.evaluation.compare import run_compare
+    from pipelines.evaluation.report import write_report
+    cfg = EncoderConfig.of(max_len_cap=32, epochs=2, patience=3)
     result = run_compare(events, "account", "ts", "is_fraud", config=cfg, unit="event", n_boot=10, seed=0)
     write_report(result, out)
     return out / "models"
@@ -83,7 +83,7 @@ def dask_equality(m: Path, tmp: Path) -> None:
     import numpy as np
     import pandas as pd
 
-    from pipelines.dask_engine import score_dask
+    from pipelines.scoring.dask_batch import score_dask
     start = time.perf_counter()
     rows, files = score_dask(m / "encoder", m / "hybrid", tmp / "events_4x.parquet", tmp / "scores_dask", workers=2)
     seconds = time.perf_counter() - start
@@ -102,7 +102,7 @@ def causal_vs_windowed(tmp: Path, threads: int) -> None:
     events = tmp / "events_4x.parquet"
     seconds = {}
     for causal in (False, True):
-        cfg = EncoderConfig(unit="event", max_len=64, causal=causal, epochs=1, max_sequences_per_epoch=2000)
+        cfg = EncoderConfig.of(unit="event", max_len=64, causal=causal, epochs=1, max_sequences_per_epoch=2000)
         enc = SequenceEncoder("account", "ts", "is_fraud", cfg).fit(events)
         data, arrays = enc.prepare(events)
         best = float("inf")

@@ -33,15 +33,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipelines.online import _plain  # noqa: E402
-from pipelines.replay import post  # noqa: E402
+from pipelines.scoring.online import _plain  # noqa: E402
+from pipelines.scoring.replay import post  # noqa: E402
 
 
 def make_models(d: Path) -> Path:
     from click.testing import CliRunner
 
     from pipelines.cli import main
-    from pipelines.simulate import simulate_events
+    from pipelines.simulate.demo import simulate_events
     simulate_events(300, 28, 0).to_parquet(d / "events.parquet")
     r = CliRunner().invoke(main, ["pipeline", "compare", str(d / "events.parquet"), "--id", "account", "--time", "ts",
                                   "--label", "is_fraud", "--out", str(d / "report"), "--epochs", "2", "--bootstrap", "10"])

@@ -54,7 +54,7 @@ def main() -> None:
         test = synthetic(max(classes, n // 2), length, classes, args.seed + 1)
         r = run_once(shape, train, test, args.seed)
         print(f"| {n} x {length} x {classes} | {r['accuracy']:.3f} | {r['epochs']} | "
-              f"{r['encoder'].config_.max_sequences_per_epoch} | {r['code_width']} (segments {r['segments']}) | "
+              f"{r['encoder'].config_.training.max_sequences_per_epoch} | {r['code_width']} (segments {r['segments']}) | "
               f"{r['train_s']:.0f} | {r['encode_s']:.0f} | "
               f"{r['classify_s']:.0f} | {r['total_s']:.0f} | {r['total_s'] / TIME_LIMIT_S:.2f} |", flush=True)
 

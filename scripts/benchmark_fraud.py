@@ -44,9 +44,9 @@ from options import parse_set  # noqa: E402
 def simulate(simulator: str, accounts: int, days: int, seed: int) -> pd.DataFrame:
     """Events of one seed from the demo's simulator (``demo``) or the handbook-style one (``terminals``)."""
     if simulator == "terminals":
-        from pipelines.simulate_terminals import simulate_terminal_events
+        from pipelines.simulate.terminals import simulate_terminal_events
         return simulate_terminal_events(accounts, days, seed)
-    from pipelines.simulate import simulate_events
+    from pipelines.simulate.demo import simulate_events
     return simulate_events(accounts, days, seed)
 
 
@@ -54,7 +54,7 @@ def run_seed(seed: int, accounts: int, days: int, overrides: dict, simulator: st
     """Simulate and compare one seed; returns the compare's metrics plus ``extra``: the paired
     differences against the sequence-feature model and the PR-AUC of each code block alone."""
     from pipelines.cli import pipeline_config
-    from pipelines.compare import run_compare
+    from pipelines.evaluation.compare import run_compare
     cfg, preset = pipeline_config(None, "event", None, None, None)
     cfg = cfg.replace(**overrides)
     events = simulate(simulator, accounts, days, seed)
@@ -92,8 +92,8 @@ def controls(events: pd.DataFrame, result, seed: int) -> dict:
     period beside the compare's ``aggregates`` and ``hybrid``. Returns ``{"models": {name: metrics},
     "paired": {"a_vs_b": metrics}}`` as ``evaluation.evaluate_models``."""
     from classifier import LatentClassifier
-    from pipelines.compare import model_columns
-    from pipelines.evaluation import evaluate_models
+    from pipelines.evaluation.bootstrap import evaluate_models
+    from pipelines.evaluation.compare import model_columns
     from pipelines.features import features_in_output_order
     enc = result.encoder
     data, arrays = enc.prepare(events, keep_frame=True, unit="event")
@@ -177,7 +177,7 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=56)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Encoder option override.")
     ap.add_argument("--simulator", choices=("demo", "terminals"), default="demo",
-                    help="demo: pipelines.simulate; terminals: pipelines.simulate_terminals (another generator).")
+                    help="demo: pipelines.simulate.demo; terminals: pipelines.simulate.terminals (another generator).")
     ap.add_argument("--json", help="Also write every seed's metrics to this JSON file (after every seed).")
     ap.add_argument("--threads", type=int, default=2, help="Torch threads [2]; XGBoost follows OMP_NUM_THREADS.")
     args = ap.parse_args()

@@ -80,7 +80,7 @@ def run_once(name: str, train, test, seed: int, overrides: dict | None = None) -
     from classifier import LatentClassifier
     from encoder import EncoderConfig, SequenceEncoder
     start = time.perf_counter()
-    enc = SequenceEncoder("series", "t", "label", EncoderConfig(seed=seed).replace(**(overrides or {}))).fit(train)
+    enc = SequenceEncoder("series", "t", "label", EncoderConfig.of(seed=seed).replace(**(overrides or {}))).fit(train)
     trained = time.perf_counter()
     codes = {"trained": (enc.transform(train), enc.transform(test))}
     encoded = time.perf_counter()
@@ -100,8 +100,8 @@ def run_once(name: str, train, test, seed: int, overrides: dict | None = None) -
         seconds[row] = time.perf_counter() - began
     return {"accuracy": accuracy, "train_s": trained - start, "encode_s": encoded - trained,
             "classify_s": seconds["full"], "total_s": encoded - start + seconds["full"],
-            "epochs": enc.training_["epochs_run"], "max_len": enc.max_len_, "patch": enc.config_.patch,
-            "segments": enc.config_.segments, "segments_rule": enc.training_["segments"],
+            "epochs": enc.training_["epochs_run"], "max_len": enc.max_len_, "patch": enc.config_.data.patch,
+            "segments": enc.config_.blocks.segments, "segments_rule": enc.training_["segments"],
             "widths": {b.name: b.width for b in enc.code_blocks() if b.width}}
 
 

@@ -14,7 +14,7 @@ def run(*args):
 def simulated_compare(d, accounts: int, days: int, seed: int, events_path=None, options=()):
     """Simulate fraud-style events into ``d/events.parquet`` (or write them with ``events_path(frame)``)
     and run a fast ``pipeline compare`` (plus ``options``) on them into ``d/report``; returns ``d``."""
-    from pipelines.simulate import simulate_events
+    from pipelines.simulate.demo import simulate_events
     frame = simulate_events(accounts, days=days, seed=seed, fraud_share=0.5)
     source = events_path(frame) if events_path else d / "events.parquet"
     if not events_path:

@@ -44,5 +44,5 @@ def events() -> pd.DataFrame:
 
 @pytest.fixture
 def small_config() -> EncoderConfig:
-    return EncoderConfig(hidden_size=8, latent_dim=4, epochs=3, batch_size=4, min_batches_per_epoch=2,
-                         patience=50, seed=0)
+    return EncoderConfig.of(hidden_size=8, latent_dim=4, epochs=3, batch_size=4, min_batches_per_epoch=2,
+                            patience=50, seed=0)

@@ -4,8 +4,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from encoder import atomic
-from encoder.errors import InputError
+from encoder.io import atomic
+from encoder.io.errors import InputError
 
 
 def _batches(n_batches=7, rows=3):
@@ -54,7 +54,7 @@ def test_a_writer_killed_mid_write_leaves_a_temporary_the_next_run_clears(tmp_pa
     import sys
     out = tmp_path / "z.parquet"
     out.write_bytes(b"previous output")
-    code = ("import os, signal, sys; from encoder import atomic\n"
+    code = ("import os, signal, sys; from encoder.io import atomic\n"
             f"with atomic.atomic_output({str(out)!r}, overwrite=True) as tmp:\n"
             "    tmp.write_bytes(b'half')\n"
             "    os.kill(os.getpid(), signal.SIGKILL)\n")

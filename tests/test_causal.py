@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from encoder import EncoderConfig, SequenceEncoder
-from encoder.errors import InputError
+from encoder.io.errors import InputError
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def windowed(enc, events):
 
 
 def test_causal_resolves_forward_only(causal):
-    assert causal.config_.bidirectional is False and causal.model_config_.causal
+    assert causal.config_.network.bidirectional is False and causal.model_config_.causal
     assert causal.model_.encoder.lstm.backward_layers is None
 
 
@@ -52,6 +52,6 @@ def test_a_later_event_never_changes_an_earlier_code(causal, events):
 
 def test_causal_refuses_attention_and_patches():
     with pytest.raises(InputError, match="pooling"):
-        EncoderConfig(unit="event", causal=True, pooling=("attention",)).resolved([5, 6])
+        EncoderConfig.of(unit="event", causal=True, pooling=("attention",)).resolved([5, 6])
     with pytest.raises(InputError, match="patch"):
-        EncoderConfig(causal=True, patch=2).resolved([5, 6])
+        EncoderConfig.of(causal=True, patch=2).resolved([5, 6])

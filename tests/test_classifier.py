@@ -8,7 +8,7 @@ import pytest
 from classifier import LatentClassifier, choose_threshold, parse_policy
 from classifier.blend import predict_members
 from classifier.data import FeatureTable
-from encoder.errors import ArtifactError, InputError
+from encoder.io.errors import ArtifactError, InputError
 
 
 def toy(n=400, classes=2, seed=0, pos_rate=None):

@@ -1,10 +1,9 @@
 """``seqae classifier`` commands through CliRunner, on a latent file written by the encoder."""
 import json
 
-import pyarrow.parquet as pq
-
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 

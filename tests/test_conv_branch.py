@@ -5,10 +5,11 @@ import pytest
 import torch
 
 from encoder import EncoderConfig, SequenceEncoder
-from encoder.errors import InputError
 from encoder.config import conv_depth_for
-from encoder.conv import DilatedConvBranch
-from encoder.model import LSTMAutoencoder, ModelConfig
+from encoder.io.errors import InputError
+from encoder.nn.config import ModelConfig
+from encoder.nn.conv import DilatedConvBranch
+from encoder.nn.model import LSTMAutoencoder
 
 
 @pytest.mark.parametrize("patch", [1, 2])
@@ -45,9 +46,9 @@ def test_the_branch_extends_the_pooled_code_and_is_named(events, small_config):
     cfg = small_config.replace(conv_dim=3, conv_depth=2)
     enc = SequenceEncoder("account", "ts", "label", cfg).fit(events)
     mc = enc.model_config_
-    assert (mc.conv_dim, mc.pooled_dim) == (3, small_config.latent_dim + 3)
+    assert (mc.conv_dim, mc.pooled_dim) == (3, small_config.network.latent_dim + 3)
     layout = enc.code_layout()
-    K = small_config.latent_dim
+    K = small_config.network.latent_dim
     assert layout["pooled"] == [f"z_{k}" for k in range(K + 3)] and layout["conv"] == [f"z_{k}" for k in range(K, K + 3)]
     assert next(iter(layout["summary"])) == f"z_{K + 3}"
     z = enc.transform(events)
@@ -90,15 +91,15 @@ def test_the_default_depth_is_the_fewest_blocks_through_which_every_step_sees_ev
     moved[0, 0] = 1.0  # the first step reaches the last one
     assert (branch(moved, lengths) - branch(x, lengths))[0, -1].abs().item() > 0
     assert depth == 1 or 1 + 4 * (2 ** (depth - 1) - 1) < 2 * steps - 1  # one block fewer would not
-    cfg = EncoderConfig(max_len=steps, conv_dim=4).resolved(np.array([steps]))  # over 256 events: patches
-    assert cfg.conv_depth == conv_depth_for(-(-steps // cfg.patch)) and EncoderConfig(conv_depth=3).resolved(np.array([steps])).conv_depth == 3
+    cfg = EncoderConfig.of(max_len=steps, conv_dim=4).resolved(np.array([steps]))  # over 256 events: patches
+    assert cfg.network.conv_depth == conv_depth_for(-(-steps // cfg.data.patch)) and EncoderConfig.of(conv_depth=3).resolved(np.array([steps])).network.conv_depth == 3
 
 
 def test_a_causal_encoder_refuses_the_branch():
     lengths = np.array([5, 8])
-    assert EncoderConfig().resolved(lengths).conv_dim == 0 == EncoderConfig(unit="event").resolved(lengths).conv_dim
+    assert EncoderConfig().resolved(lengths).network.conv_dim == 0 == EncoderConfig.of(unit="event").resolved(lengths).network.conv_dim
     with pytest.raises(InputError, match="conv_dim"):
-        EncoderConfig(unit="event", conv_dim=8).resolved(lengths)
-    assert EncoderConfig(unit="event", conv_dim=8, causal=False).resolved(lengths).conv_dim == 8
+        EncoderConfig.of(unit="event", conv_dim=8).resolved(lengths)
+    assert EncoderConfig.of(unit="event", conv_dim=8, causal=False).resolved(lengths).network.conv_dim == 8
     with pytest.raises(InputError, match="conv_depth"):
-        EncoderConfig(conv_depth=-1)
+        EncoderConfig.of(conv_depth=-1)

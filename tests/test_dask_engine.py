@@ -4,7 +4,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from cli_helpers import run, simulated_compare
 
 pytest.importorskip("distributed")

@@ -7,9 +7,9 @@ import pytest
 from cli_helpers import run
 
 from encoder.drift import categorical_psi, noise_level, numeric_psi, psi, usable_bins
-from pipelines.simulate import simulate_events
+from pipelines.simulate.demo import simulate_events
 
-pytestmark = pytest.mark.filterwarnings("ignore::encoder.errors.TruncationWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::encoder.io.errors.TruncationWarning")
 
 
 def test_psi_is_zero_for_equal_shares_and_grows_with_the_shift():

@@ -42,17 +42,17 @@ def test_help_lists_groups():
 
 def test_train_writes_directory_with_resolved_config(trained):
     m = json.loads((trained / "manifest.json").read_text())
-    assert m["config"]["hidden_size"] == 8 and m["config"]["epochs"] == 2 and m["config"]["max_len"] >= 1
+    assert m["config"]["network"]["hidden_size"] == 8 and m["config"]["training"]["epochs"] == 2 and m["config"]["data"]["max_len"] >= 1
     n_stats = 10 * len(m["numeric_channels"])  # the entity code ends with summary statistics per numeric channel
-    segments = m["config"]["segments"]  # the provisional 4, kept or dropped by the measured share
+    segments = m["config"]["blocks"]["segments"]  # the provisional 4, kept or dropped by the measured share
     assert segments == (4 if m["training"]["segments"]["kept"] else 0) == m["model_config"]["segments"]
-    n_kernels = m["config"]["kernel_features"]  # then the random-kernel features, 2520 by default
+    n_kernels = m["config"]["blocks"]["kernel_features"]  # then the random-kernel features, 2520 by default
     assert n_kernels == 2520 == len(m["code_layout"]["kernels"])
-    assert m["unit"] == "entity" and m["latent_dim"] == 4 * (1 + segments) + n_stats + n_kernels and m["config"]["summary_stats"] is True
+    assert m["unit"] == "entity" and m["code_width"] == 4 * (1 + segments) + n_stats + n_kernels and m["config"]["blocks"]["summary_stats"] is True
     assert len(m["code_layout"]["segments"]) == 4 * segments
-    assert m["config"]["conv_dim"] == 0 and m["code_layout"]["conv"] == []  # no convolution branch by default
+    assert m["config"]["network"]["conv_dim"] == 0 and m["code_layout"]["conv"] == []  # no convolution branch by default
     assert len(m["code_layout"]["summary"]) == n_stats and f"mean:{m['numeric_channels'][0]}" in m["code_layout"]["summary"].values()
-    assert m["config"]["pooling"] == ["max"] and m["config"]["contrastive_weight"] == 1.0  # the entity defaults
+    assert m["config"]["network"]["pooling"] == ["max"] and m["config"]["training"]["contrastive_weight"] == 1.0  # the entity defaults
     assert m["model_config"]["pooling"] == ["max"]
     assert not trained.with_name("enc.partial").exists()
 

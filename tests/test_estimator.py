@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from encoder import EncoderConfig, SequenceEncoder, load
-from encoder.errors import ArtifactError, InputError, NotFitted
-from encoder.model import LSTMAutoencoder, ModelConfig
-from encoder.training import Callback
+from encoder.io.errors import ArtifactError, InputError, NotFitted
+from encoder.nn.config import ModelConfig
+from encoder.nn.model import LSTMAutoencoder
+from encoder.training.loop import Callback
 from tests.conftest import make_events
 
 
@@ -18,8 +19,8 @@ def _zcols(df):
 
 
 def test_it_learns(events):
-    cfg = EncoderConfig(hidden_size=16, latent_dim=8, epochs=40, batch_size=4, patience=100, seed=0,
-                        time_gap=False)
+    cfg = EncoderConfig.of(hidden_size=16, latent_dim=8, epochs=40, batch_size=4, patience=100, seed=0,
+                           time_gap=False)
     enc = SequenceEncoder("account", "ts", "label", cfg, drop=["amount", "channel"]).fit(make_events(30))
     val = enc.history_["val_loss"]
     assert val.min() < 0.5 * val.iloc[0]
@@ -29,9 +30,9 @@ def test_transform_layout_entity_and_event(events, small_config):
     enc = SequenceEncoder("account", "ts", "label", small_config).fit(events)
     z = enc.transform(events)
     n_stats = 10 * len(enc.preprocessor_.numeric_channels)  # pooled code, segment maxima if kept, statistics
-    n_segments = 4 * enc.config_.segments
+    n_segments = 4 * enc.config_.blocks.segments
     n_kernels = 2520  # then the random-kernel features, the entity default
-    assert enc.config_.segments == (4 if enc.training_["segments"]["kept"] else 0)
+    assert enc.config_.blocks.segments == (4 if enc.training_["segments"]["kept"] else 0)
     assert list(z.columns[:2]) == ["account", "label"] and len(_zcols(z)) == 4 + n_segments + n_stats + n_kernels
     assert z["account"].tolist() == sorted(events["account"].unique())
     last = events.sort_values(["account", "ts"]).groupby("account").label.last()
@@ -71,7 +72,7 @@ def test_point_in_time_codes_ignore_later_events(events, small_config):
 
 def test_denoising_is_off_at_encode_time(events, small_config, monkeypatch):
     enc = SequenceEncoder("account", "ts", "label", small_config).fit(events)
-    import encoder.training as training
+    import encoder.training.loop as training
 
     def boom(*a, **k):
         raise AssertionError("corruption called while encoding")
@@ -158,6 +159,20 @@ def test_encoders_saved_with_the_removed_merge_option_still_load(events, small_c
         load(tmp_path / "e")
 
 
+def test_a_format_2_encoder_with_its_config_in_one_table_still_loads(events, small_config, tmp_path):
+    """Encoders written before the config came in parts: options by name at the top of ``config``."""
+    enc = SequenceEncoder("account", "ts", "label", small_config).fit(events)
+    enc.save(tmp_path / "e")
+    path = tmp_path / "e" / "manifest.json"
+    m = json.loads(path.read_text())
+    assert set(m["config"]) == {"data", "network", "blocks", "noise", "training"} and "latent_dim" not in m
+    flat = {name: value for part in m["config"].values() for name, value in part.items()}
+    path.write_text(json.dumps(m | {"format_version": 2, "config": flat, "latent_dim": m["code_width"]}))
+    again = load(tmp_path / "e")
+    assert again.config_ == enc.config_
+    np.testing.assert_array_equal(again.transform(events).filter(like="z_"), enc.transform(events).filter(like="z_"))
+
+
 def test_tampered_weights_and_newer_or_older_format_are_refused(events, small_config, tmp_path):
     enc = SequenceEncoder("account", "ts", "label", small_config).fit(events)
     enc.save(tmp_path / "enc")
@@ -239,7 +254,7 @@ def test_contrastive_term_trains_and_is_recorded(events, small_config):
 def test_masked_lstm_equals_packed_bidirectional_lstm():
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-    from encoder.lstm import MaskedLSTM
+    from encoder.nn.lstm import MaskedLSTM
     torch.manual_seed(0)
     ours = MaskedLSTM(3, 5, num_layers=2, bidirectional=True, dropout=0.0)
     ref = torch.nn.LSTM(3, 5, num_layers=2, bidirectional=True, batch_first=True)

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from encoder import events as ev
-from encoder.errors import InputError
+from encoder.io.errors import InputError
 
 
 def test_infer_schema_roles_and_overrides(events):

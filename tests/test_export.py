@@ -3,18 +3,18 @@ seqae or by the exported description alone; the ``encoder export`` command."""
 import json
 
 import numpy as np
-import pandas as pd
 import onnx
 import onnxruntime as ort
+import pandas as pd
 import pytest
 from cli_helpers import run
 from conftest import make_events
 
 from encoder import EncoderConfig, SequenceEncoder
-from encoder.sequences import entity_end_rows, gather_windows, EventArrays
+from encoder.sequences import EventArrays, entity_end_rows, gather_windows
 
 MAX_LEN = 8
-pytestmark = pytest.mark.filterwarnings("ignore::encoder.errors.TruncationWarning")  # sequences beyond MAX_LEN on purpose
+pytestmark = pytest.mark.filterwarnings("ignore::encoder.io.errors.TruncationWarning")  # sequences beyond MAX_LEN on purpose
 
 
 @pytest.fixture(scope="module", params=[("entity", {}), ("event", {}),
@@ -31,8 +31,8 @@ def exported(request, tmp_path_factory):
     d = tmp_path_factory.mktemp(f"export_{unit}")
     events = make_events(16, seed=1, min_len=2, max_len=20)
     events = pd.concat([events, events.iloc[:1].assign(account="solo")], ignore_index=True)  # a 1-event entity
-    cfg = EncoderConfig(unit=unit, max_len=MAX_LEN, hidden_size=8, latent_dim=4, epochs=2, batch_size=4,
-                        min_batches_per_epoch=2, seed=0, **options)
+    cfg = EncoderConfig.of(unit=unit, max_len=MAX_LEN, hidden_size=8, latent_dim=4, epochs=2, batch_size=4,
+                           min_batches_per_epoch=2, seed=0, **options)
     enc = SequenceEncoder("account", "ts", "label", cfg, drop=drop).fit(events)
     enc.save(d / "enc")
     r = run("encoder", "export", d / "enc", "--format", "onnx", "--out", d / "onnx")
@@ -55,7 +55,7 @@ def test_onnx_codes_equal_transform_on_variable_length_batches(exported):
     session = _session(d)
     data, arrays = enc.prepare(events)
     codes = enc.transform(events).filter(like="z_").to_numpy()  # (rows, K): entities by id, or events in input order
-    if enc.config_.unit == "entity":
+    if enc.config_.data.unit == "entity":
         ends, window = entity_end_rows(data.starts), MAX_LEN  # each entity's latest max_len events
         expected = codes
     else:

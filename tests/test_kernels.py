@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from encoder import EncoderConfig, SequenceEncoder
-from encoder.errors import InputError
-from encoder.kernels import KERNELS, RandomKernelFeatures, dilations_for, untie
+from encoder.io.errors import InputError
+from encoder.nn.kernels import KERNELS, RandomKernelFeatures, dilations_for, untie
 
 
 def _numpy_ppv(x: np.ndarray, kernel: np.ndarray, d: int, channels: np.ndarray, bias: float, padded: bool) -> float:
@@ -84,12 +84,12 @@ def test_biases_come_from_training_values_and_constant_channels_are_left_out():
 
 def test_kernel_features_options_are_validated_and_follow_the_unit():
     with pytest.raises(InputError, match="kernel_features"):
-        EncoderConfig(kernel_features=50)
+        EncoderConfig.of(kernel_features=50)
     with pytest.raises(InputError, match="kernel_features"):
-        EncoderConfig(unit="event", kernel_features=840).resolved(np.array([5, 8]))  # causal
-    assert EncoderConfig().resolved(np.array([5, 8])).kernel_features == 2520
-    assert EncoderConfig(kernel_features=200).resolved(np.array([5, 8])).kernel_features == 168
-    assert EncoderConfig(unit="event").resolved(np.array([5, 8])).kernel_features == 0
+        EncoderConfig.of(unit="event", kernel_features=840).resolved(np.array([5, 8]))  # causal
+    assert EncoderConfig().resolved(np.array([5, 8])).blocks.kernel_features == 2520
+    assert EncoderConfig.of(kernel_features=200).resolved(np.array([5, 8])).blocks.kernel_features == 168
+    assert EncoderConfig.of(unit="event").resolved(np.array([5, 8])).blocks.kernel_features == 0
 
 
 def test_the_entity_code_ends_with_named_kernel_features_that_survive_save_and_load(events, small_config, tmp_path):

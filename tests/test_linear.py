@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from classifier.params import linear_params
 from classifier.linear import TOL, fit_linear
+from classifier.params import linear_params
 
 
 def _data(n_classes, n=60, F=5, seed=0):

@@ -1,5 +1,4 @@
 """Long sequences are coded whole (strided reading); any truncation left is warned and recorded."""
-import dataclasses
 import json
 import sys
 import warnings
@@ -13,9 +12,9 @@ from click.testing import CliRunner
 
 from encoder import EncoderConfig, SequenceEncoder
 from encoder.config import PATCH_STEPS
-from encoder.errors import InputError, TruncationWarning
-from encoder.lstm import fold_patches, unfold_patches
-from encoder.training import crop_contrastive_loss
+from encoder.io.errors import InputError, TruncationWarning
+from encoder.nn.lstm import fold_patches, unfold_patches
+from encoder.training.loop import crop_contrastive_loss
 from pipelines.cli import main
 
 OLD_CAP = 256  # max_len_cap before issue 11: longer sequences silently lost their oldest events
@@ -29,8 +28,8 @@ def long_events(lengths=(300, 40, 60, 35), seed: int = 0) -> pd.DataFrame:
 
 
 # mean pooling: every step provably reaches the code (a max may ignore a changed step)
-TINY = EncoderConfig(hidden_size=8, latent_dim=4, epochs=2, batch_size=2, min_batches_per_epoch=1, seed=0,
-                     pooling=("mean",))
+TINY = EncoderConfig.of(hidden_size=8, latent_dim=4, epochs=2, batch_size=2, min_batches_per_epoch=1, seed=0,
+                        pooling=("mean",))
 
 
 def test_a_sequence_longer_than_the_old_cap_is_coded_from_all_its_steps():
@@ -52,7 +51,7 @@ def test_very_long_sequences_are_read_in_patches_of_events_and_still_whole():
     n = 3 * PATCH_STEPS + 5
     df = long_events((n, n - 7, n - 20))
     enc = SequenceEncoder("series", "t", "label", TINY).fit(df)
-    assert enc.max_len_ == n and enc.config_.patch == 4  # ceil(n / PATCH_STEPS) events per LSTM step
+    assert enc.max_len_ == n and enc.config_.data.patch == 4  # ceil(n / PATCH_STEPS) events per LSTM step
     before = enc.transform(df)
     changed = df.copy()
     changed.loc[(df.series == 1) & (df.t == 0), "x"] -= 25.0
@@ -107,7 +106,7 @@ def test_contrastive_crops_with_patches_are_finite_and_learnable():
 
 def test_surprise_needs_one_event_per_step():
     with pytest.raises(InputError, match="config 'surprise' .* needs one event per step, but 'patch' is 2"):
-        EncoderConfig(surprise=True, patch=2).resolved([10])
+        EncoderConfig.of(surprise=True, patch=2).resolved([10])
 
 
 def test_ucr_benchmark_measures_every_block_and_the_untrained_twin():
@@ -132,49 +131,49 @@ def test_ucr_benchmark_measures_every_block_and_the_untrained_twin():
 
 def test_an_epoch_reads_at_most_max_steps_per_epoch(monkeypatch):
     """12 series of 100 events, 250 steps an epoch: 2 windows an epoch, and 2 validation windows."""
-    from encoder.training import Trainer
+    from encoder.training.loop import Trainer
     read = []
     step = Trainer.train_step
     monkeypatch.setattr(Trainer, "train_step", lambda self, ends: (read.append(len(ends)), step(self, ends))[1])
-    cfg = dataclasses.replace(TINY, max_steps_per_epoch=250, val_fraction=0.5)
+    cfg = TINY.replace(max_steps_per_epoch=250, val_fraction=0.5)
     enc = SequenceEncoder("series", "t", "label", cfg).fit(long_events((100,) * 12))
-    assert enc.config_.max_sequences_per_epoch == 2  # resolved, so the manifest records it
+    assert enc.config_.training.max_sequences_per_epoch == 2  # resolved, so the manifest records it
     assert sum(read) == 2 * enc.training_["epochs_run"] and enc.training_["n_val_sequences"] == 2
     assert enc.training_["n_train_sequences"] == 6  # every series still trains, 2 at random per epoch
 
 
 def test_the_entity_default_bounds_long_epochs_and_leaves_small_sets_whole():
     gunpoint = EncoderConfig().resolved(np.full(50, 150))
-    assert gunpoint.max_steps_per_epoch == 24000 and gunpoint.max_sequences_per_epoch == 160
+    assert gunpoint.training.max_steps_per_epoch == 24000 and gunpoint.training.max_sequences_per_epoch == 160
     osuleaf = EncoderConfig().resolved(np.full(200, 427))  # 160 training series of 214 steps (patch 2)
-    assert osuleaf.patch == 2 and osuleaf.max_sequences_per_epoch == 24000 // 214
-    branch = EncoderConfig(conv_dim=64).resolved(np.full(200, 427))  # a branch step counts twice
-    assert branch.max_sequences_per_epoch == 24000 // (214 * 2)
+    assert osuleaf.data.patch == 2 and osuleaf.training.max_sequences_per_epoch == 24000 // 214
+    branch = EncoderConfig.of(conv_dim=64).resolved(np.full(200, 427))  # a branch step counts twice
+    assert branch.training.max_sequences_per_epoch == 24000 // (214 * 2)
     big = EncoderConfig().resolved(np.full(3600, 500))
-    assert big.patch == 2 and big.max_sequences_per_epoch == 24000 // 250
-    event = EncoderConfig(unit="event").resolved(np.full(50, 500))
-    assert event.max_steps_per_epoch == 0 and event.max_sequences_per_epoch == 20000
+    assert big.data.patch == 2 and big.training.max_sequences_per_epoch == 24000 // 250
+    event = EncoderConfig.of(unit="event").resolved(np.full(50, 500))
+    assert event.training.max_steps_per_epoch == 0 and event.training.max_sequences_per_epoch == 20000
     with pytest.raises(InputError, match="max_steps_per_epoch"):
-        EncoderConfig(max_steps_per_epoch=-1)
+        EncoderConfig.of(max_steps_per_epoch=-1)
 
 
 def test_the_entity_default_bounds_the_whole_training_and_leaves_short_sets_their_epochs():
     """Long sets get fewer epochs (``max_train_steps``, resolved so the manifest records it)."""
     gunpoint = EncoderConfig().resolved(np.full(50, 150))  # 40 training series x 150 steps x 200 epochs
-    assert gunpoint.max_train_steps == 1_200_000 and gunpoint.epochs == 200
+    assert gunpoint.training.max_train_steps == 1_200_000 and gunpoint.training.epochs == 200
     acsf1 = EncoderConfig().resolved(np.full(100, 1460))  # 80 training series of 244 steps (patch 6)
-    assert acsf1.patch == 6 and acsf1.epochs == 1_200_000 // (80 * 244)
+    assert acsf1.data.patch == 6 and acsf1.training.epochs == 1_200_000 // (80 * 244)
     osuleaf = EncoderConfig().resolved(np.full(200, 427))  # 112 series an epoch of 214 steps
-    assert osuleaf.epochs == 1_200_000 // (112 * 214)
-    assert EncoderConfig(epochs=5).resolved(np.full(100, 1460)).epochs == 5  # a bound, never a floor
-    assert EncoderConfig(max_train_steps=0).resolved(np.full(100, 1460)).epochs == 200  # 0: no bound
-    assert EncoderConfig(unit="event").resolved(np.full(50, 500)).epochs == 200  # the event unit: no bound
+    assert osuleaf.training.epochs == 1_200_000 // (112 * 214)
+    assert EncoderConfig.of(epochs=5).resolved(np.full(100, 1460)).training.epochs == 5  # a bound, never a floor
+    assert EncoderConfig.of(max_train_steps=0).resolved(np.full(100, 1460)).training.epochs == 200  # 0: no bound
+    assert EncoderConfig.of(unit="event").resolved(np.full(50, 500)).training.epochs == 200  # the event unit: no bound
     with pytest.raises(InputError, match="max_train_steps"):
-        EncoderConfig(max_train_steps=-1)
+        EncoderConfig.of(max_train_steps=-1)
 
 
 def test_training_stops_at_the_step_budget():
     """12 series of 100 events, 6 training series an epoch: 1300 steps is 2 epochs."""
-    cfg = dataclasses.replace(TINY, epochs=50, patience=50, max_train_steps=1300, val_fraction=0.5)
+    cfg = TINY.replace(epochs=50, patience=50, max_train_steps=1300, val_fraction=0.5)
     enc = SequenceEncoder("series", "t", "label", cfg).fit(long_events((100,) * 12))
-    assert enc.config_.epochs == 2 and enc.training_["epochs_run"] == 2
+    assert enc.config_.training.epochs == 2 and enc.training_["epochs_run"] == 2

@@ -3,10 +3,8 @@ import json
 
 import pandas as pd
 import pytest
-from sklearn import metrics as skm
-
 from cli_helpers import FAST, run, simulated_compare
-
+from sklearn import metrics as skm
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +164,7 @@ def test_compare_bad_inputs(compared, tmp_path):
 def test_compare_with_a_label_delay_and_feature_selection(tmp_path):
     """One run for both options: the label gap is left out and stated; --select adds the selected
     aggregates and hybrid_joint models, each compared with its full self."""
-    from pipelines.simulate import simulate_events
+    from pipelines.simulate.demo import simulate_events
     events = tmp_path / "events.parquet"
     simulate_events(30, days=14, seed=1, fraud_share=0.5).to_parquet(events)
     r = run("pipeline", "compare", events, "--id", "account", "--time", "ts", "--label", "is_fraud",
@@ -216,6 +214,8 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "Did training pay? latent vs untrained: " in r.output and "| untrained |" in r.output
     m = json.loads((tmp_path / "demo/report/metrics.json").read_text())
     assert m["encoder_preset"] == {"max_len_cap": 32, "patience": 3}  # the preset, named; --epochs 1 won
+    manifest = json.loads((tmp_path / "demo/report/models/encoder/manifest.json").read_text())
+    assert manifest["preset"] == m["encoder_preset"] and manifest["config"]["data"]["max_len_cap"] == 32
     assert "trained with the command's preset max_len_cap=32" in (tmp_path / "demo/report/report.md").read_text()
     r = run("pipeline", "compare", "--help")
     assert "preset max_len_cap=32, epochs=12, patience=3" in " ".join(r.output.split())

@@ -5,14 +5,14 @@ import pytest
 from sklearn import metrics as skm
 
 from encoder import events as ev
-from encoder.errors import InputError
-from encoder.estimator import prepare_events
-from pipelines.evaluation import evaluate_models, point_metrics, weighted_metrics
+from encoder.prepared import prepare_events
+from encoder.io.errors import InputError
 from encoder.preprocessing import category_strings
+from pipelines.evaluation.bootstrap import evaluate_models, point_metrics, weighted_metrics
+from pipelines.evaluation.splits import delayed_labels, parse_delay, time_split
 from pipelines.features import History, baseline_features, fit_recipe, latest_features
-from pipelines.simulate import simulate_events
-from pipelines.simulate_terminals import LARGE_AMOUNT, simulate_terminal_events
-from pipelines.splits import delayed_labels, parse_delay, time_split
+from pipelines.simulate.demo import simulate_events
+from pipelines.simulate.terminals import LARGE_AMOUNT, simulate_terminal_events
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +173,7 @@ def test_intervals_hold_point_estimates_and_pairs_are_paired():
 
 
 def test_hybrid_joins_the_event_codes_only_and_hybrid_full_joins_every_code():
-    from pipelines.compare import model_columns
+    from pipelines.evaluation.compare import model_columns
     columns = ["account", "z_0", "z_1", "z_2", "z_3", "raw_amount", "agg_amount_mean", "recon_error"]
     plain = model_columns(columns)
     assert plain["hybrid"] == ["z_0", "z_1", "z_2", "z_3", "raw_amount", "agg_amount_mean"] and "hybrid_full" not in plain
@@ -185,16 +185,36 @@ def test_hybrid_joins_the_event_codes_only_and_hybrid_full_joins_every_code():
 
 
 def test_summary_statistics_of_an_entity_code_are_left_to_the_aggregates():
-    from pipelines.compare import model_columns
+    from pipelines.evaluation.compare import model_columns
     columns = ["account", "z_0", "z_1", "z_2", "z_3", "raw_amount", "agg_amount_mean"]
     cols = model_columns(columns, (), {"z_2": "mean:amount", "z_3": "std:amount"})
     assert cols["latent"] == ["z_0", "z_1"] and cols["hybrid"] == ["z_0", "z_1", "raw_amount", "agg_amount_mean"]
 
 
 def test_bar_plot_draws_a_point_outside_its_interval(tmp_path):
-    from pipelines.report import _bars
+    from pipelines.evaluation.report import _bars
     # with few positives a bootstrap percentile interval need not hold the point estimate
     metrics = {"models": {"aggregates": {"pr_auc": 0.40, "pr_auc_ci": [0.45, 0.90]},
                           "hybrid": {"pr_auc": 0.95, "pr_auc_ci": [0.50, 0.93]}}}
     _bars(metrics, tmp_path / "bars.png")
     assert (tmp_path / "bars.png").stat().st_size > 0
+
+
+def test_new_for_this_entity_is_one_definition_for_the_encoder_inputs_and_the_baselines(sim):
+    """The encoder's novelty channel and ``agg_<c>_is_new`` mark the same rows: a value absent from
+    its entity's earlier events, never on an entity's first event."""
+    from encoder import EncoderConfig, SequenceEncoder
+    df = sim.head(400)
+    feats, _ = _features(df)
+    enc = SequenceEncoder("account", "ts", "is_fraud", EncoderConfig.of(epochs=0, max_len=8, kernel_features=0))
+    data, arrays = enc.fit(df).prepare(df)
+    names = enc.preprocessor_.numeric_channels  # the numeric input channels, novelty ones included
+    inverse = np.empty_like(data.order)
+    inverse[data.order] = np.arange(len(data.order))
+    for c in ("merchant", "country"):
+        channel = arrays.num[:, names.index(f"{c}__new")][inverse]  # back to input order
+        np.testing.assert_array_equal(channel, feats[f"agg_{c}_is_new"].to_numpy())
+        by_hand = [float(v not in set(g.iloc[:i]) and i > 0) for _, g in df.groupby("account")[c]
+                   for i, v in enumerate(g)]
+        order = df.sort_values(["account", "ts"], kind="stable").index
+        np.testing.assert_array_equal(np.asarray(by_hand), feats.loc[order, f"agg_{c}_is_new"].to_numpy())

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from encoder import EncoderConfig
-from encoder.errors import InputError
+from encoder.io.errors import InputError
 from encoder.preprocessing import Preprocessor, within_entity_rolling_mean, within_entity_shift
 
 
@@ -12,7 +12,7 @@ def _fit(df, **cfg):
     times = np.arange(len(df), dtype=float)
     starts = np.zeros(len(df), dtype=np.int64)
     cfg = {"min_entities": 1, "novelty": False} | cfg
-    pre = Preprocessor(EncoderConfig(**cfg), ["x"], ["c"]).fit(df, times, starts)
+    pre = Preprocessor(EncoderConfig.of(**cfg).data, ["x"], ["c"]).fit(df, times, starts)
     return pre, times, starts
 
 
@@ -56,13 +56,13 @@ def test_engineered_channels_stay_within_entity():
 @pytest.mark.parametrize("option, value", [("lags", (0,)), ("rolling", (3, -1)), ("lags", (1.5,))])
 def test_lags_and_rolling_windows_must_be_positive_steps(option, value):
     with pytest.raises(InputError, match=f"config '{option}' holds"):
-        EncoderConfig(**{option: value})
+        EncoderConfig.of(**{option: value})
 
 
 def test_values_of_a_single_entity_are_identities_and_novelty_is_point_in_time():
     df = pd.DataFrame({"x": np.arange(6.0), "c": ["shared", "dev1", "shared", "shared", "dev2", "dev2"]})
     times, starts = np.arange(6.0), np.array([0, 0, 0, 3, 3, 3])
-    pre = Preprocessor(EncoderConfig(min_freq=1), ["x"], ["c"]).fit(df, times, starts)
+    pre = Preprocessor(EncoderConfig.of(min_freq=1).data, ["x"], ["c"]).fit(df, times, starts)
     assert pre.vocab_["c"] == ["shared"]  # dev1 and dev2 each belong to one entity
     num, cat = pre.transform(df, times, starts)
     assert cat[:, 0].tolist() == [2, 1, 2, 2, 1, 1]
@@ -73,7 +73,7 @@ def test_values_of_a_single_entity_are_identities_and_novelty_is_point_in_time()
 def test_regular_sampling_gives_a_bounded_gap_channel():
     df = pd.DataFrame({"x": np.arange(20.0), "c": ["a"] * 20})
     times, starts = np.arange(20.0), np.repeat([0, 10], 10)
-    pre = Preprocessor(EncoderConfig(min_entities=1), ["x"], ["c"]).fit(df, times, starts)
+    pre = Preprocessor(EncoderConfig.of(min_entities=1).data, ["x"], ["c"]).fit(df, times, starts)
     num, _ = pre.transform(df, times, starts)
     gap = num[:, pre.numeric_channels.index("__time_gap")]
     assert np.abs(gap).max() <= 1.0 and gap[0] == gap[10] == -1.0

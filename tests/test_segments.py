@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from encoder import EncoderConfig, SequenceEncoder
-from encoder.errors import InputError
-from encoder.statistics import position_share, segment_max
+from encoder.io.errors import InputError
+from encoder.nn.statistics import position_share, segment_max
 
 
 def _numpy_segments(c: np.ndarray, S: int) -> np.ndarray:
@@ -69,11 +69,11 @@ def test_the_entity_code_carries_named_segments_and_stays_independent_of_its_bat
 
 def test_segments_refuse_a_causal_encoder_and_the_event_unit_has_none():
     with pytest.raises(InputError, match="segments"):
-        EncoderConfig(unit="event", segments=4).resolved(np.array([5, 8]))
-    assert EncoderConfig(unit="event", segments=4, causal=False).resolved(np.array([5, 8])).segments == 4
-    assert EncoderConfig(unit="event").resolved(np.array([5, 8])).segments == 0
+        EncoderConfig.of(unit="event", segments=4).resolved(np.array([5, 8]))
+    assert EncoderConfig.of(unit="event", segments=4, causal=False).resolved(np.array([5, 8])).blocks.segments == 4
+    assert EncoderConfig.of(unit="event").resolved(np.array([5, 8])).blocks.segments == 0
     with pytest.raises(InputError, match="segments"):
-        EncoderConfig(segments=-1)
+        EncoderConfig.of(segments=-1)
 
 
 def test_position_share_is_high_where_shapes_keep_their_part_and_low_where_they_move():
@@ -94,8 +94,8 @@ def test_provisional_segments_are_kept_or_dropped_by_the_measured_share(events, 
     rule = kept.training_["segments"]
     assert rule["kept"] and rule["min_share"] == 0.0 and 0.0 < rule["share"] < 1.0
     assert dropped.training_["segments"] == {"share": rule["share"], "min_share": 1.0, "kept": False}
-    assert kept.config_.segments == kept.model_config_.segments == 4
-    assert dropped.config_.segments == dropped.model_config_.segments == 0
+    assert kept.config_.blocks.segments == kept.model_config_.segments == 4
+    assert dropped.config_.blocks.segments == dropped.model_config_.segments == 0
     assert dropped.code_layout()["segments"] == {}
     K = kept.model_config_.pooled_dim
     assert kept.model_config_.code_dim == dropped.model_config_.code_dim + 4 * K
@@ -105,9 +105,9 @@ def test_provisional_segments_are_kept_or_dropped_by_the_measured_share(events, 
     wide = zk[[c for c in zk.columns if c.startswith("z_") and c not in seg]].to_numpy()
     np.testing.assert_allclose(zd[[c for c in zd.columns if c.startswith("z_")]].to_numpy(), wide, atol=1e-6)
     loaded = SequenceEncoder.load(dropped.save(tmp_path / "enc"))  # the manifest's resolved 0 is explicit
-    assert loaded.config_.segments == 0 and loaded.training_["segments"]["kept"] is False
+    assert loaded.config_.blocks.segments == 0 and loaded.training_["segments"]["kept"] is False
     # an explicit choice is not second-guessed
     explicit = SequenceEncoder("account", "ts", "label", small_config.replace(segments=2, segments_min_share=1.0)).fit(events)
-    assert explicit.config_.segments == 2 and explicit.training_["segments"] is None
+    assert explicit.config_.blocks.segments == 2 and explicit.training_["segments"] is None
     with pytest.raises(InputError, match="segments_min_share"):
-        EncoderConfig(segments_min_share=1.5)
+        EncoderConfig.of(segments_min_share=1.5)

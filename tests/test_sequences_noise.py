@@ -3,8 +3,8 @@ import numpy as np
 import torch
 
 from encoder import EncoderConfig
-from encoder.noise import corrupt, gaussian_noise, unknown_replacement
 from encoder.sequences import EventArrays, entity_end_rows, gather_windows, valid_mask
+from encoder.training.noise import corrupt, gaussian_noise, unknown_replacement
 
 
 def _arrays():
@@ -35,12 +35,12 @@ def test_corruption_leaves_padding_and_zero_rates_are_identity():
     lengths = torch.tensor([5, 3, 1, 2])
     valid = valid_mask(lengths, 5)
     num[~valid], cat[~valid] = 0.0, 0
-    cfg = EncoderConfig(noise_std=1.0, step_dropout=0.5, feature_dropout=0.5, unknown_rate=0.5)
-    n2, c2 = corrupt(num, cat, valid, cfg, gen)
+    cfg = EncoderConfig.of(noise_std=1.0, step_dropout=0.5, feature_dropout=0.5, unknown_rate=0.5)
+    n2, c2 = corrupt(num, cat, valid, cfg.noise, gen)
     assert torch.all(n2[~valid] == 0) and torch.all(c2[~valid] == 0)
     assert not torch.equal(n2, num) and not torch.equal(c2, cat)
-    off = EncoderConfig(noise_std=0, step_dropout=0, feature_dropout=0, unknown_rate=0)
-    n3, c3 = corrupt(num, cat, valid, off, gen)
+    off = EncoderConfig.of(noise_std=0, step_dropout=0, feature_dropout=0, unknown_rate=0)
+    n3, c3 = corrupt(num, cat, valid, off.noise, gen)
     assert torch.equal(n3, num) and torch.equal(c3, cat)
     assert torch.equal(gaussian_noise(num, valid, 0.0, gen), num)
     assert torch.all(unknown_replacement(cat, 1.0, gen)[valid] == 1)

@@ -9,19 +9,17 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-
 from cli_helpers import run, simulated_compare
 
 pytest.importorskip("fastapi")
 schemathesis = pytest.importorskip("schemathesis")
 from fastapi.testclient import TestClient  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
-
-from pipelines.online import OnlineScorer, _plain  # noqa: E402
-from pipelines.serve import create_app  # noqa: E402
-from pipelines.state_store import RedisStore, SQLiteStore  # noqa: E402
 from schemathesis.checks import positive_data_acceptance  # noqa: E402
 
+from pipelines.scoring.online import OnlineScorer, _plain  # noqa: E402
+from pipelines.scoring.serve import create_app  # noqa: E402
+from pipelines.scoring.state_store import RedisStore, SQLiteStore  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -220,6 +218,7 @@ def redis_url(tmp_path):
     appending every write to its log before answering, as a production store would."""
     import shutil
     import subprocess
+
     import redis
     exe = shutil.which("redis-server")
     assert exe, "redis-server is not installed: scripts/setup.sh installs it (apt-get install redis-server)"
@@ -263,6 +262,7 @@ def test_the_fake_redis_beside_the_real_one_behaves_alike(models, tmp_path, monk
 def test_a_service_killed_mid_stream_loses_no_committed_event_in_redis(models, tmp_path, redis_url):
     import subprocess
     import sys
+
     import httpx
     m = models / "report" / "models"
     recs = records(models, 40)
@@ -348,6 +348,20 @@ def test_serve_refuses_bad_models_in_one_line(models, tmp_path):
     r = run("pipeline", "serve", "--encoder", tmp_path / "nope", "--classifier", models / "report" / "models" / "hybrid",
             "--state", tmp_path / "s.sqlite")
     assert r.exit_code == 1 and r.output.strip() == f"error: encoder directory '{tmp_path / 'nope'}' does not exist"
+
+
+def test_serve_refuses_a_classifier_of_another_encoder_as_batch_scoring_does(models, tmp_path):
+    """One pairing check for every scoring job: the untrained control's classifier read the twin's codes."""
+    m = models / "report" / "models"
+    twin_id = json.loads((m / "untrained_encoder" / "manifest.json").read_text())["encoder_id"]
+    r = run("pipeline", "serve", "--encoder", m / "encoder", "--classifier", m / "untrained",
+            "--state", tmp_path / "s.sqlite")
+    assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1
+    assert f"'{m / 'untrained'}' was trained on encoder {twin_id[:12]}" in r.output
+    assert not (tmp_path / "s.sqlite").exists()
+    r = run("pipeline", "score", "--encoder", m / "encoder", "--classifier", m / "untrained", models / "events.parquet",
+            "--out", tmp_path / "s.parquet")
+    assert r.exit_code == 1 and f"was trained on encoder {twin_id[:12]}" in r.output
 
 
 def test_metrics_count_requests_events_duplicates_and_late_events(models, tmp_path):

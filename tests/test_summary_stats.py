@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from encoder import EncoderConfig, SequenceEncoder
-from encoder.errors import InputError
-from encoder.statistics import SUMMARY_STATS, summary_statistics
+from encoder.io.errors import InputError
+from encoder.nn.statistics import SUMMARY_STATS, summary_statistics
 
 
 def _numpy_stats(v: np.ndarray) -> np.ndarray:
@@ -41,7 +41,7 @@ def test_the_entity_code_ends_with_named_statistics_the_event_code_has_none(even
         assert (z[col[f"std:{c}"]] >= 0).all()
     assert not np.allclose(z[col[f"mean:{channels[0]}"]], z[col[f"mean:{channels[0]}"]].iloc[0])  # entities differ
     event = SequenceEncoder("account", "ts", "label", small_config.replace(unit="event")).fit(events)
-    assert event.config_.summary_stats is False and event.code_layout()["summary"] == {}
+    assert event.config_.blocks.summary_stats is False and event.code_layout()["summary"] == {}
     off = SequenceEncoder("account", "ts", "label", small_config.replace(summary_stats=False)).fit(events)
     assert off.model_config_.code_dim == enc.model_config_.code_dim - len(names) \
         == off.model_config_.pooled_dim + off.model_config_.segment_dim + off.model_config_.kernel_dim
@@ -49,5 +49,5 @@ def test_the_entity_code_ends_with_named_statistics_the_event_code_has_none(even
 
 def test_summary_statistics_refuse_a_causal_encoder():
     with pytest.raises(InputError, match="summary_stats"):
-        EncoderConfig(unit="event", summary_stats=True).resolved(np.array([5, 8]))
-    assert EncoderConfig(unit="event", summary_stats=True, causal=False).resolved(np.array([5, 8])).summary_stats
+        EncoderConfig.of(unit="event", summary_stats=True).resolved(np.array([5, 8]))
+    assert EncoderConfig.of(unit="event", summary_stats=True, causal=False).resolved(np.array([5, 8])).blocks.summary_stats

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from encoder import SequenceEncoder
-from encoder.losses import masked_gaussian_nll
-from encoder.surprise import LOG_SCALE_RANGE, surprise
+from encoder.nn.surprise import LOG_SCALE_RANGE, surprise
+from encoder.training.losses import masked_gaussian_nll
 
 NO_CAT = torch.zeros(1, 1, 0, dtype=torch.long)  # (B, T, F_cat) with no categorical column
 
@@ -39,7 +39,7 @@ def test_gaussian_nll_counts_valid_steps_and_is_lowest_at_the_true_scale():
 def test_an_encoder_with_a_scale_learns_saves_and_loads(events, small_config, tmp_path):
     cfg = small_config.replace(unit="event", epochs=4)  # the event unit's default: a scale
     enc = SequenceEncoder("account", "ts", "label", cfg).fit(events)
-    assert enc.model_config_.surprise_scale and enc.config_.surprise_scale
+    assert enc.model_config_.surprise_scale and enc.config_.blocks.surprise_scale
     history = enc.history_
     assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
     codes = enc.transform(events)

@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from encoder import EncoderConfig, SequenceEncoder
-from encoder.errors import InputError
-from encoder.model import ModelConfig, SequenceEncoderNet
-from encoder.surprise import TREND_BLOCK, latest_trend, running_trend
+from encoder.io.errors import InputError
+from encoder.nn.config import ModelConfig
+from encoder.nn.model import SequenceEncoderNet
+from encoder.nn.surprise import TREND_BLOCK, latest_trend, running_trend
 
 BETA = 0.5 ** (1 / 3)  # half-life 3 events
 
@@ -69,7 +70,7 @@ def test_layout_names_the_trend_channels_and_halflife_zero_leaves_them_out(event
     S = len(names) // 3
     assert [n.split(":")[0] for n in names] == ["surprise"] * S + ["surprise_mean"] * S + ["surprise_var"] * S
     assert names[S].split(":")[1] == names[0].split(":")[1]
-    assert enc.config_.surprise_halflife == 3.0 and enc.model_config_.surprise_halflife == 3.0
+    assert enc.config_.blocks.surprise_halflife == 3.0 and enc.model_config_.surprise_halflife == 3.0
     plain = SequenceEncoder("account", "ts", "label", cfg.replace(surprise_halflife=0.0)).fit(events)
     assert plain.model_config_.code_dim == enc.model_config_.code_dim - 2 * S
     codes = plain.transform(events)
@@ -78,4 +79,4 @@ def test_layout_names_the_trend_channels_and_halflife_zero_leaves_them_out(event
 
 def test_negative_halflife_is_refused():
     with pytest.raises(InputError, match="surprise_halflife"):
-        EncoderConfig(surprise_halflife=-1.0)
+        EncoderConfig.of(surprise_halflife=-1.0)

@@ -9,11 +9,11 @@ import torch
 
 from encoder import EncoderConfig, SequenceEncoder
 from encoder.blocks import BLOCKS, TRAINED, block_columns, parse_blocks
-from encoder.errors import InputError
+from encoder.io.errors import InputError
 from tests.cli_helpers import run
 
-CFG = EncoderConfig(hidden_size=8, latent_dim=4, epochs=3, batch_size=4, min_batches_per_epoch=2, patience=50,
-                    seed=3, kernel_features=84, segments=2)
+CFG = EncoderConfig.of(hidden_size=8, latent_dim=4, epochs=3, batch_size=4, min_batches_per_epoch=2, patience=50,
+                       seed=3, kernel_features=84, segments=2)
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,8 @@
 import numpy as np
 import torch
 
-from encoder.losses import hierarchical_contrastive
-from encoder.views import crop, overlapping_crops, shared_steps
+from encoder.training.losses import hierarchical_contrastive
+from encoder.training.views import crop, overlapping_crops, shared_steps
 
 
 def test_crops_stay_inside_each_sequence_and_overlap():
@@ -58,14 +58,14 @@ def test_contrastive_loss_is_low_for_twins_and_ignores_unshared_steps():
 def test_unit_defaults_fill_only_what_is_left_open():
     from encoder import EncoderConfig
     entity = EncoderConfig().resolved([9, 5, 7])
-    assert (entity.max_len, entity.pooling, entity.contrastive_weight, entity.recency_halflife,
-            entity.surprise, entity.surprise_scale, entity.patch) == (9, ("max",), 1.0, 0.0, False, False, 1)
-    event = EncoderConfig(unit="event", max_len=4).resolved([9, 5, 7])
-    assert (event.max_len, event.pooling, event.contrastive_weight, event.recency_halflife, event.surprise,
-            event.surprise_scale) == (4, ("last", "mean", "max"), 0.0, 3.0, True, True)
-    assert event.causal is True and event.bidirectional is False and entity.causal is False and entity.bidirectional
-    chosen = EncoderConfig(unit="event", pooling=("attention",), contrastive_weight=0.5,
-                           surprise=False, surprise_scale=False).resolved([9])
-    assert (chosen.pooling, chosen.contrastive_weight, chosen.surprise, chosen.surprise_scale) == \
+    assert (entity.data.max_len, entity.network.pooling, entity.training.contrastive_weight, entity.training.recency_halflife,
+            entity.blocks.surprise, entity.blocks.surprise_scale, entity.data.patch) == (9, ("max",), 1.0, 0.0, False, False, 1)
+    event = EncoderConfig.of(unit="event", max_len=4).resolved([9, 5, 7])
+    assert (event.data.max_len, event.network.pooling, event.training.contrastive_weight, event.training.recency_halflife, event.blocks.surprise,
+            event.blocks.surprise_scale) == (4, ("last", "mean", "max"), 0.0, 3.0, True, True)
+    assert event.network.causal is True and event.network.bidirectional is False and entity.network.causal is False and entity.network.bidirectional
+    chosen = EncoderConfig.of(unit="event", pooling=("attention",), contrastive_weight=0.5,
+                              surprise=False, surprise_scale=False).resolved([9])
+    assert (chosen.network.pooling, chosen.training.contrastive_weight, chosen.blocks.surprise, chosen.blocks.surprise_scale) == \
         (("attention",), 0.5, False, False)
-    assert chosen.causal is False and chosen.bidirectional  # attention pooling: the windowed encoder
+    assert chosen.network.causal is False and chosen.network.bidirectional  # attention pooling: the windowed encoder

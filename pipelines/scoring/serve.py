@@ -1,0 +1,148 @@
+"""The online scoring service (FastAPI): ``POST /score``, ``GET /health``, ``GET /entities/{id}``,
+``GET /metrics`` (Prometheus text format).
+
+Requests are scored on worker threads, off the event loop, so ``/health`` and ``/metrics`` answer
+while a large batch is scored; requests for different entities score at once, those for one entity
+in turn (``OnlineScorer``'s entity locks); each request's states are committed together or not at
+all. Every error
+is a JSON ``{"error": "<one line>"}`` with a 4xx status, and the service goes on serving:
+
+- 400: malformed JSON, a missing column, a value of the wrong type, an unparseable time;
+- 409: an event earlier than its entity's latest scored event (unless ``--allow-late``);
+- 401: a token is required (``token``) and the request does not carry it;
+- 413: more events than ``--max-batch``, or a body larger than ``MAX_BODY_BYTES``.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import time
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from encoder.io.errors import InputError
+from pipelines.scoring.online import BatchTooLarge, LateEvent, OnlineScorer
+from pipelines.scoring.service_schema import event_model, openapi_schema
+
+MAX_BODY_BYTES = 32 << 20
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message.splitlines()[0] if message else "failed"}, status_code=status)
+
+
+class Metrics:
+    """The service's Prometheus metrics, in a registry of its own (one per app)."""
+
+    def __init__(self, scorer: OnlineScorer):
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+        self.registry = r = CollectorRegistry()
+        self.requests = Counter("seqae_requests", "Scoring requests by HTTP status", ["status"], registry=r)
+        self.latency = Histogram("seqae_request_seconds", "Scoring request latency", registry=r,
+                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+        self.events = Counter("seqae_events_scored", "Events scored (duplicates not counted)", registry=r)
+        self.duplicates = Counter("seqae_duplicate_events", "Retried events answered from the store", registry=r)
+        self.late = Counter("seqae_late_events_refused", "Requests refused for an event earlier than its entity's "
+                            "latest", registry=r)
+        self.scores = Histogram("seqae_scores", "Scores of the events scored", registry=r,
+                                buckets=tuple(i / 10 for i in range(1, 11)))
+        entities = Gauge("seqae_entities", "Entities with a stored state", registry=r)
+        entities.set_function(scorer.store.count)
+
+    def answered(self, status: int, seconds: float, results: list | None = None) -> None:
+        self.requests.labels(str(status)).inc()
+        self.latency.observe(seconds)
+        for result in results or ():
+            if result.get("duplicate"):
+                self.duplicates.inc()
+            else:
+                self.events.inc()
+                self.scores.observe(result["score"])
+
+    def text(self) -> bytes:
+        from prometheus_client import generate_latest
+        return generate_latest(self.registry)
+
+
+def create_app(scorer: OnlineScorer, token: str | None = None) -> FastAPI:
+    """The service around ``scorer``; with ``token``, every request but ``/health`` must carry
+    ``Authorization: Bearer <token>``."""
+    app = FastAPI(title="seqae scoring service", version="1")
+    metrics = Metrics(scorer)
+    event = event_model(scorer.schema, scorer.event_id)
+
+    def openapi() -> dict:  # the routes read the body themselves: the models are documented here
+        if app.openapi_schema is None:
+            base = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            app.openapi_schema = openapi_schema(base, event, scorer.max_batch)
+        return app.openapi_schema
+    app.openapi = openapi
+
+    @app.middleware("http")
+    async def authorise(request: Request, call_next):
+        if token is not None and request.url.path != "/health":
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                return _error(401, "missing or wrong bearer token (Authorization: Bearer <token>)")
+        return await call_next(request)
+
+    @app.get("/metrics")
+    async def prometheus():
+        from prometheus_client import CONTENT_TYPE_LATEST
+        return Response(metrics.text(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/score")
+    async def score(request: Request):
+        """One event (a JSON object with the event table's columns), or a batch: a list of events or
+        ``{"events": [...]}``. Returns the event's result, or ``{"results": [...]}`` in order."""
+        started = time.perf_counter()
+        answer = await _score(request)
+        status = answer.status_code if isinstance(answer, Response) else 200
+        results = None if status != 200 else [answer] if "results" not in answer else answer["results"]
+        metrics.answered(status, time.perf_counter() - started, results)
+        if status == 409:
+            metrics.late.inc()
+        return answer
+
+    async def _score(request: Request):
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return _error(413, f"request body of {len(body)} bytes is larger than {MAX_BODY_BYTES}")
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, or an integer of too many digits
+            return _error(400, f"malformed JSON: {exc}")
+        except RecursionError:
+            return _error(400, "malformed JSON: nested too deeply")
+        single = isinstance(payload, dict) and "events" not in payload
+        records = [payload] if single else payload.get("events") if isinstance(payload, dict) else payload
+        try:
+            results = await run_in_threadpool(scorer.score, records)
+        except LateEvent as exc:
+            return _error(409, str(exc))
+        except BatchTooLarge as exc:
+            return _error(413, str(exc))
+        except InputError as exc:
+            return _error(400, str(exc))
+        except Exception as exc:  # a bug, not bad input: nothing was committed
+            return _error(500, f"internal error: {type(exc).__name__}: {exc}")
+        if single:
+            return results[0]
+        return {"results": results, "encoder_id": scorer.encoder_id, "classifier_id": scorer.classifier_id}
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok", "encoder_id": scorer.encoder_id, "classifier_id": scorer.classifier_id,
+                "entities": scorer.store.count()}
+
+    @app.get("/entities/{entity_id}")
+    async def entity(entity_id: str):
+        found = scorer.entity(entity_id)
+        if found is None:
+            return _error(404, f"entity {entity_id!r} has no stored state (never seen, or expired)")
+        return found
+
+    return app
