@@ -200,12 +200,17 @@ def read_token(path) -> str | None:
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
               help="CPU threads of the encoder step and the classifier. One event's work is too small to share; "
                    "more threads contend with the HTTP loop and raise the tail latency.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes that score (each loads the models and opens the state store; --threads each). "
+                   "1: threads of the service's own process. More let concurrent requests use every core and "
+                   "keep /health prompt during large batches.")
 @click.option("--event-id", help="Column that identifies an event, so a retried event is answered from what was "
                                  "stored and changes no state [a digest of the event's columns].")
 @click.option("--token-file", type=click.Path(dir_okay=False),
               help="File holding a bearer token every request but /health must carry (Authorization: Bearer "
                    "<token>); required when --host is not a loopback address.")
-def serve(encoder_dir, classifier_dir, state, host, port, ttl, allow_late, max_batch, threads, event_id, token_file):
+def serve(encoder_dir, classifier_dir, state, host, port, ttl, allow_late, max_batch, threads, workers, event_id,
+          token_file):
     """Serve online scoring over HTTP: POST /score, GET /health, GET /entities/{id}.
 
     Each new event costs one encoder step from its entity's stored state; scores equal those of
@@ -219,12 +224,21 @@ def serve(encoder_dir, classifier_dir, state, host, port, ttl, allow_late, max_b
     token = read_token(token_file)
     if token is None and not is_loopback(host):
         raise click.UsageError(f"--host {host} is reachable from other machines: give --token-file")
-    scorer = OnlineScorer(encoder_dir, classifier_dir, state, allow_late=allow_late, ttl=ttl, max_batch=max_batch,
-                          event_id=event_id)
+    options = {"allow_late": allow_late, "ttl": ttl, "max_batch": max_batch, "event_id": event_id}
+    scorer = OnlineScorer(encoder_dir, classifier_dir, state, **options)
     scorer.use_threads(threads)
+    pool = None
+    if workers > 1:
+        from pipelines.scoring.workers import ScoringPool
+        pool = ScoringPool(encoder_dir, classifier_dir, state, workers, threads, **options)
     click.echo(f"serving encoder {scorer.encoder_id[:12]} + classifier {scorer.classifier_id[:12]} on "
-               f"http://{host}:{port} (state: {state})", err=True)
-    uvicorn.run(create_app(scorer, token), host=host, port=port, log_level="warning")
+               f"http://{host}:{port} (state: {state}; {workers} scoring process{'es' if workers > 1 else ''})",
+               err=True)
+    try:
+        uvicorn.run(create_app(scorer, token, pool), host=host, port=port, log_level="warning")
+    finally:
+        if pool is not None:
+            pool.close()
 
 
 @pipeline_group.command("replay")

@@ -13,7 +13,7 @@ in a subprocess on 127.0.0.1, waits for ``/health``, then:
 
 ``--model hybrid_joint`` serves the one-model hybrid instead of the stacked one (two boosters).
 
-Usage: python scripts/bench_serve.py [--requests 300] [--batch 100] [--threads 1] [--model hybrid]
+Usage: python scripts/bench_serve.py [--requests 300] [--batch 100] [--threads 1] [--workers 1] [--model hybrid]
 Run it alone: the service and the client share the 2 cores.
 """
 from __future__ import annotations
@@ -69,10 +69,11 @@ def timed(url: str, payload) -> float:
     return elapsed
 
 
-def start_service(models: Path, state: Path, port: int, threads: int, model: str = "hybrid") -> subprocess.Popen:
+def start_service(models: Path, state: Path, port: int, threads: int, model: str = "hybrid",
+                  workers: int = 1) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "pipelines", "pipeline", "serve", "--encoder", str(models / "encoder"),
                              "--classifier", str(models / model), "--state", str(state), "--port", str(port),
-                             "--threads", str(threads)], stderr=subprocess.PIPE, text=True)
+                             "--threads", str(threads), "--workers", str(workers)], stderr=subprocess.PIPE, text=True)
     for _ in range(600):
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
@@ -92,12 +93,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="the service's --threads")
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--model", default="hybrid", choices=("hybrid", "hybrid_joint"), help="the compare's model to serve")
+    ap.add_argument("--workers", type=int, default=1, help="the service's --workers (scoring processes)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         models = make_models(d)
         rows = templates(d)
-        proc = start_service(models, d / "state.sqlite", args.port, args.threads, args.model)
+        proc = start_service(models, d / "state.sqlite", args.port, args.threads, args.model, args.workers)
         url = f"http://127.0.0.1:{args.port}/score"
         try:
             t0 = 1.8e9

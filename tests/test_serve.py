@@ -1,7 +1,9 @@
 """The online scoring service: parity with ``pipeline score``, restarts, bad input, state, replay,
 and its typed API (``/openapi.json`` from the encoder's schema, held to it by schemathesis)."""
+import concurrent.futures
 import hashlib
 import json
+import os
 import socket
 import threading
 import time
@@ -96,6 +98,48 @@ def replay_equals_batch(models, tmp_path, model):
     np.testing.assert_allclose(online["score"], batch["score"], atol=1e-5)
     assert (online["decision"].to_numpy() == batch["decision"].to_numpy()).all()
     assert online.groupby("account").size().max() >= 5  # entities with a history, not only first events
+
+
+def test_worker_processes_score_as_one_process_does_with_entity_order_and_retries_kept(models, tmp_path):
+    """Two scoring processes sharing the store and the entity locks: concurrent single-event
+    requests (each entity's events sent in order by one client thread, eight threads at once) give
+    the batch job's scores; a retry taken by either worker is answered from the store; bad input
+    is the same one-line 400."""
+    from pipelines.scoring.workers import ScoringPool
+    m = models / "report" / "models"
+    state = tmp_path / "state.sqlite"
+    pool = ScoringPool(m / "encoder", m / "hybrid", state, workers=2)
+    try:
+        c = TestClient(create_app(OnlineScorer(m / "encoder", m / "hybrid", state), pool=pool))
+        recs = records(models, 400)
+        by_entity: dict = {}
+        for r in recs:
+            by_entity.setdefault(r["account"], []).append(r)
+
+        def send(events):
+            out = []
+            for r in events:
+                answer = c.post("/score", json=r)
+                assert answer.status_code == 200, answer.text
+                out.append(answer.json())
+            return out
+        with concurrent.futures.ThreadPoolExecutor(8) as threads:
+            results = [r for rs in threads.map(send, by_entity.values()) for r in rs]
+        assert os.getpid() not in {pool.executor.submit(os.getpid).result() for _ in range(4)}  # scored elsewhere
+        online = online_frame(results)
+        batch = online[["account", "ts"]].merge(batch_scores(models, "hybrid", tmp_path), on=["account", "ts"],
+                                                 how="left")
+        assert len(online) == len(recs) and batch["score"].notna().all()
+        np.testing.assert_allclose(online["score"], batch["score"], atol=1e-5)
+        before = state_digest(SQLiteStore(state))
+        again = [c.post("/score", json=recs[-1]).json() for _ in range(4)]  # retries, whichever worker takes them
+        first = [r for r in results if (r["id"], r["time"]) == (recs[-1]["account"], recs[-1]["ts"])]
+        assert len(first) == 1 and all(a["duplicate"] and a["score"] == first[0]["score"] for a in again)
+        bad = c.post("/score", json=recs[0] | {"amount": "lots"})
+        assert bad.status_code == 400 and "column 'amount' must be a number" in bad.json()["error"]
+        assert state_digest(SQLiteStore(state)) == before
+    finally:
+        pool.close()
 
 
 def test_a_restart_mid_replay_continues_with_the_same_scores(models, tmp_path):

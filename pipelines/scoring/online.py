@@ -79,10 +79,12 @@ class OnlineScorer:
     event_id : column that identifies an event; without it, an event is identified by a digest of
         its columns. A retried event (same key, within its entity's latest ``RESULTS_KEPT``)
         gets its stored answer back and changes no state.
+    locks : the ``LOCK_STRIPES`` entity locks [threading locks of this scorer's own]; scorers in
+        several processes sharing one store share process-shared locks (``workers.ScoringPool``).
     """
 
     def __init__(self, encoder_dir, classifier_dir, store, allow_late: bool = False, ttl: float | None = None,
-                 max_batch: int = 10000, event_id: str | None = None):
+                 max_batch: int = 10000, event_id: str | None = None, locks=None):
         models = load_models(encoder_dir, classifier_dir)
         self.encoder, self.classifier = models.encoder, models.classifier
         enc = models.encoder
@@ -94,7 +96,7 @@ class OnlineScorer:
         self.needs_base, self.recipe = models.needs_base, models.recipe
         self.store = open_store(store, ttl) if isinstance(store, (str, Path)) else store
         self.allow_late, self.max_batch, self.event_id = allow_late, max_batch, event_id
-        self.locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
+        self.locks = list(locks) if locks is not None else [threading.Lock() for _ in range(LOCK_STRIPES)]
         self.schema = enc.schema_
         self.encoder_id, self.classifier_id = enc.encoder_id, _classifier_id(Path(classifier_dir))
         self.causal = enc.model_config_.causal

@@ -1,22 +1,25 @@
 """The online scoring service (FastAPI): ``POST /score``, ``GET /health``, ``GET /entities/{id}``,
 ``GET /metrics`` (Prometheus text format).
 
-Requests are scored on worker threads, off the event loop, so ``/health`` and ``/metrics`` answer
-while a large batch is scored; requests for different entities score at once, those for one entity
-in turn (``OnlineScorer``'s entity locks); each request's states are committed together or not at
-all. Every error
+Requests are scored off the event loop, on worker threads or (``--workers N``) worker processes,
+so ``/health`` and ``/metrics`` answer while a large batch is scored; requests for different
+entities score at once, those for one entity in turn (``OnlineScorer``'s entity locks, shared by
+the processes); each request's states are committed together or not at all. Every error
 is a JSON ``{"error": "<one line>"}`` with a 4xx status, and the service goes on serving:
 
 - 400: malformed JSON, a missing column, a value of the wrong type, an unparseable time;
 - 409: an event earlier than its entity's latest scored event (unless ``--allow-late``);
 - 401: a token is required (``token``) and the request does not carry it;
-- 413: more events than ``--max-batch``, or a body larger than ``MAX_BODY_BYTES``.
+- 413: more events than ``--max-batch``, or a body larger than ``MAX_BODY_BYTES``;
+- 503: a scoring worker process died.
 """
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import time
+from concurrent.futures.process import BrokenProcessPool
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
@@ -67,9 +70,10 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def create_app(scorer: OnlineScorer, token: str | None = None) -> FastAPI:
+def create_app(scorer: OnlineScorer, token: str | None = None, pool=None) -> FastAPI:
     """The service around ``scorer``; with ``token``, every request but ``/health`` must carry
-    ``Authorization: Bearer <token>``."""
+    ``Authorization: Bearer <token>``. With ``pool`` (a ``workers.ScoringPool`` over the same models
+    and store), requests are scored on its worker processes; ``scorer`` answers the rest."""
     app = FastAPI(title="seqae scoring service", version="1")
     metrics = Metrics(scorer)
     event = event_model(scorer.schema, scorer.event_id)
@@ -120,7 +124,12 @@ def create_app(scorer: OnlineScorer, token: str | None = None) -> FastAPI:
         single = isinstance(payload, dict) and "events" not in payload
         records = [payload] if single else payload.get("events") if isinstance(payload, dict) else payload
         try:
-            results = await run_in_threadpool(scorer.score, records)
+            if pool is None:
+                results = await run_in_threadpool(scorer.score, records)
+            else:
+                results = await asyncio.wrap_future(pool.submit(records))
+        except BrokenProcessPool:
+            return _error(503, "a scoring worker process died; restart the service")
         except LateEvent as exc:
             return _error(409, str(exc))
         except BatchTooLarge as exc:

@@ -86,7 +86,8 @@ class Health(BaseModel):
 
 ERRORS = {"400": "not a valid event or batch (the line names the event and column)",
           "401": "missing or wrong bearer token", "409": "an event earlier than its entity's latest scored one",
-          "413": "body or batch too large", "500": "internal error; nothing was committed"}
+          "413": "body or batch too large", "500": "internal error; nothing was committed",
+          "503": "a scoring worker process died; nothing was committed"}
 
 
 def openapi_schema(base: dict, event: type[BaseModel], max_batch: int) -> dict:
