@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import os
 import re
 from pathlib import Path
@@ -301,6 +302,10 @@ def time_values(series: pd.Series, path) -> np.ndarray:
     types = {type(v).__name__ for v in series.head(10000)}
     if len(types) > 1:
         raise InputError(f"time column '{name}' in '{path}' mixes types ({', '.join(sorted(types))})")
+    if len(series) <= FEW_TIMES and types == {"str"}:
+        few = _iso_seconds(series.tolist())
+        if few is not None:
+            return few
     try:
         parsed = pd.to_datetime(series, format="ISO8601", utc=True)
     except (ValueError, TypeError):
@@ -309,6 +314,31 @@ def time_values(series: pd.Series, path) -> np.ndarray:
         value = bad.iloc[0] if len(bad) else series.iloc[0]
         raise InputError(f"time column '{name}' in '{path}': cannot parse '{value}' as a time") from None
     return time_values(parsed, path)
+
+
+FEW_TIMES = 256  # a column this short is parsed by ``_iso_seconds`` when it can (a scoring request)
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?(?:Z|[+-]\d{2}:\d{2})?")
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+_MICROSECOND = datetime.timedelta(microseconds=1)
+
+
+def _iso_seconds(texts: list[str]) -> np.ndarray | None:
+    """``time_values`` of a few ISO 8601 timestamps without pandas (a thousandth of its fixed cost),
+    to the same float: whole microseconds since the epoch, as nanoseconds / 1e9 like the pandas
+    path. None unless every text is a plain ISO timestamp (date, optional time to the microsecond,
+    optional ``Z`` or ``+HH:MM`` offset; naive times are UTC, as pandas reads them with utc=True)."""
+    micros = []
+    for text in texts:
+        if _ISO.fullmatch(text) is None:
+            return None
+        try:
+            moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.timezone.utc)
+        micros.append((moment - _EPOCH) // _MICROSECOND)
+    return np.array(micros, dtype=np.int64) * 1000 / 1e9
 
 
 def entity_codes(ids: pd.Series, path) -> tuple[np.ndarray, pd.Index]:

@@ -48,8 +48,13 @@ def _fit_scale(values: np.ndarray, scaler: str) -> tuple[float, float]:
     return float(center), float(scale) if scale > 0 else 1.0
 
 
-def category_strings(s: pd.Series) -> np.ndarray:
-    """A categorical column as strings, missing values as ``<missing>`` (one rule for fit and use)."""
+def category_strings(s) -> np.ndarray:
+    """A categorical column (a Series, or a list of values) as strings, missing values as
+    ``<missing>`` (one rule for fit and use)."""
+    if not isinstance(s, pd.Series):
+        if all(type(v) is str or v is None for v in s):  # a request's values: no pandas needed
+            return np.array([MISSING_TOKEN if v is None else v for v in s] or [], dtype=object)
+        s = pd.Series(list(s), dtype=object)
     values = s.to_numpy(dtype=object)
     if infer_dtype(values, skipna=True) == "string":  # already strings (and missing): skip the conversion
         values = values.copy()
@@ -68,6 +73,10 @@ def float_column(values) -> np.ndarray:
 def factorize_categories(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes (N,) and the distinct values as strings (U,), missing as ``<missing>``; the
     string conversion touches each distinct value once, not each row."""
+    if isinstance(s, np.ndarray) and s.dtype == object and all(type(v) is str for v in s):
+        first = {}  # value -> its code, in order of first appearance, as pd.factorize numbers them
+        codes = np.fromiter((first.setdefault(v, len(first)) for v in s), np.int64, len(s))
+        return codes, np.array(list(first), dtype=object)
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
     strings = category_strings(pd.Series(uniques, dtype=object))
     if (codes < 0).any():
@@ -108,8 +117,16 @@ def within_entity_rolling_mean(x: np.ndarray, starts: np.ndarray, k: int) -> np.
 def times_seen_before(entity: np.ndarray, value: np.ndarray) -> np.ndarray:
     """How many earlier rows of the same entity held the same value, for rows grouped by entity and
     ordered by time within it (``entity``, ``value``: integer codes (N,)). float64 (N,)."""
-    seen = pd.DataFrame({"e": entity, "v": value}).groupby(["e", "v"], sort=False).cumcount()
-    return seen.to_numpy().astype(np.float64)
+    entity, value = np.asarray(entity, dtype=np.int64), np.asarray(value, dtype=np.int64)
+    if len(value) == 0:
+        return np.zeros(0)
+    key = entity * (int(value.max()) + 1) + value  # one integer per (entity, value) pair
+    order = np.argsort(key, kind="stable")  # each pair's rows together, in row order
+    rows = np.arange(len(key))
+    first = np.r_[True, key[order][1:] != key[order][:-1]]  # (N,) the first row of each pair's run
+    seen = np.empty(len(key))
+    seen[order] = rows - np.maximum.accumulate(np.where(first, rows, 0))  # position within the run
+    return seen
 
 
 def new_for_entity(seen: np.ndarray, before: np.ndarray) -> np.ndarray:

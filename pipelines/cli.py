@@ -1,6 +1,8 @@
 """The ``seqae`` command: one root group holding the encoder, classifier and pipeline groups."""
 from __future__ import annotations
 
+import gc
+import os
 from pathlib import Path
 
 import click
@@ -200,10 +202,11 @@ def read_token(path) -> str | None:
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
               help="CPU threads of the encoder step and the classifier. One event's work is too small to share; "
                    "more threads contend with the HTTP loop and raise the tail latency.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Processes that score (each loads the models and opens the state store; --threads each). "
-                   "1: threads of the service's own process. More let concurrent requests use every core and "
-                   "keep /health prompt during large batches.")
+@click.option("--workers", type=click.IntRange(min=1), default=min(2, os.cpu_count() or 1),
+              show_default="2, or 1 on one core",
+              help="Processes that score, each with its own models and state-store connection (--threads each): "
+                   "concurrent requests use every core and /health answers at once during large batches. "
+                   "1: threads of the service's own process.")
 @click.option("--event-id", help="Column that identifies an event, so a retried event is answered from what was "
                                  "stored and changes no state [a digest of the event's columns].")
 @click.option("--token-file", type=click.Path(dir_okay=False),
@@ -231,6 +234,8 @@ def serve(encoder_dir, classifier_dir, state, host, port, ttl, allow_late, max_b
     if workers > 1:
         from pipelines.scoring.workers import ScoringPool
         pool = ScoringPool(encoder_dir, classifier_dir, state, workers, threads, **options)
+    gc.collect()
+    gc.freeze()  # the models and libraries, loaded once, leave the collector's scans: steadier tail latency
     click.echo(f"serving encoder {scorer.encoder_id[:12]} + classifier {scorer.classifier_id[:12]} on "
                f"http://{host}:{port} (state: {state}; {workers} scoring process{'es' if workers > 1 else ''})",
                err=True)

@@ -13,7 +13,7 @@ in a subprocess on 127.0.0.1, waits for ``/health``, then:
 
 ``--model hybrid_joint`` serves the one-model hybrid instead of the stacked one (two boosters).
 
-Usage: python scripts/bench_serve.py [--requests 300] [--batch 100] [--threads 1] [--workers 1] [--model hybrid]
+Usage: python scripts/bench_serve.py [--requests 300] [--batch 100] [--threads 1] [--workers 2] [--model hybrid]
 Run it alone: the service and the client share the 2 cores.
 """
 from __future__ import annotations
@@ -93,7 +93,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="the service's --threads")
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--model", default="hybrid", choices=("hybrid", "hybrid_joint"), help="the compare's model to serve")
-    ap.add_argument("--workers", type=int, default=1, help="the service's --workers (scoring processes)")
+    ap.add_argument("--workers", type=int, default=2, help="the service's --workers (scoring processes) [2, its default]")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)

@@ -72,3 +72,17 @@ def test_sort_is_stable_by_entity_then_time():
         assert (ev.stable_argsort_codes(c) == np.argsort(c, kind="stable")).all()
     assert ev.sort_order(np.array([0]), np.array([0.0])).tolist() == [0]
     assert ev.entity_starts(np.array([0, 0, 0, 1, 1])).tolist() == [0, 0, 0, 3, 3]
+
+
+def test_a_few_iso_times_are_read_without_pandas_to_the_same_float():
+    """A scoring request's times take ``_iso_seconds``; they must equal the pandas reading bit for bit."""
+    from encoder.events import _iso_seconds
+    cases = ["2027-01-15T08:00:00.000+00:00", "2026-03-01T12:00:00Z", "2026-03-01 12:00:00", "2026-03-01",
+             "2026-03-01T12:00:00.123456-05:30", "1969-12-31T23:59:59.999999Z", "2026-03-01T12:00:00.5+02:00"]
+    rng = np.random.default_rng(0)
+    cases += [pd.Timestamp(int(u) * 1000, tz="UTC").isoformat() for u in rng.integers(-2 * 10 ** 15, 4 * 10 ** 15, 200)]
+    by_pandas = ev.time_values(pd.to_datetime(pd.Series(cases, name="t"), format="ISO8601", utc=True), "x")
+    np.testing.assert_array_equal(_iso_seconds(cases), by_pandas)
+    np.testing.assert_array_equal(ev.time_values(pd.Series(cases[:50], name="t"), "x"), by_pandas[:50])
+    for other in ("2026-03-01T12:00:00.1234567Z", "03/01/2026", "2026-02-30", "2026-03-01T25:00:00"):
+        assert _iso_seconds([other]) is None  # left to pandas, which reads or refuses it as before

@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -125,7 +126,7 @@ def test_worker_processes_score_as_one_process_does_with_entity_order_and_retrie
             return out
         with concurrent.futures.ThreadPoolExecutor(8) as threads:
             results = [r for rs in threads.map(send, by_entity.values()) for r in rs]
-        assert os.getpid() not in {pool.executor.submit(os.getpid).result() for _ in range(4)}  # scored elsewhere
+        assert len(pool.pids()) == 2 and os.getpid() not in pool.pids()  # scored elsewhere
         online = online_frame(results)
         batch = online[["account", "ts"]].merge(batch_scores(models, "hybrid", tmp_path), on=["account", "ts"],
                                                  how="left")
@@ -311,10 +312,10 @@ def test_a_service_killed_mid_stream_loses_no_committed_event_in_redis(models, t
     m = models / "report" / "models"
     recs = records(models, 40)
 
-    def start():
+    def start(*options):
         port = free_port()
         proc = subprocess.Popen([sys.executable, "-m", "pipelines", "pipeline", "serve", "--encoder", str(m / "encoder"),
-                                 "--classifier", str(m / "hybrid"), "--state", redis_url, "--port", str(port)],
+                                 "--classifier", str(m / "hybrid"), "--state", redis_url, "--port", str(port), *options],
                                 stderr=subprocess.DEVNULL)
         for _ in range(600):
             try:
@@ -328,7 +329,8 @@ def test_a_service_killed_mid_stream_loses_no_committed_event_in_redis(models, t
     answers = [httpx.post(f"{url}/score", json=r, timeout=30).json() for r in recs[:20]]
     proc.kill()  # kill -9, between two requests
     proc.wait(10)
-    proc, url = start()
+    proc, url = start("--workers", "2")  # the rest on two scoring processes
+    workers = children(proc.pid)
     try:
         answers += [httpx.post(f"{url}/score", json=r, timeout=30).json() for r in recs[20:]]
     finally:
@@ -336,6 +338,25 @@ def test_a_service_killed_mid_stream_loses_no_committed_event_in_redis(models, t
         proc.wait(10)
     whole = client(models, tmp_path / "state.sqlite").post("/score", json=recs).json()["results"]
     assert [a["score"] for a in answers] == [r["score"] for r in whole]
+    assert len(workers) >= 2  # the scoring processes (and multiprocessing's resource tracker)
+    for _ in range(50):  # a worker never outlives its service, even one killed with -9
+        if not any(Path(f"/proc/{pid}").exists() for pid in workers):
+            break
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def state_digest(store) -> str:

@@ -254,7 +254,7 @@ class OnlineScorer:
         for c in s.features:  # tails then new event, per entity: (N,) float64, or strings for categories
             flat = list(chain.from_iterable(chain(st.tail.get(c, ()), (v,)) for st, v in zip(olds, new[c])))
             columns[c] = np.array([np.nan if v is None else v for v in flat], np.float64) if c in s.numeric else \
-                category_strings(pd.Series(flat, dtype=object))  # object, not pandas' arrow strings
+                category_strings(flat)  # object strings, not pandas' arrow strings
         num, cat = self.encoder.preprocessor_.transform(columns, times, starts)
 
         values = {c: columns[c][ends] for c in s.categorical}  # the new events' values

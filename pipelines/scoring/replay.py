@@ -1,10 +1,11 @@
 """Replay an event table against a running scoring service, in time order, and time each request."""
 from __future__ import annotations
 
+import http.client
 import json
+import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +16,38 @@ from encoder.io.errors import InputError
 from pipelines.scoring.online import _plain
 
 
+_connections = threading.local()  # each thread's open connections, by (scheme, host, port)
+
+
 def post(url: str, payload, timeout: float = 30.0) -> tuple[int, dict]:
-    """POST ``payload`` as JSON; the status and the decoded JSON answer."""
-    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
-    except urllib.error.URLError as exc:
-        raise InputError(f"cannot reach the service at '{url}': {exc.reason}") from None
+    """POST ``payload`` as JSON; the status and the decoded JSON answer. The connection stays open
+    for the next request from this thread (keep-alive); one that the service closed meanwhile is
+    opened again and the request sent again, which the service's idempotent retries make safe."""
+    parts = urllib.parse.urlsplit(url)
+    key = (parts.scheme, parts.hostname, parts.port)
+    body = json.dumps(payload).encode()
+    pool = _connections.__dict__.setdefault("open", {})
+    for attempt in (0, 1):
+        conn = pool.get(key)
+        if conn is None:
+            kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+            conn = pool[key] = kind(parts.hostname, parts.port, timeout=timeout)
+        try:
+            conn.request("POST", parts.path or "/", body, {"Content-Type": "application/json"})
+            response = conn.getresponse()
+            data = response.read()
+            return response.status, json.loads(data or b"{}")
+        except (http.client.RemoteDisconnected, http.client.CannotSendRequest, ConnectionResetError,
+                BrokenPipeError) as exc:
+            conn.close()
+            pool.pop(key, None)
+            if attempt:
+                raise InputError(f"cannot reach the service at '{url}': {exc}") from None
+        except OSError as exc:  # refused, unreachable, timed out
+            conn.close()
+            pool.pop(key, None)
+            raise InputError(f"cannot reach the service at '{url}': {exc}") from None
+    raise AssertionError("unreachable")
 
 
 def replay(events, url: str, time_col: str, batch: int = 1, rate: float | None = None,

@@ -15,11 +15,9 @@ is a JSON ``{"error": "<one line>"}`` with a 4xx status, and the service goes on
 """
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import time
-from concurrent.futures.process import BrokenProcessPool
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
@@ -29,12 +27,17 @@ from starlette.concurrency import run_in_threadpool
 from encoder.io.errors import InputError
 from pipelines.scoring.online import BatchTooLarge, LateEvent, OnlineScorer
 from pipelines.scoring.service_schema import event_model, openapi_schema
+from pipelines.scoring.workers import WorkerDied
 
 MAX_BODY_BYTES = 32 << 20
 
 
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message.splitlines()[0] if message else "failed"}, status_code=status)
+
+
+def _refused(status: int, message: str) -> tuple[JSONResponse, None]:
+    return _error(status, message), None
 
 
 class Metrics:
@@ -70,11 +73,27 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+class BearerToken:
+    """ASGI middleware: every HTTP request but ``/health`` must carry ``Authorization: Bearer <token>``
+    (a plain ASGI layer: no per-request task, unlike ``@app.middleware``)."""
+
+    def __init__(self, app, token: str):
+        self.app, self.expected = app, f"Bearer {token}".encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"] != "/health":
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                await _error(401, "missing or wrong bearer token (Authorization: Bearer <token>)")(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(scorer: OnlineScorer, token: str | None = None, pool=None) -> FastAPI:
     """The service around ``scorer``; with ``token``, every request but ``/health`` must carry
     ``Authorization: Bearer <token>``. With ``pool`` (a ``workers.ScoringPool`` over the same models
     and store), requests are scored on its worker processes; ``scorer`` answers the rest."""
-    app = FastAPI(title="seqae scoring service", version="1")
+    app = FastAPI(title="seqae scoring service", version="1", on_shutdown=[pool.close] if pool is not None else [])
     metrics = Metrics(scorer)
     event = event_model(scorer.schema, scorer.event_id)
 
@@ -85,13 +104,8 @@ def create_app(scorer: OnlineScorer, token: str | None = None, pool=None) -> Fas
         return app.openapi_schema
     app.openapi = openapi
 
-    @app.middleware("http")
-    async def authorise(request: Request, call_next):
-        if token is not None and request.url.path != "/health":
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                return _error(401, "missing or wrong bearer token (Authorization: Bearer <token>)")
-        return await call_next(request)
+    if token is not None:
+        app.add_middleware(BearerToken, token=token)
 
     @app.get("/metrics")
     async def prometheus():
@@ -103,44 +117,41 @@ def create_app(scorer: OnlineScorer, token: str | None = None, pool=None) -> Fas
         """One event (a JSON object with the event table's columns), or a batch: a list of events or
         ``{"events": [...]}``. Returns the event's result, or ``{"results": [...]}`` in order."""
         started = time.perf_counter()
-        answer = await _score(request)
-        status = answer.status_code if isinstance(answer, Response) else 200
-        results = None if status != 200 else [answer] if "results" not in answer else answer["results"]
-        metrics.answered(status, time.perf_counter() - started, results)
-        if status == 409:
+        answer, results = await _score(request)
+        metrics.answered(answer.status_code, time.perf_counter() - started, results)
+        if answer.status_code == 409:
             metrics.late.inc()
         return answer
 
-    async def _score(request: Request):
+    async def _score(request: Request) -> tuple[Response, list | None]:
+        """The answer to a scoring request, and its results when it succeeded."""
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
-            return _error(413, f"request body of {len(body)} bytes is larger than {MAX_BODY_BYTES}")
+            return _refused(413, f"request body of {len(body)} bytes is larger than {MAX_BODY_BYTES}")
         try:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, or an integer of too many digits
-            return _error(400, f"malformed JSON: {exc}")
+            return _refused(400, f"malformed JSON: {exc}")
         except RecursionError:
-            return _error(400, "malformed JSON: nested too deeply")
+            return _refused(400, "malformed JSON: nested too deeply")
         single = isinstance(payload, dict) and "events" not in payload
         records = [payload] if single else payload.get("events") if isinstance(payload, dict) else payload
         try:
-            if pool is None:
-                results = await run_in_threadpool(scorer.score, records)
-            else:
-                results = await asyncio.wrap_future(pool.submit(records))
-        except BrokenProcessPool:
-            return _error(503, "a scoring worker process died; restart the service")
+            results = await run_in_threadpool(scorer.score if pool is None else pool.score, records)
+        except WorkerDied:
+            return _refused(503, "a scoring worker process died; restart the service")
         except LateEvent as exc:
-            return _error(409, str(exc))
+            return _refused(409, str(exc))
         except BatchTooLarge as exc:
-            return _error(413, str(exc))
+            return _refused(413, str(exc))
         except InputError as exc:
-            return _error(400, str(exc))
+            return _refused(400, str(exc))
         except Exception as exc:  # a bug, not bad input: nothing was committed
-            return _error(500, f"internal error: {type(exc).__name__}: {exc}")
-        if single:
-            return results[0]
-        return {"results": results, "encoder_id": scorer.encoder_id, "classifier_id": scorer.classifier_id}
+            return _refused(500, f"internal error: {type(exc).__name__}: {exc}")
+        if single:  # a JSONResponse goes out as it is, without FastAPI's encoder walking the answer
+            return JSONResponse(results[0]), results
+        return JSONResponse({"results": results, "encoder_id": scorer.encoder_id,
+                             "classifier_id": scorer.classifier_id}), results
 
     @app.get("/health")
     async def health():

@@ -4,58 +4,105 @@ service's event loop never waits for the GIL of a scoring thread.
 
 Per-entity order and atomicity are those of one process: the scorers share one set of entity
 locks (``LOCK_STRIPES`` process-shared locks, taken in one order), and every request reads its
-entities' states from the store inside those locks and commits them in one transaction. Any free
-worker takes the next request.
+entities' states from the store inside those locks and commits them in one transaction. Any idle
+worker takes the next request. Each worker talks to the service over a pipe of its own: a request
+costs one message each way, and a worker whose service is gone reads the end of its pipe and exits.
 """
 from __future__ import annotations
 
-import concurrent.futures
+import gc
 import multiprocessing
+import queue
 
 from encoder.io.errors import InputError
 from pipelines.scoring.online import LOCK_STRIPES, OnlineScorer
 
-_scorer: OnlineScorer | None = None  # this worker process's scorer
+
+class WorkerDied(RuntimeError):
+    """A scoring process ended while it held a request (HTTP 503)."""
 
 
-def _start(encoder_dir, classifier_dir, store, locks, threads: int, options: dict) -> None:
-    global _scorer
-    _scorer = OnlineScorer(encoder_dir, classifier_dir, store, locks=locks, **options)
-    _scorer.use_threads(threads)
-
-
-def _score(records) -> list[dict]:
-    return _scorer.score(records)
-
-
-def _ready() -> bool:
-    return _scorer is not None
+def _serve(conn, encoder_dir, classifier_dir, store, locks, threads: int, options: dict) -> None:
+    """A worker's life: load the models, say so, then score each request the pipe brings."""
+    try:
+        scorer = OnlineScorer(encoder_dir, classifier_dir, store, locks=locks, **options)
+        scorer.use_threads(threads)
+    except Exception as exc:  # the service refuses to start, with this line
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        return
+    gc.collect()
+    gc.freeze()  # what was loaded once leaves the collector's scans: steadier tail latency
+    conn.send(("ready", None))
+    while True:
+        try:
+            records = conn.recv()
+        except (EOFError, OSError):  # the service is gone
+            return
+        try:
+            answer = ("ok", scorer.score(records))
+        except Exception as exc:  # InputError and its kinds are answered as the service answers them
+            answer = ("error", exc)
+        try:
+            conn.send(answer)
+        except (BrokenPipeError, OSError):
+            return
 
 
 class ScoringPool:
-    """``workers`` processes scoring for one service; ``submit(records)`` returns a future of
-    ``OnlineScorer.score``'s results (its errors raised as they are). The store must be one every
-    process can open: an SQLite file or a Redis URL."""
+    """``workers`` processes scoring for one service; ``score(records)`` (from any thread) is
+    ``OnlineScorer.score`` on an idle worker, its errors raised as they are. The store must be one
+    every process can open: an SQLite file or a Redis URL."""
 
     def __init__(self, encoder_dir, classifier_dir, store, workers: int, threads: int = 1, **options):
         if workers < 2:
             raise InputError(f"a scoring pool needs at least 2 workers, got {workers}")
         context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's threads
-        locks = [context.Lock() for _ in range(LOCK_STRIPES)]
-        self.executor = concurrent.futures.ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_start,
-            initargs=(str(encoder_dir), str(classifier_dir), str(store), locks, threads, options))
-        # every worker loads its models now, not on the first requests it takes
-        pending = [self.executor.submit(_ready) for _ in range(workers)]
-        for future in pending:
+        self.locks = [context.Lock() for _ in range(LOCK_STRIPES)]
+        self.idle: queue.SimpleQueue = queue.SimpleQueue()
+        self.processes, conns = [], []
+        for _ in range(workers):
+            ours, theirs = context.Pipe()
+            process = context.Process(target=_serve, args=(theirs, str(encoder_dir), str(classifier_dir), str(store),
+                                                           self.locks, threads, options), daemon=True)
+            process.start()
+            theirs.close()
+            self.processes.append(process)
+            conns.append(ours)
+        for conn in conns:  # every worker has loaded its models before the service answers
             try:
-                future.result()
-            except concurrent.futures.process.BrokenProcessPool:
-                self.executor.shutdown(cancel_futures=True)
-                raise InputError("a scoring worker failed to start: run with --workers 1 to see why") from None
+                kind, message = conn.recv()
+            except EOFError:
+                kind, message = "error", "it exited"
+            if kind != "ready":
+                self.close()
+                raise InputError(f"a scoring worker failed to start: {message}")
+            self.idle.put(conn)
 
-    def submit(self, records) -> concurrent.futures.Future:
-        return self.executor.submit(_score, records)
+    def score(self, records) -> list[dict]:
+        conn = self.idle.get()  # waits while every worker is busy
+        try:
+            conn.send(records)
+            kind, value = conn.recv()
+        except (EOFError, OSError):
+            conn.close()  # this worker is gone: the others go on
+            raise WorkerDied("a scoring worker process died") from None
+        self.idle.put(conn)
+        if kind == "error":
+            raise value
+        return value
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes]
 
     def close(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
+        """Stop the workers (each after the request it holds) and free the shared locks."""
+        while True:
+            try:
+                self.idle.get_nowait().close()  # the worker reads the end of its pipe and exits
+            except queue.Empty:
+                break
+        for process in self.processes:
+            process.join(5)
+            if process.is_alive():
+                process.terminate()
+        self.locks.clear()
