@@ -46,7 +46,7 @@ class CodeBlock:
 
 
 def code_blocks(mc, numeric_channels, categorical, kernel_names) -> list[CodeBlock]:
-    """Every block of a code of model config ``mc`` (``model.ModelConfig``), in code order, empty
+    """Every block of a code of model config ``mc`` (``nn.config.ModelConfig``), in code order, empty
     ones included: the LSTM's pooled channels ``z_0..``, the convolution branch's, then segment
     maxima (``segment 1/4:z_0``), surprise (``surprise:amount``, and with a ``surprise_halflife``
     ``surprise_mean:`` and ``surprise_var:``), summary statistics (``mean:x0``) and random-kernel

@@ -90,7 +90,7 @@ def controls(events: pd.DataFrame, result, seed: int) -> dict:
     """On the compare's own split, classifier and bootstrap: the aggregates plus ``sequence_features``
     (``sequence``) and each block of the event code alone (``block:NAME``), scored on the test
     period beside the compare's ``aggregates`` and ``hybrid``. Returns ``{"models": {name: metrics},
-    "paired": {"a_vs_b": metrics}}`` as ``evaluation.evaluate_models``."""
+    "paired": {"a_vs_b": metrics}}`` as ``pipelines.evaluation.bootstrap.evaluate_models``."""
     from classifier import LatentClassifier
     from pipelines.evaluation.bootstrap import evaluate_models
     from pipelines.evaluation.compare import model_columns

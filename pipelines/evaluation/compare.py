@@ -3,7 +3,7 @@
 Flow: read events -> split by time (train / validation / test periods, or an external test table)
 -> fit the encoder on the train period only -> codes, reconstruction error and point-in-time
 baseline features for every row -> the same ``LatentClassifier`` for each model -> the same
-evaluation (``evaluation.evaluate_models``) on the test period -> report.
+evaluation (``bootstrap.evaluate_models``) on the test period -> report.
 """
 from __future__ import annotations
 
