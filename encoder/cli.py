@@ -201,7 +201,7 @@ def inspect(encoder_dir, as_json):
         "versions     " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
     ]
     parts = EncoderConfig.from_dict(m["config"], source=f"manifest of '{encoder_dir}'").to_dict()
-    lines += [f"{'config.' + part:<13}" + ", ".join(f"{k}={v}" for k, v in options.items())
+    lines += [f"{'cfg.' + part:<13}" + ", ".join(f"{k}={v}" for k, v in options.items())
               for part, options in parts.items()]
     click.echo("\n".join(lines))
 
