@@ -143,6 +143,26 @@ def test_worker_processes_score_as_one_process_does_with_entity_order_and_retrie
         pool.close()
 
 
+def test_a_dead_worker_is_a_503_and_the_others_go_on(models, tmp_path):
+    import signal
+    from pipelines.scoring.workers import ScoringPool
+    m = models / "report" / "models"
+    pool = ScoringPool(m / "encoder", m / "hybrid", tmp_path / "state.sqlite", workers=2)
+    try:
+        c = TestClient(create_app(OnlineScorer(m / "encoder", m / "hybrid", tmp_path / "state.sqlite"), pool=pool))
+        recs = records(models, 12)
+        os.kill(pool.pids()[0], signal.SIGKILL)
+        pool.processes[0].join(10)
+        statuses = [c.post("/score", json=r).status_code for r in recs[:4]]
+        assert statuses.count(503) == 1 and statuses.count(200) == 3  # the dead one's request only
+        os.kill(pool.pids()[1], signal.SIGKILL)
+        pool.processes[1].join(10)
+        answers = [c.post("/score", json=r) for r in recs[4:6]]  # none left: refused, never a hang
+        assert [a.status_code for a in answers] == [503, 503] and "worker" in answers[1].json()["error"]
+    finally:
+        pool.close()
+
+
 def test_a_restart_mid_replay_continues_with_the_same_scores(models, tmp_path):
     recs = records(models)
     half = len(recs) // 2

@@ -46,6 +46,8 @@ def _serve(conn, encoder_dir, classifier_dir, store, locks, threads: int, option
             conn.send(answer)
         except (BrokenPipeError, OSError):
             return
+        except Exception as exc:  # an error that does not pickle: its line still reaches the service
+            conn.send(("error", RuntimeError(f"{type(answer[1]).__name__}: {answer[1]} ({exc})")))
 
 
 class ScoringPool:
@@ -60,6 +62,7 @@ class ScoringPool:
         self.locks = [context.Lock() for _ in range(LOCK_STRIPES)]
         self.idle: queue.SimpleQueue = queue.SimpleQueue()
         self.processes, conns = [], []
+        self.alive = workers
         for _ in range(workers):
             ours, theirs = context.Pipe()
             process = context.Process(target=_serve, args=(theirs, str(encoder_dir), str(classifier_dir), str(store),
@@ -79,12 +82,19 @@ class ScoringPool:
             self.idle.put(conn)
 
     def score(self, records) -> list[dict]:
-        conn = self.idle.get()  # waits while every worker is busy
+        while True:  # wait while every worker is busy; refuse at once when none is left
+            try:
+                conn = self.idle.get(timeout=0.5)
+                break
+            except queue.Empty:
+                if self.alive == 0:
+                    raise WorkerDied("every scoring worker process has died") from None
         try:
             conn.send(records)
             kind, value = conn.recv()
         except (EOFError, OSError):
             conn.close()  # this worker is gone: the others go on
+            self.alive -= 1
             raise WorkerDied("a scoring worker process died") from None
         self.idle.put(conn)
         if kind == "error":
