@@ -139,7 +139,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         return booster_params(base, n_classes, spw, n_features, n_rows, seed=self.seed, n_jobs=self.n_jobs)
 
     def fit(self, X: pd.DataFrame, y, *, times=None, validation=None, encoder_id: str | None = None,
-            recipe: dict | None = None) -> "LatentClassifier":
+            recipe: dict | None = None, base_model: LatentClassifier | None = None) -> "LatentClassifier":
         """Fit on feature frame ``X`` (n, F) and labels ``y`` (n,).
 
         The validation rows (early stopping, threshold, stored metrics) are ``validation`` (a boolean
@@ -147,6 +147,8 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         seeded share. ``encoder_id`` is recorded so predictions refuse other encoders' codes;
         ``recipe`` records how non-latent feature columns were built (used by scoring jobs).
         ``times`` also orders the inner split of feature selection (``select``) when given.
+        ``base_model`` (stacked models only): this model's base, already fitted on the same rows
+        with the same parameters (``stacking.reusable``), used instead of fitting it again.
         """
         policy = parse_policy(self.threshold_policy)
         if self.select is not None and (isinstance(self.select, bool) or int(self.select) < 1):
@@ -159,7 +161,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
             raise InputError(f"labels hold a single class ({y.iloc[0]!r}): nothing to learn")
         check_finite(X, list(X.columns), "<training data>")
         if self.base_features is not None:
-            return self.adopt(fit_stacked(self, X, y, times, validation) | {"encoder_id_": encoder_id,
+            return self.adopt(fit_stacked(self, X, y, times, validation, base_model) | {"encoder_id_": encoder_id,
                                                                               "recipe_": recipe})
         classes = class_order(y.value_counts(), self.positive_class)
         y_idx = y.map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
@@ -203,7 +205,7 @@ class LatentClassifier(ClassifierMixin, BaseEstimator):
         self.rounds_, self.params_ = members_summary(self.members_)
         self.encoder_id_, self.validation_, self.recipe_ = encoder_id, val_metrics, recipe
         self.fit_info_ = {"split": split, "n_train": int(len(folds[0][0]) if len(folds) == 1 else len(y)),
-                          "n_validation": int(len(va)), "refit": refit,
+                          "n_validation": int(len(va)), "n_rows": len(y), "refit": refit,
                           "scale_pos_weight": spw, "search_candidates": max(1, self.search), "rounds": self.rounds_,
                           "small_data": small_data, "blend": len(self.members_) > 1}
         return self

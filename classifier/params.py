@@ -24,6 +24,11 @@ EXACT_TREE_COLUMNS = 64
 # scores of a model with many weak columns (the event codes) moving with the booster's row and
 # column draws, and averaging 4 narrowed the paired intervals, for about 4x the trees' time.
 LARGE_DATA_PARAMS = {"num_parallel_tree": 4, "subsample": 0.6, "colsample_bynode": 0.5}
+# The forest of a round averages the noise of each tree's row and column draw, which more rows
+# average already: a round's trees are at most ROUND_ROWS / (training rows) (4 up to 100,000 rows,
+# 1 from 200,001), so the fraud benchmark's tables (at most 70,000 rows) keep 4. On a 400,000-event
+# table a round of 4 trees took 4-5x the time of one for about the same test PR-AUC (docs/benchmarks.md).
+ROUND_ROWS = 400_000
 # A multi-class round grows one forest per class: the forests shrink so that a round grows at most
 # TREES_PER_ROUND trees (4 per class up to 8 classes, 3 for 9-10, 1 from 17 classes up), and reads
 # at most ROUND_CELLS rows x columns in all its trees: tens of classes on wide codes would otherwise

@@ -15,6 +15,7 @@ from classifier.metrics import binary_metrics, clearly_lower, multiclass_metrics
 from classifier.params import (
     EXACT_TREE_COLUMNS,
     ROUND_CELLS,
+    ROUND_ROWS,
     TREE_COLUMNS,
     TREES_PER_ROUND,
     TREES_WIN_BY,
@@ -64,6 +65,8 @@ def booster_params(base: dict, n_classes: int, spw: float | None, n_features: in
         # coordinate descent over tens or hundreds of rows: a thread pool per coordinate costs more
         # than it saves; one thread gives the same weights 2.2x faster on 2 cores (60 classes)
         p["nthread"] = 1
+    if n_rows and "num_parallel_tree" in p:
+        p["num_parallel_tree"] = max(1, min(p["num_parallel_tree"], ROUND_ROWS // n_rows))
     if n_classes == 2:
         # Early stopping watches log-loss, not PR-AUC: a ranking metric is flat once a small
         # validation part is ranked perfectly, and stopping there leaves scores near 0.5 whose

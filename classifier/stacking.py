@@ -32,19 +32,40 @@ def check_base_features(names: list[str], base_features, select) -> list[str]:
     return base_cols
 
 
-def fit_stacked(clf, X: pd.DataFrame, y: pd.Series, times, validation) -> dict:
+def base_of(clf, refit: bool):
+    """The unfitted base model of stacked ``clf``: the same parameters, no base, refitted or not."""
+    return clone(clf).set_params(base_features=None, refit=refit)
+
+
+def reusable(fitted, model, base_cols: list[str], n_rows: int) -> bool:
+    """Whether ``fitted`` (a fitted ``LatentClassifier`` or None) is the fit that ``model`` (unfitted)
+    would make of ``base_cols`` on ``n_rows`` rows: the same parameters, columns and row count (the
+    caller vouches that the rows and labels are the same)."""
+    if fitted is None or not hasattr(fitted, "members_"):
+        return False
+    same = fitted.get_params() == model.get_params() or (  # refit "auto" resolved as ``model``'s
+        fitted.get_params() | {"refit": model.refit} == model.get_params() and fitted.fit_info_["refit"] == model.refit)
+    return same and fitted.features_ == base_cols and fitted.fit_info_.get("n_rows") == n_rows
+
+
+def fit_stacked(clf, X: pd.DataFrame, y: pd.Series, times, validation, base_model=None) -> dict:
     """The fitted state (``members_``, ``classes_``, ...) of ``clf`` (a ``LatentClassifier`` with
     ``base_features``) on ``X`` (n, F) and ``y`` (n,): the base model, then stage-1 trees.
 
     The stage-1 rounds are chosen on one split (the given validation rows, else the base's own single
     split), with a base fitted on that split's training rows; when ``clf`` refits, the base is the one
     refitted on all rows and the stage-1 trees are trained again on all rows from its margins, for
-    the chosen rounds."""
+    the chosen rounds. ``base_model``: a model of the base columns already fitted on these rows
+    (``reusable``), taken instead of fitting the same one again (a comparison fits it as a model of
+    its own); the result is the same to the bit."""
     names = list(map(str, X.columns))
     base_cols = check_base_features(names, clf.base_features, clf.select)
     refit = len(y) < SMALL_DATA if clf.refit == "auto" else bool(clf.refit)
-    split_base = clone(clf).set_params(base_features=None, refit=False)
-    split_base.fit(X[base_cols], y, times=times, validation=validation)
+    split_base = base_of(clf, False)
+    if reusable(base_model, split_base, base_cols, len(y)):
+        split_base = base_model
+    else:
+        split_base.fit(X[base_cols], y, times=times, validation=validation)
     classes = split_base.classes_
     K = len(classes)
     y_idx = y.map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
@@ -73,7 +94,9 @@ def fit_stacked(clf, X: pd.DataFrame, y: pd.Series, times, validation) -> dict:
     if stacked_loss >= base_loss:  # the other columns add nothing the validation rows can see
         rounds, stacked_proba = 0, base_proba
     if refit:
-        base = clone(clf).set_params(base_features=None).fit(X[base_cols], y, times=times, validation=validation)
+        base = base_of(clf, clf.refit)
+        base = base_model if reusable(base_model, base, base_cols, len(y)) else \
+            base.fit(X[base_cols], y, times=times, validation=validation)
         if rounds:
             booster = xgb.train(params, dmatrix(np.arange(len(y)), members_margin(base.members_, Xb, base_cols)),
                                 rounds, verbose_eval=False)

@@ -44,7 +44,8 @@ def make_models(d: Path) -> Path:
     from pipelines.simulate.demo import simulate_events
     simulate_events(300, 28, 0).to_parquet(d / "events.parquet")
     r = CliRunner().invoke(main, ["pipeline", "compare", str(d / "events.parquet"), "--id", "account", "--time", "ts",
-                                  "--label", "is_fraud", "--out", str(d / "report"), "--epochs", "2", "--bootstrap", "10"])
+                                  "--label", "is_fraud", "--out", str(d / "report"), "--epochs", "2", "--bootstrap", "10",
+                                  "--variants"])  # hybrid_joint is a variant
     assert r.exit_code == 0, r.output
     return d / "report" / "models"
 

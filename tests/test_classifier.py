@@ -388,6 +388,26 @@ def test_a_stacked_model_adds_what_the_other_columns_say_to_its_base(n, tmp_path
     assert np.ptp(margin - parts) < 1e-3
 
 
+@pytest.mark.parametrize("n", [300, 6000])
+def test_a_stacked_model_takes_its_base_already_fitted_on_the_same_rows_and_comes_out_the_same(n):
+    X, y = stacking_toy(n, 0)
+    validation = np.arange(n) >= int(0.75 * n)
+    base = LatentClassifier(seed=0).fit(X[["a_0", "a_1"]], y, validation=validation)
+    fresh = LatentClassifier(seed=0, base_features=["a_0", "a_1"]).fit(X, y, validation=validation)
+    reused = LatentClassifier(seed=0, base_features=["a_0", "a_1"]).fit(X, y, validation=validation, base_model=base)
+    assert reused.members_[0].booster is base.members_[0].booster  # taken, not fitted again
+    Xt, _ = stacking_toy(1500, 1)
+    np.testing.assert_array_equal(reused.predict_proba(Xt), fresh.predict_proba(Xt))
+    assert reused.fit_info_ == fresh.fit_info_ and reused.threshold_ == fresh.threshold_
+    # a base of other rows, other columns or other parameters is not taken
+    for other in (LatentClassifier(seed=0).fit(X[["a_0", "a_1"]][:-7], y[:-7], validation=validation[:-7]),
+                  LatentClassifier(seed=0).fit(X[["a_1", "a_0"]], y, validation=validation),
+                  LatentClassifier(seed=1).fit(X[["a_0", "a_1"]], y, validation=validation)):
+        clf = LatentClassifier(seed=0, base_features=["a_0", "a_1"]).fit(X, y, validation=validation, base_model=other)
+        assert clf.members_[0].booster is not other.members_[0].booster
+        np.testing.assert_array_equal(clf.predict_proba(Xt), fresh.predict_proba(Xt))
+
+
 def test_a_stacked_model_whose_other_columns_say_nothing_is_its_base():
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(6000, 3)), columns=["a_0", "a_1", "noise"])

@@ -9,7 +9,21 @@ from sklearn import metrics as skm
 
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory):
-    return simulated_compare(tmp_path_factory.mktemp("cmp"), 60, 21, 1, options=("--verbose",))
+    return simulated_compare(tmp_path_factory.mktemp("cmp"), 60, 21, 1, options=("--verbose", "--variants"))
+
+
+def test_compare_fits_the_variants_of_hybrid_only_when_asked(tmp_path):
+    d = simulated_compare(tmp_path, 40, 14, 5)
+    m = json.loads((d / "report" / "metrics.json").read_text())
+    assert m["variants"] == [] and not {"hybrid_joint", "hybrid_recon", "hybrid_full"} & set(m["models"])
+    assert {"raw_last", "aggregates", "latent", "hybrid", "untrained", "hybrid_untrained"} <= set(m["models"])
+    assert "hybrid_joint_vs_aggregates" not in m["paired"] and "hybrid_vs_aggregates" in m["paired"]
+    assert "`--variants`" in (d / "report" / "report.md").read_text()
+    models = d / "report" / "models"
+    assert not (models / "hybrid_recon").exists()
+    # the stacked models start from the aggregates model itself (fitted once, read by each)
+    for name in ("hybrid", "hybrid_untrained"):
+        assert (models / name / "model.ubj").read_bytes() == (models / "aggregates" / "model.ubj").read_bytes()
 
 
 def test_compare_writes_report_and_metrics(compared):
@@ -36,7 +50,7 @@ def test_compare_writes_report_and_metrics(compared):
         assert fit["stacked"]["base_features"] == aggregates
     joint = json.loads((rep / "models" / "hybrid_joint" / "manifest.json").read_text())
     assert joint["features"] == hybrid and "stacked" not in joint["fit"] and "hybrid_joint" in m["models"]
-    assert "each `hybrid` model is stacked" in text
+    assert "each `hybrid` model is stacked" in text and m["variants"] == ["hybrid_full", "hybrid_joint", "hybrid_recon"]
 
 
 def test_compare_verbose_prints_where_the_time_went(compared):
@@ -213,12 +227,12 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "| hybrid |" in r.output and "hybrid vs aggregates" in r.output
     assert "Did training pay? latent vs untrained: " in r.output and "| untrained |" in r.output
     m = json.loads((tmp_path / "demo/report/metrics.json").read_text())
-    assert m["encoder_preset"] == {"max_len_cap": 32, "patience": 3}  # the preset, named; --epochs 1 won
+    assert m["encoder_preset"] == {"max_len_cap": 32, "max_sequences_per_epoch": 5000, "patience": 3}  # --epochs 1 won
     manifest = json.loads((tmp_path / "demo/report/models/encoder/manifest.json").read_text())
     assert manifest["preset"] == m["encoder_preset"] and manifest["config"]["data"]["max_len_cap"] == 32
     assert "trained with the command's preset max_len_cap=32" in (tmp_path / "demo/report/report.md").read_text()
     r = run("pipeline", "compare", "--help")
-    assert "preset max_len_cap=32, epochs=12, patience=3" in " ".join(r.output.split())
+    assert "preset max_len_cap=32, epochs=12, max_sequences_per_epoch=5000, patience=3" in " ".join(r.output.split())
     assert (tmp_path / "demo/report/report.md").exists() and (tmp_path / "demo/scores.parquet").exists()
     r = run("pipeline", "demo", "--out", tmp_path / "demo", "--accounts", "60")
     assert r.exit_code == 1 and "exists already" in r.output

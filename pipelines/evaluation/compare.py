@@ -27,6 +27,11 @@ from pipelines.features import FeatureRecipe, features_in_output_order, fit_reci
 
 SELECTED = ("aggregates", "hybrid_joint")  # the many-feature models that --select also fits with fewer
 STACKED = ("hybrid", "hybrid_recon", "hybrid_full", "hybrid_untrained")  # boosted from the aggregates model's margins
+# Variants of ``hybrid`` fitted only when asked (``variants``): each is a question about the design,
+# not about the data, and together they were a third of a comparison's classifiers;
+# ``hybrid_recon`` also needs the reconstruction error, a window per event (the codes alone are one
+# causal pass per entity).
+VARIANTS = ("hybrid_joint", "hybrid_recon", "hybrid_full")
 UNTRAINED = "u_"  # prefix of the untrained twin's code columns in the feature table
 # (model, control): "did training pay?" and "do the learned blocks beat the untrained ones?"
 CONTROL_PAIRS = (("latent", "untrained"), ("hybrid", "hybrid_untrained"), ("latent", "minirocket"))
@@ -114,8 +119,8 @@ class StageClock:
 
 def build_features(enc: SequenceEncoder, recipe: FeatureRecipe, frame: pd.DataFrame, unit: str,
                    batch_size: int = 1024, twin: SequenceEncoder | None = None,
-                   clock: StageClock | None = None) -> pd.DataFrame:
-    """Codes, reconstruction error and baseline features of ``frame``, one row per sequence, in the
+                   clock: StageClock | None = None, reconstruction_error: bool = True) -> pd.DataFrame:
+    """Codes, reconstruction error (``recon_error``, if asked) and baseline features of ``frame``, one row per sequence, in the
     encoder's output order (input order for events; by id for entities); with ``twin`` (the
     encoder's untrained twin, which shares its preprocessing), also the twin's learned blocks as
     ``UNTRAINED`` + their ``z_*`` names (its untrained blocks equal the encoder's). ``clock``
@@ -126,7 +131,8 @@ def build_features(enc: SequenceEncoder, recipe: FeatureRecipe, frame: pd.DataFr
     with clock.stage("baseline features"):
         base = features_in_output_order(recipe, data, unit)
     with clock.stage("codes"):
-        codes = pd.concat(enc.iter_prepared(data, arrays, unit, batch_size, reconstruction_error=True), ignore_index=True)
+        codes = pd.concat(enc.iter_prepared(data, arrays, unit, batch_size, reconstruction_error=reconstruction_error),
+                          ignore_index=True)
     parts = [codes, base]
     if twin is not None:
         with clock.stage("untrained twin codes"):
@@ -141,7 +147,8 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
                 valid_frac: float = 0.2, train_end=None, valid_end=None, search: int = 1,
                 n_boot: int = 200, alert_budget: float = 0.01, seed: int = 0,
                 numeric=(), categorical=(), drop=(), label_delay: str | None = None,
-                select: int | None = None, preset: dict | None = None, on_stage=None) -> CompareResult:
+                select: int | None = None, variants: bool = False, preset: dict | None = None,
+                on_stage=None) -> CompareResult:
     """Run the whole comparison; see the module docstring. ``events`` and ``test_events`` are paths
     or DataFrames; without ``test_events`` the test period is the latest part of ``events``.
     ``label_delay`` (``30d``, ``12h``, or a number in the time column's units): the classifiers learn
@@ -151,6 +158,7 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
     (``LatentClassifier(select=...)``, chosen on the training rows), as models ``<name>_select<K>``,
     each compared (paired) with its unselected self. ``preset``: the encoder options a command
     applied on its own (``pipelines.cli.EVENT_PRESET``), recorded in the metrics as they are.
+    ``variants``: also fit the ``VARIANTS`` of ``hybrid`` (``select`` fits ``hybrid_joint`` too).
     ``on_stage(name, seconds)`` hears of each stage as it ends (``StageClock``); the totals are in
     the metrics as ``stage_seconds``."""
     delay = parse_delay(label_delay) if label_delay is not None else None
@@ -195,9 +203,11 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
         recipe = fit_recipe(enc.schema_, train_frame, enc.max_len_)
     with clock.stage("untrained twin"):
         twin = enc.untrained_twin()
-    feats = build_features(enc, recipe, frame, unit, twin=twin, clock=clock)
+    fitted = set(VARIANTS if variants else ("hybrid_joint",) if select else ())  # the variants this run fits
+    recon = "hybrid_recon" in fitted
+    feats = build_features(enc, recipe, frame, unit, twin=twin, clock=clock, reconstruction_error=recon)
     if test_frame is not None:
-        test_feats = build_features(enc, recipe, test_frame, unit, twin=twin, clock=clock)
+        test_feats = build_features(enc, recipe, test_frame, unit, twin=twin, clock=clock, reconstruction_error=recon)
     else:
         test_feats = feats[split.output_period == "test"].reset_index(drop=True)
     in_fit = np.isin(split.output_period, ["train", "valid"])
@@ -220,6 +230,7 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
     layout = enc.code_layout()
     cols = model_columns(fit_feats.columns, layout["surprise"] if unit == "event" else (),
                          [*layout["summary"], *layout["kernels"]])
+    cols = {name: c for name, c in cols.items() if name not in VARIANTS or name in fitted}
     runs = [(name, name, None) for name in cols]  # (model, its columns, features kept)
     runs += [(f"{name}_select{select}", name, select) for name in SELECTED] if select else []
     classifiers, outputs, classes = {}, {}, None
@@ -232,7 +243,7 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
             clf = LatentClassifier(search=search, seed=seed, alert_budget=alert_budget, select=keep, base_features=base)
             clf.fit(fit_feats[cols[name]], y_fit, validation=validation,
                     encoder_id=twin.encoder_id if uses_twin else enc.encoder_id if uses_encoder else None,
-                    recipe=recipe.to_dict())
+                    recipe=recipe.to_dict(), base_model=classifiers.get("aggregates") if base else None)
             classifiers[name], classes = clf, clf.classes_
             proba = clf.predict_proba(test_feats[cols[name]])
         outputs[name] = proba[:, 1] if len(classes) == 2 else proba
@@ -243,7 +254,8 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
         y_idx = label_indices(test_feats[label_col], classes)
     except InputError as exc:
         raise InputError(f"test {exc}") from None
-    pairs = [("hybrid", "aggregates"), ("hybrid_joint", "aggregates"), *CONTROL_PAIRS] + ([(f"{name}_select{select}", name) for name in SELECTED] if select else [])
+    pairs = [("hybrid", "aggregates"), ("hybrid_joint", "aggregates"), *CONTROL_PAIRS]
+    pairs = [(a, b) for a, b in pairs if a in outputs and b in outputs] + ([(f"{name}_select{select}", name) for name in SELECTED] if select else [])
     with clock.stage("evaluation"):
         metrics = evaluate_models(y_idx, outputs, test_feats[id_col].to_numpy(), n_boot=n_boot, seed=seed,
                                   budget=alert_budget, pairs=pairs)
@@ -257,7 +269,8 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
     curves = {n: (y_idx, o) for n, o in outputs.items()} if len(classes) == 2 else {}
     metrics |= {"periods": split.describe(), "unit": unit, "encoder_id": enc.encoder_id,
                 "untrained_encoder_id": twin.encoder_id,
-                "encoder_preset": dict(preset or {}),
+                "encoder_preset": dict(preset or {}), "variants": sorted(fitted),
+                "hybrid_codes": "surprise" if unit == "event" and layout["surprise"] else "all",
                 "n_test": int(len(test_feats)), "n_test_entities": int(test_feats[id_col].nunique()),
                 "bootstrap": {"resamples": n_boot, "by": id_col}, "alert_budget": alert_budget,
                 "task": "binary" if len(classes) == 2 else "multiclass",

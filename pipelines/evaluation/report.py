@@ -154,19 +154,21 @@ def _markdown(result: CompareResult) -> str:
         "mean/std/min/max, z-score and ratio of the current value, time since the previous event, sums and "
         "counts over the last hour and day, novelty and share of each category);",
         "- `latent`: the encoder's codes `z_*` alone;",
-        *(["- `hybrid`: the codes' surprise channels (how each event departs from what its history "
-            "predicted, and, with a `surprise_halflife`, their recent mean and variance) plus aggregates; "
-            "`hybrid_full`: every code channel plus aggregates; `hybrid_recon`: `hybrid` plus the "
-            "autoencoder's reconstruction error;"]
-          if "hybrid_full" in m["models"] else
-          ["- `hybrid`: codes plus aggregates; `hybrid_recon`: plus the autoencoder's reconstruction error;"]),
+        ("- `hybrid`: the codes' surprise channels (how each event departs from what its history "
+         "predicted, and, with a `surprise_halflife`, their recent mean and variance) plus aggregates;"
+         if m.get("hybrid_codes") == "surprise" else "- `hybrid`: codes plus aggregates;"),
+        *(["  `hybrid_full`: every code channel plus aggregates;"] if "hybrid_full" in m["models"] else []),
+        *(["  `hybrid_recon`: `hybrid` plus the autoencoder's reconstruction error;"] if "hybrid_recon" in m["models"] else []),
         *(["- `untrained`: the untrained twin's codes in place of `latent`'s; `hybrid_untrained`: the same "
             "in place of `hybrid`'s (controls: only the trained weights differ);"] if "untrained" in m["models"] else []),
         *(["- `minirocket`: the encoder's untrained blocks alone (MiniRocket's random-kernel features and summary "
             "statistics of each numeric channel), a raw-feature baseline of their own;"] if "minirocket" in m["models"] else []),
         "- each `hybrid` model is stacked: the `aggregates` model first, then trees on all its columns boosted "
         "from that model's scores, kept where they lower the validation log-loss, so it holds only what the "
-        "codes add to the aggregates; `hybrid_joint` is one model of the same columns as `hybrid`.", "",
+        "codes add to the aggregates" + ("; `hybrid_joint` is one model of the same columns as `hybrid`." if
+                                          "hybrid_joint" in m["models"] else "."), "",
+        *([] if set(m.get("variants", ())) >= {"hybrid_joint", "hybrid_recon"} else
+          ["Variants of `hybrid` (`hybrid_joint`, `hybrid_recon`, `hybrid_full`) are fitted with `--variants`.", ""]),
         "All go through the same XGBoost classifier code with the same split and tuning budget.", "",
         *([f"The encoder trained with the command's preset {', '.join(f'{k}={v}' for k, v in m['encoder_preset'].items())} "
            "(give --config to choose every option).", ""] if m.get("encoder_preset") else []),
