@@ -301,7 +301,7 @@ def demo(out, accounts, days, epochs, n_boot, seed, overwrite):
     with atomic_output(out, overwrite, directory=True) as tmp:
         click.echo(f"simulating {accounts} accounts over {days} days ...", err=True)
         simulate_events(accounts, days, seed).to_parquet(tmp / "events.parquet", index=False)
-        click.echo("comparing codes with baselines (encoder training takes a few minutes) ...", err=True)
+        click.echo("comparing codes with baselines (encoder training takes a minute or two) ...", err=True)
         result = run_compare(tmp / "events.parquet", "account", "ts", "is_fraud", config=cfg, unit="event", preset=preset,
                              n_boot=n_boot, seed=seed)
         write_report(result, tmp / "report")
