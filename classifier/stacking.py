@@ -44,7 +44,7 @@ def reusable(fitted, model, base_cols: list[str], n_rows: int) -> bool:
     if fitted is None or not hasattr(fitted, "members_"):
         return False
     same = fitted.get_params() == model.get_params() or (  # refit "auto" resolved as ``model``'s
-        fitted.get_params() | {"refit": model.refit} == model.get_params() and fitted.fit_info_["refit"] == model.refit)
+        fitted.get_params() | {"refit": model.refit} == model.get_params() and fitted.fit_info_.get("refit") == model.refit)
     return same and fitted.features_ == base_cols and fitted.fit_info_.get("n_rows") == n_rows
 
 

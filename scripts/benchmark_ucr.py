@@ -19,7 +19,7 @@ MiniRocket accuracies. Every aeon set here was used to choose defaults (``docs/b
 these rows are tuning data, not evidence of generalisation.
 
 Usage: python scripts/benchmark_ucr.py [SET ... | --held-out] [--seeds 0,1,2,3,4] [--out TABLE.md]
-       [--json RESULTS.json] [--set KEY=VALUE ...]
+       [--json RESULTS.json] [--set KEY=VALUE ...] [--rows all|attempt]
 
 ``--set`` overrides an encoder option for every set and seed (e.g. ``--set contrastive_weight=0.3``),
 to measure one idea against the defaults; the twin is made from each trained encoder, so it follows.
@@ -73,9 +73,13 @@ def column_groups(enc) -> dict[str, tuple[str, list[str]]]:
     return groups
 
 
-def run_once(name: str, train, test, seed: int, overrides: dict | None = None) -> dict:
+ATTEMPT_ROWS = ("full", "learned", "twin:full", "twin:learned")  # ``--rows attempt``: the training lifts only
+
+
+def run_once(name: str, train, test, seed: int, overrides: dict | None = None, rows=None) -> dict:
     """Train the default encoder with ``seed`` and make its untrained twin; code TRAIN and TEST with
-    both; fit the default classifier on each column group (``column_groups``). Returns the accuracy
+    both; fit the default classifier on each column group (``column_groups``; ``rows``: only
+    these, ``full`` always). Returns the accuracy
     of each group and the seconds of the stages of a user's run (train, encode, classify ``full``)."""
     from classifier import LatentClassifier
     from encoder import EncoderConfig, SequenceEncoder
@@ -93,6 +97,8 @@ def run_once(name: str, train, test, seed: int, overrides: dict | None = None) -
     y_test = codes["trained"][1]["label"].to_numpy()
     accuracy, seconds = {}, {}
     for row, (which, cols) in column_groups(enc).items():
+        if rows is not None and row not in rows and row != "full":
+            continue
         ztr, zte = codes[which]
         began = time.perf_counter()
         clf = LatentClassifier(seed=seed).fit(ztr[cols], ztr["label"])
@@ -160,7 +166,7 @@ def summary_table(results: dict, n_seeds: int) -> str:
     return "\n".join(lines)
 
 
-def benchmark(names, seeds, overrides: dict | None = None, save=None) -> dict:
+def benchmark(names, seeds, overrides: dict | None = None, save=None, rows=None) -> dict:
     """Run every set and seed; returns ``{set: [run, ...]}`` (``run_once``'s dicts). ``save`` (a
     path) receives the results so far as JSON after every run, so a long run can be read early."""
     results = {}
@@ -168,7 +174,7 @@ def benchmark(names, seeds, overrides: dict | None = None, save=None) -> dict:
         train, test = ucr_events(name, "train"), ucr_events(name, "test")
         results[name] = []
         for seed in seeds:
-            r = run_once(name, train, test, seed, overrides)
+            r = run_once(name, train, test, seed, overrides, rows)
             results[name].append(r)
             a = r["accuracy"]
             print(f"{name:22s} seed {seed}: full {a['full']:.3f}, twin {a['twin:full']:.3f}, learned "
@@ -189,12 +195,15 @@ def main() -> None:
     ap.add_argument("--json", help="Also write every run's accuracies and timings to this JSON file.")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Encoder option override.")
     ap.add_argument("--threads", type=int, default=2, help="Torch threads [2]; XGBoost follows OMP_NUM_THREADS.")
+    ap.add_argument("--rows", choices=("all", "attempt"), default="all",
+                    help="attempt: only " + ", ".join(ATTEMPT_ROWS) + " (an idea's training lifts, without the block "
+                         "ablations) [all]")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     seeds = [int(s) for s in args.seeds.split(",")]
     overrides = parse_set(args.set)
     names = args.datasets or list(HELD_OUT if args.held_out else BUNDLED)
-    results = benchmark(names, seeds, overrides, args.json)
+    results = benchmark(names, seeds, overrides, args.json, ATTEMPT_ROWS if args.rows == "attempt" else None)
     text = (summary_table(results, len(seeds)) + "\n\n" + block_table(results)
             + (f"\n\nencoder options: {overrides}" if overrides else ""))
     print("\n" + text)
