@@ -301,7 +301,10 @@ def test_many_classes_or_wide_rows_grow_fewer_trees_a_round_and_large_data_one_s
     assert wide["num_parallel_tree"] == 1
     assert LatentClassifier(seed=0).booster_params({"num_parallel_tree": 4}, 7, None, 2572, 1800)["num_parallel_tree"] == 2
     assert LatentClassifier(seed=0).booster_params({"num_parallel_tree": 4}, 9, None, 2572, 216)["num_parallel_tree"] == 3
-    assert LatentClassifier(seed=0).booster_params({"num_parallel_tree": 4}, 2, None, 2572, 10 ** 6)["num_parallel_tree"] == 4
+    # binary rounds are not held to ROUND_CELLS; every round draws at most ROUND_ROWS training rows
+    # in all its trees (rows unknown, as the Dask trainer asks: no bound)
+    trees = lambda rows: LatentClassifier(seed=0).booster_params({"num_parallel_tree": 4}, 2, None, 2572, rows)["num_parallel_tree"]  # noqa: E731
+    assert [trees(n) for n in (0, 5000, 100_000, 100_001, 150_000, 200_000, 200_001, 10 ** 6)] == [4, 4, 4, 3, 2, 2, 1, 1]
     assert clf.fit_info_["split"] == "5-fold stratified"
     X, y = toy(n=1200)  # a 20% split holds 240 rows: no folds
     clf = LatentClassifier(seed=0).fit(X, y)
