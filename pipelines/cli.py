@@ -32,8 +32,9 @@ def pipeline_group():
 
 # Without --config, per-event training in a comparison keeps to a budget: windows of at most 32
 # events, at most 12 epochs of 5,000 windows, patience 3 (about 1.5 minutes on 2 cores, whatever
-# the table's size; the validation loss of 20,000-window epochs stopped falling after about
-# 60,000 windows on the demo simulator). Named here, shown in --help, recorded in metrics.json.
+# the table's size; with 20,000-window epochs the validation loss moved little and unevenly after
+# 80,000 windows on the demo simulator, and the five demo seeds lost nothing measurable with the
+# shorter training: docs/benchmarks.md). Named here, shown in --help, recorded in metrics.json.
 EVENT_PRESET = {"max_len_cap": 32, "epochs": 12, "max_sequences_per_epoch": 5000, "patience": 3}
 PRESET_HELP = ("Without --config, --unit event trains with the preset " +
                ", ".join(f"{k}={v}" for k, v in EVENT_PRESET.items()) + " (recorded in metrics.json).")
