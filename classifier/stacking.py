@@ -37,15 +37,16 @@ def base_of(clf, refit: bool):
     return clone(clf).set_params(base_features=None, refit=refit)
 
 
-def reusable(fitted, model, base_cols: list[str], n_rows: int) -> bool:
-    """Whether ``fitted`` (a fitted ``LatentClassifier`` or None) is the fit that ``model`` (unfitted)
-    would make of ``base_cols`` on ``n_rows`` rows: the same parameters, columns and row count (the
-    caller vouches that the rows and labels are the same)."""
+def reusable(fitted, clf, base_cols: list[str], n_rows: int, refit: bool) -> bool:
+    """Whether ``fitted`` (a fitted ``LatentClassifier`` or None) is the base model that stacked
+    ``clf`` would fit of ``base_cols`` on ``n_rows`` rows, refitted on all of them or not
+    (``refit``): the same parameters, columns, row count and refit (the caller vouches that the
+    rows and labels are the same)."""
     if fitted is None or not hasattr(fitted, "members_"):
         return False
-    same = fitted.get_params() == model.get_params() or (  # refit "auto" resolved as ``model``'s
-        fitted.get_params() | {"refit": model.refit} == model.get_params() and fitted.fit_info_.get("refit") == model.refit)
-    return same and fitted.features_ == base_cols and fitted.fit_info_.get("n_rows") == n_rows
+    free = {"refit": None, "base_features": None}  # a base has no base of its own, and refits as told
+    return (fitted.get_params() | free == clf.get_params() | free and fitted.fit_info_.get("refit") == refit
+            and fitted.features_ == base_cols and fitted.fit_info_.get("n_rows") == n_rows)
 
 
 def fit_stacked(clf, X: pd.DataFrame, y: pd.Series, times, validation, base_model=None) -> dict:
@@ -61,11 +62,8 @@ def fit_stacked(clf, X: pd.DataFrame, y: pd.Series, times, validation, base_mode
     names = list(map(str, X.columns))
     base_cols = check_base_features(names, clf.base_features, clf.select)
     refit = len(y) < SMALL_DATA if clf.refit == "auto" else bool(clf.refit)
-    split_base = base_of(clf, False)
-    if reusable(base_model, split_base, base_cols, len(y)):
-        split_base = base_model
-    else:
-        split_base.fit(X[base_cols], y, times=times, validation=validation)
+    split_base = base_model if reusable(base_model, clf, base_cols, len(y), False) else \
+        base_of(clf, False).fit(X[base_cols], y, times=times, validation=validation)
     classes = split_base.classes_
     K = len(classes)
     y_idx = y.map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
@@ -94,9 +92,8 @@ def fit_stacked(clf, X: pd.DataFrame, y: pd.Series, times, validation, base_mode
     if stacked_loss >= base_loss:  # the other columns add nothing the validation rows can see
         rounds, stacked_proba = 0, base_proba
     if refit:
-        base = base_of(clf, clf.refit)
-        base = base_model if reusable(base_model, base, base_cols, len(y)) else \
-            base.fit(X[base_cols], y, times=times, validation=validation)
+        base = base_model if reusable(base_model, clf, base_cols, len(y), True) else \
+            base_of(clf, clf.refit).fit(X[base_cols], y, times=times, validation=validation)
         if rounds:
             booster = xgb.train(params, dmatrix(np.arange(len(y)), members_margin(base.members_, Xb, base_cols)),
                                 rounds, verbose_eval=False)

@@ -79,7 +79,7 @@ ATTEMPT_ROWS = ("full", "learned", "twin:full", "twin:learned")  # ``--rows atte
 def run_once(name: str, train, test, seed: int, overrides: dict | None = None, rows=None) -> dict:
     """Train the default encoder with ``seed`` and make its untrained twin; code TRAIN and TEST with
     both; fit the default classifier on each column group (``column_groups``; ``rows``: only
-    these, ``full`` always). Returns the accuracy
+    these, ``full`` among them). Returns the accuracy
     of each group and the seconds of the stages of a user's run (train, encode, classify ``full``)."""
     from classifier import LatentClassifier
     from encoder import EncoderConfig, SequenceEncoder
@@ -97,7 +97,7 @@ def run_once(name: str, train, test, seed: int, overrides: dict | None = None, r
     y_test = codes["trained"][1]["label"].to_numpy()
     accuracy, seconds = {}, {}
     for row, (which, cols) in column_groups(enc).items():
-        if rows is not None and row not in rows and row != "full":
+        if rows is not None and row not in rows:
             continue
         ztr, zte = codes[which]
         began = time.perf_counter()

@@ -254,8 +254,7 @@ def run_compare(events, id_col: str, time_col: str, label_col: str, test_events=
         y_idx = label_indices(test_feats[label_col], classes)
     except InputError as exc:
         raise InputError(f"test {exc}") from None
-    pairs = [("hybrid", "aggregates"), ("hybrid_joint", "aggregates"), *CONTROL_PAIRS]
-    pairs = [(a, b) for a, b in pairs if a in outputs and b in outputs] + ([(f"{name}_select{select}", name) for name in SELECTED] if select else [])
+    pairs = [("hybrid", "aggregates"), ("hybrid_joint", "aggregates"), *CONTROL_PAIRS] + ([(f"{name}_select{select}", name) for name in SELECTED] if select else [])
     with clock.stage("evaluation"):
         metrics = evaluate_models(y_idx, outputs, test_feats[id_col].to_numpy(), n_boot=n_boot, seed=seed,
                                   budget=alert_budget, pairs=pairs)
