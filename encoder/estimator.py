@@ -302,6 +302,14 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                                                 self.config_.training.categorical_weight)
                 elif unit == "event":
                     z = self.event_net()(num.double(), cat, lengths).float()  # (B, K): as online scoring
+                elif keep is None and model.encoder.kernels is not None:  # every block: the kernels fill
+                    z = model.encoder.encode(num, cat, lengths, kernels=False)[0]  # the code's last rows, no copy
+                    codes = np.empty((self.model_config_.code_dim, len(ends)), np.float32)  # (K, B)
+                    codes[:z.shape[1]] = z.numpy().T
+                    model.encoder.kernels.features_into(num, lengths, codes[z.shape[1]:].T)  # (B, kernel_dim) view
+                    out.update(zip(names, codes))
+                    yield out
+                    continue
                 else:
                     z = model.encoder.encode(num, cat, lengths, kernels=with_kernels)[0]  # (B, K) or a prefix
                 if keep is not None:

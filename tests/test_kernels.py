@@ -107,3 +107,19 @@ def test_the_entity_code_ends_with_named_kernel_features_that_survive_save_and_l
     np.testing.assert_allclose(loaded.transform(events)[cols].to_numpy(), ppv, atol=1e-6)
     off = SequenceEncoder("account", "ts", "label", small_config.replace(kernel_features=0)).fit(events)
     assert off.code_layout()["kernels"] == {} and off.model_config_.code_dim == mc.code_dim - 168
+
+
+def test_encoding_writes_the_kernel_features_beside_the_network_code_as_the_model_computes_them(events, small_config):
+    """The encode path fills one (K, B) matrix per batch: the network's code, then the kernels'
+    features written straight into its last rows. It must equal the model's own forward pass."""
+    from encoder.sequences import entity_end_rows, gather_windows
+    enc = SequenceEncoder("account", "ts", "label", small_config.replace(kernel_features=168)).fit(events)
+    data, arrays = enc.prepare(events)
+    num, cat, lengths = gather_windows(arrays, entity_end_rows(data.starts), enc.max_len_)
+    with torch.inference_mode():
+        expected = enc.model_.eval().encoder(num, cat, lengths).numpy()  # (entities, code_dim), one batch
+    got = enc.transform(events, batch_size=7)  # several batches, the last one short
+    z = got[[f"z_{k}" for k in range(enc.model_config_.code_dim)]].to_numpy()
+    np.testing.assert_allclose(z, expected, rtol=0, atol=1e-6)
+    kernels = list(enc.code_layout()["kernels"])
+    np.testing.assert_array_equal(got[kernels].to_numpy(), expected[:, -168:])  # counts over counts: exact

@@ -108,33 +108,33 @@ ROW_GROUP_BYTES = 32 << 20  # or this many bytes: a wide table of codes is writt
 
 
 def _arrow_copy(batch):
-    """A batch (DataFrame, or dict of 1-d arrays) as a table whose buffers Arrow owns.
+    """A batch (DataFrame, or dict of 1-d arrays) as an Arrow table that holds no pandas object.
 
-    Zero-copy tables would keep each batch's NumPy and pandas buffers alive while batches are
-    gathered into a row group; held between the model's large allocations, those fragment the heap
-    and peak memory grows with the number of batches. Columns that are the rows of one C-ordered
-    float matrix (a batch of codes, (K, B)) share one Arrow copy of it, each a slice: a wide table
-    then costs one copy, not one per column.
+    Columns that are the rows of one C-ordered float matrix (a batch of codes, (K, B), made for
+    this batch and not written to afterwards) become slices of one Arrow view of that matrix, which
+    keeps it alive until written: a wide table costs no copy and a few microseconds per column.
+    Other columns are copied into buffers Arrow owns: zero-copy views would keep each batch's pandas
+    buffers alive while batches are gathered into a row group, and peak memory would grow with the
+    number of batches.
     """
     import pandas as pd
     import pyarrow as pa
     if not isinstance(batch, dict):
         table = pa.Table.from_pandas(batch, preserve_index=False)
         return pa.table([pa.concat_arrays(col.chunks) for col in table.columns], schema=table.schema)
-    matrices: dict[int, pa.Array | None] = {}  # id of a matrix whose rows are columns: its Arrow copy
+    matrices: dict[int, tuple] = {}  # id of a matrix whose rows are columns: (its first byte, its Arrow view)
     columns = {}
     for name, v in batch.items():
-        base = v.base if isinstance(v.base, np.ndarray) else None
-        offset = v.__array_interface__["data"][0] - base.__array_interface__["data"][0] if base is not None else -1
-        if base is not None and base.ndim == 2 and base.flags.c_contiguous and v.ndim == 1 and v.dtype == base.dtype \
-                and v.dtype.kind == "f" and v.strides == (base.itemsize,) and len(v) == base.shape[1] \
-                and offset >= 0 and offset % base.strides[0] == 0:  # a whole row of base
+        base = v.base
+        if type(base) is np.ndarray and base.ndim == 2 and v.ndim == 1 and v.dtype == base.dtype \
+                and v.dtype.kind == "f" and len(v) == base.shape[1] and v.strides == (base.itemsize,):  # a row?
             if id(base) not in matrices:  # NaN would have to become null: the slow path, column by column
-                matrices[id(base)] = None if np.isnan(base).any() else \
-                    pa.concat_arrays([pa.array(base.reshape(-1))])  # (K * B,) one Arrow-owned copy
-            flat = matrices[id(base)]
-            if flat is not None:
-                columns[name] = flat.slice(offset // base.strides[0] * base.shape[1], base.shape[1])
+                whole = base.size > 0 and base.flags.c_contiguous and not np.isnan(base.min())
+                matrices[id(base)] = (base.ctypes.data, pa.array(base.reshape(-1)) if whole else None)  # (K * B,)
+            first, flat = matrices[id(base)]
+            row, rest = divmod(v.ctypes.data - first, base.strides[0])
+            if flat is not None and rest == 0 and 0 <= row < base.shape[0]:  # a whole row of base
+                columns[name] = flat.slice(row * base.shape[1], base.shape[1])
                 continue
         # object arrays (strings, tz-aware timestamps) take pandas' type inference, as a DataFrame would
         arr = pa.Array.from_pandas(pd.Series(v)) if v.dtype == object else pa.array(v, from_pandas=True)

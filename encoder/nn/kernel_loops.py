@@ -87,8 +87,10 @@ _PPV = None
 
 
 def ppv_features(x: np.ndarray, lengths: np.ndarray, dilations, counts, taps: np.ndarray, channels: np.ndarray,
-                 biases: np.ndarray, threads: int = 1) -> np.ndarray:
-    """PPV features (B, len(biases)) of x (B, T, C) over each row's ``lengths`` valid steps.
+                 biases: np.ndarray, threads: int = 1, out: np.ndarray | None = None) -> np.ndarray:
+    """PPV features (B, len(biases)) of x (B, T, C) over each row's ``lengths`` valid steps, written
+    into ``out`` (float32 or float64, any strides: a transposed block of a larger matrix will do;
+    None: a new float64 array) and returned.
 
     ``channels`` (D, 84, C) is 1 where kernel k of dilation i reads a channel. Rows are split over
     ``threads`` threads (the loop releases the GIL)."""
@@ -100,7 +102,7 @@ def ppv_features(x: np.ndarray, lengths: np.ndarray, dilations, counts, taps: np
     args = (np.asarray(dilations, np.int64), np.asarray(counts, np.int64), taps.astype(np.int64), members,
             n_members, biases.astype(np.float32))
     B = len(x)
-    out = np.zeros((B, len(biases)), np.float64)
+    out = np.empty((B, len(biases)), np.float64) if out is None else out  # every feature is written
     x = np.ascontiguousarray(x, np.float32)
     lengths = np.asarray(lengths, np.int64)
     if threads <= 1 or B < 2 * threads:

@@ -152,10 +152,15 @@ class RandomKernelFeatures(nn.Module):
         """PPV features (B, out_dim) of x (B, T, C) over each sequence's counted steps."""
         if exporting():
             return self.convolved(x, lengths)
-        ppv = ppv_features(x.detach().float().cpu().numpy(), lengths.cpu().numpy(), self.dilations, self.counts,
-                           PLUS_TAPS, self.channels.cpu().numpy(), self.biases.cpu().numpy(),
-                           threads=torch.get_num_threads())  # (B, out_dim)
-        return torch.from_numpy(ppv).to(device=x.device, dtype=x.dtype)
+        out = np.empty((x.shape[0], self.out_dim), np.float64 if x.dtype == torch.float64 else np.float32)
+        return torch.from_numpy(self.features_into(x, lengths, out)).to(device=x.device, dtype=x.dtype)
+
+    def features_into(self, x: torch.Tensor, lengths: torch.Tensor, out: np.ndarray) -> np.ndarray:
+        """``forward``'s features written into ``out``, a (B, out_dim) float32 or float64 NumPy array
+        of any strides, e.g. the transposed rows of a (channels, B) matrix of codes: no copy."""
+        return ppv_features(x.detach().float().cpu().numpy(), lengths.cpu().numpy(), self.dilations, self.counts,
+                            PLUS_TAPS, self.channels.cpu().numpy(), self.biases.cpu().numpy(),
+                            threads=torch.get_num_threads(), out=out)  # (B, out_dim)
 
     def convolved(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``forward`` as torch convolutions and comparisons (traceable, for ONNX; slower)."""
