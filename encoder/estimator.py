@@ -23,7 +23,7 @@ from encoder.config import ENCODE_BATCH, EncoderConfig
 from encoder.fit_steps import fit_kernels, initial_network, settle_segments
 from encoder.io.artifacts import ENCODER_FORMAT_VERSION as FORMAT_VERSION
 from encoder.io.artifacts import artifact_path, library_versions, read_encoder_manifest, write_json
-from encoder.io.atomic import atomic_output, check_apart, write_parquet_stream
+from encoder.io.atomic import atomic_output, check_apart, column_matrix, flat_columns, write_parquet_stream
 from encoder.io.errors import ArtifactError, InputError, NotFitted, SlowPathWarning
 from encoder.nn.config import ModelConfig, embedding_dim_for
 from encoder.nn.model import LSTMAutoencoder
@@ -251,12 +251,13 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                       blocks=None) -> Iterator[pd.DataFrame]:
         """``iter_batches`` over a table already read by ``prepare``."""
         for columns in self._iter_columns(data, arrays, unit, batch_size, reconstruction_error, blocks):
-            yield pd.DataFrame(columns)
+            yield pd.DataFrame(flat_columns(columns))
 
     def _iter_columns(self, data: PreparedEvents, arrays: EventArrays, unit: str | None, batch_size: int,
-                      reconstruction_error: bool, blocks=None) -> Iterator[dict[str, np.ndarray]]:
-        """Each batch's output columns (keys, label, ``z_*`` of ``blocks``, ``recon_error``) as 1-d
-        arrays, in order."""
+                      reconstruction_error: bool, blocks=None) -> Iterator[dict]:
+        """Each batch's output columns in order: keys and label as 1-d arrays, the ``z_*`` of ``blocks``
+        as one (K', B) matrix keyed by the tuple of their names (``atomic.flat_columns`` spreads it),
+        then ``recon_error``."""
         unit = unit or self.config_.data.unit
         schema, layout = self.schema_, self.code_blocks()
         chosen = parse_blocks(blocks, layout)
@@ -288,8 +289,9 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                 if data.labels is not None:
                     out[schema.label_col] = data.labels.iloc[rows].to_numpy()
                 if one_pass:
-                    codes = all_codes[ends] if keep is None else all_codes[ends][:, keep.numpy()]  # (B, K')
-                    out.update(zip(names, codes.T))  # (K', B) view: column k is row k
+                    codes = column_matrix(len(names), len(ends))  # (K', B): column k is row k
+                    codes[:] = (all_codes[ends] if keep is None else all_codes[ends][:, keep.numpy()]).T
+                    out[tuple(names)] = codes
                     yield out
                     continue
                 num, cat, lengths = gather_windows(arrays, ends, self.max_len_)
@@ -304,18 +306,19 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                     z = self.event_net()(num.double(), cat, lengths).float()  # (B, K): as online scoring
                 elif keep is None and model.encoder.kernels is not None:  # every block: the kernels fill
                     z = model.encoder.encode(num, cat, lengths, kernels=False)[0]  # the code's last rows, no copy
-                    codes = np.empty((self.model_config_.code_dim, len(ends)), np.float32)  # (K, B)
+                    codes = column_matrix(self.model_config_.code_dim, len(ends))  # (K, B)
                     codes[:z.shape[1]] = z.numpy().T
                     model.encoder.kernels.features_into(num, lengths, codes[z.shape[1]:].T)  # (B, kernel_dim) view
-                    out.update(zip(names, codes))
+                    out[tuple(names)] = codes
                     yield out
                     continue
                 else:
                     z = model.encoder.encode(num, cat, lengths, kernels=with_kernels)[0]  # (B, K) or a prefix
                 if keep is not None:
                     z = z[:, keep]  # (B, K'): the chosen blocks
-                codes = np.ascontiguousarray(z.numpy().T, dtype=np.float32)  # (K, B): column k is codes[k], contiguous
-                out.update(zip(names, codes))
+                codes = column_matrix(z.shape[1], z.shape[0])  # (K, B): column k is codes[k], contiguous
+                codes[:] = z.numpy().T
+                out[tuple(names)] = codes
                 if reconstruction_error:
                     out["recon_error"] = err.numpy().astype(np.float32)
                 yield out

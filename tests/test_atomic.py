@@ -68,15 +68,18 @@ def test_a_writer_killed_mid_write_leaves_a_temporary_the_next_run_clears(tmp_pa
     assert pq.read_table(out).num_rows == 21
 
 
-def test_rows_of_one_code_matrix_are_written_as_the_rows_they_are(tmp_path):
+def test_a_matrix_of_codes_is_written_as_the_columns_its_rows_are(tmp_path):
     codes = np.ascontiguousarray(np.arange(24, dtype=np.float32).reshape(6, 4).T)  # (K=4, B=6): column k is row k
-    flat = codes.reshape(-1)
-    batch = {"id": np.arange(6), **{f"z_{k}": codes[k] for k in range(4)},
-             "odd": flat[3:9],  # a view of the same matrix that is no row of it
-             "nan": np.where(np.arange(6) == 2, np.nan, 1.0)}
-    atomic.write_parquet_stream([batch], tmp_path / "z.parquet", {})
+    with_nan = np.ones((2, 6), np.float32)
+    with_nan[1, 2] = np.nan
+    batch = {"id": np.arange(6), tuple(f"z_{k}" for k in range(4)): codes, ("a", "b"): with_nan,
+             "tail": np.arange(6) * 0.5}
+    assert atomic.batch_rows(batch) == 6 and list(atomic.flat_columns(batch)) == \
+        ["id", "z_0", "z_1", "z_2", "z_3", "a", "b", "tail"]
+    atomic.write_parquet_stream([batch, batch], tmp_path / "z.parquet", {})
     got = pd.read_parquet(tmp_path / "z.parquet")
+    assert list(got.columns) == ["id", "z_0", "z_1", "z_2", "z_3", "a", "b", "tail"] and len(got) == 12
     for k in range(4):
-        np.testing.assert_array_equal(got[f"z_{k}"].to_numpy(), codes[k])
-    np.testing.assert_array_equal(got["odd"].to_numpy(), flat[3:9])
-    assert got["nan"].isna().tolist() == [False, False, True, False, False, False]
+        np.testing.assert_array_equal(got[f"z_{k}"].to_numpy(), np.tile(codes[k], 2))
+    assert got["b"].isna().tolist() == [False, False, True, False, False, False] * 2  # NaN: a null
+    assert not got["a"].isna().any()

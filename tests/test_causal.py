@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from encoder import EncoderConfig, SequenceEncoder
+from encoder.io.atomic import flat_columns
 from encoder.io.errors import InputError
 
 
@@ -15,7 +16,7 @@ def causal(events, small_config):
 def windowed(enc, events):
     """The same encoder's codes through the windowed path: every event re-reads its window."""
     data, arrays = enc.prepare(events)
-    return next(iter(enc._iter_columns(data, arrays, "event", 10 ** 6, True)))
+    return flat_columns(next(iter(enc._iter_columns(data, arrays, "event", 10 ** 6, True))))
 
 
 def test_causal_resolves_forward_only(causal):

@@ -107,44 +107,67 @@ ROW_GROUP_ROWS = 65536  # batches are gathered into row groups of about this man
 ROW_GROUP_BYTES = 32 << 20  # or this many bytes: a wide table of codes is written while the next batches are made
 
 
-def _arrow_copy(batch):
-    """A batch (DataFrame, or dict of 1-d arrays) as an Arrow table that holds no pandas object.
+def column_matrix(columns: int, rows: int) -> np.ndarray:
+    """A writable, C-ordered float32 (columns, rows) array for a batch of output columns (row k is
+    column k), allocated from Arrow's memory pool: ``write_parquet_stream`` writes its rows without
+    copying them (keyed by a tuple of their names), and while it holds them until their row group is written they stay out of the
+    heap that the model's temporaries come and go in (held there, they would fragment it and raise
+    peak memory by a few hundred MB on large inputs)."""
+    import pyarrow as pa
+    return np.frombuffer(pa.allocate_buffer(columns * rows * 4), np.float32).reshape(columns, rows)
 
-    Columns that are the rows of one C-ordered float matrix (a batch of codes, (K, B), made for
-    this batch and not written to afterwards) become slices of one Arrow view of that matrix, which
-    keeps it alive until written: a wide table costs no copy and a few microseconds per column.
-    Other columns are copied into buffers Arrow owns: zero-copy views would keep each batch's pandas
-    buffers alive while batches are gathered into a row group, and peak memory would grow with the
-    number of batches.
+
+def flat_columns(batch: dict) -> dict:
+    """A batch dict with every matrix entry (a tuple of names keying a (names, rows) matrix) spread
+    into 1-d columns, row k under name k, in order: the columns a DataFrame of the batch has."""
+    flat = {}
+    for name, v in batch.items():
+        flat.update(zip(name, v) if isinstance(name, tuple) else ((name, v),))
+    return flat
+
+
+def batch_rows(batch) -> int:
+    """The number of rows of a batch (DataFrame, or dict of columns and matrices)."""
+    if not isinstance(batch, dict):
+        return len(batch)
+    name, v = next(iter(batch.items()), ((), np.empty((0, 0))))
+    return v.shape[-1] if isinstance(name, tuple) else len(v)
+
+
+def _arrow_copy(batch):
+    """A batch (DataFrame, or dict of columns and matrices) as an Arrow table that holds no pandas object.
+
+    A matrix entry (a tuple of K names keying a C-ordered float (K, B) array, made for this batch
+    and not written to afterwards) becomes K slices of one Arrow view of it, which keeps it alive
+    until written: a wide table of codes costs no copy and a few microseconds per column (with a
+    NaN, which must become a null, each row is copied as a column). Other columns are copied into
+    buffers Arrow owns: zero-copy views would keep each batch's pandas buffers alive while batches
+    are gathered into a row group, and peak memory would grow with the number of batches.
     """
     import pandas as pd
     import pyarrow as pa
     if not isinstance(batch, dict):
         table = pa.Table.from_pandas(batch, preserve_index=False)
         return pa.table([pa.concat_arrays(col.chunks) for col in table.columns], schema=table.schema)
-    matrices: dict[int, tuple] = {}  # id of a matrix whose rows are columns: (its first byte, its Arrow view)
-    columns = {}
+    names, arrays = [], []
     for name, v in batch.items():
-        base = v.base
-        if type(base) is np.ndarray and base.ndim == 2 and v.ndim == 1 and v.dtype == base.dtype \
-                and v.dtype.kind == "f" and len(v) == base.shape[1] and v.strides == (base.itemsize,):  # a row?
-            if id(base) not in matrices:  # NaN would have to become null: the slow path, column by column
-                whole = base.size > 0 and base.flags.c_contiguous and not np.isnan(base.min())
-                matrices[id(base)] = (base.ctypes.data, pa.array(base.reshape(-1)) if whole else None)  # (K * B,)
-            first, flat = matrices[id(base)]
-            row, rest = divmod(v.ctypes.data - first, base.strides[0])
-            if flat is not None and rest == 0 and 0 <= row < base.shape[0]:  # a whole row of base
-                columns[name] = flat.slice(row * base.shape[1], base.shape[1])
-                continue
-        # object arrays (strings, tz-aware timestamps) take pandas' type inference, as a DataFrame would
-        arr = pa.Array.from_pandas(pd.Series(v)) if v.dtype == object else pa.array(v, from_pandas=True)
-        columns[name] = pa.concat_arrays([arr])  # NaN and None are nulls, as in Table.from_pandas
-    return pa.table(columns)
+        if isinstance(name, tuple) and v.flags.c_contiguous and v.dtype.kind == "f" and v.size \
+                and not np.isnan(v.min()):
+            flat = pa.array(v.reshape(-1))  # (K * B,): no copy
+            names += name
+            arrays += [flat.slice(k * v.shape[1], v.shape[1]) for k in range(len(name))]
+            continue
+        for n, col in (zip(name, v) if isinstance(name, tuple) else ((name, v),)):
+            # object arrays (strings, tz-aware timestamps) take pandas' type inference, as a DataFrame would
+            arr = pa.Array.from_pandas(pd.Series(col)) if col.dtype == object else pa.array(col, from_pandas=True)
+            names.append(n)
+            arrays.append(pa.concat_arrays([arr]))  # NaN and None are nulls, as in Table.from_pandas
+    return pa.Table.from_arrays(arrays, names=names)
 
 
 def write_parquet_stream(batches, out: str | os.PathLike, metadata: dict[str, str], overwrite: bool = False) -> int:
-    """Write an iterable of batches (DataFrames, or dicts of 1-d arrays, all with the same columns)
-    to one Parquet file under a temporary name renamed when complete; ``metadata`` goes into the
+    """Write an iterable of batches (DataFrames, or dicts of 1-d arrays, all with the same columns;
+    a tuple of names may key a (names, rows) matrix whose rows are those columns) to one Parquet file under a temporary name renamed when complete; ``metadata`` goes into the
     file's schema. Returns the number of rows.
 
     Small batches are gathered into row groups of ``ROW_GROUP_ROWS`` rows or ``ROW_GROUP_BYTES``: thousands of tiny row
@@ -167,7 +190,7 @@ def write_parquet_stream(batches, out: str | os.PathLike, metadata: dict[str, st
                 todo.put(batch)  # never blocks for good: a failed writer drains the queue until None
                 if failed:
                     break
-                rows += len(batch) if not isinstance(batch, dict) else len(next(iter(batch.values()), ()))
+                rows += batch_rows(batch)
         finally:
             todo.put(None)  # the writer always takes one more item, or has stopped taking any
             thread.join()
