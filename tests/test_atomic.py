@@ -28,6 +28,7 @@ def test_batches_are_gathered_into_row_groups(tmp_path, monkeypatch):
     z = meta.row_group(0).column(2)
     assert z.path_in_schema == "z_0" and not any("DICT" in e for e in z.encodings)  # floats plain
     assert any("DICT" in e for e in meta.row_group(0).column(0).encodings)  # keys may repeat
+    assert not z.is_stats_set and meta.row_group(0).column(0).is_stats_set  # readers filter on keys, not codes
 
 
 def test_dataframe_and_array_batches_write_the_same_values(tmp_path):
