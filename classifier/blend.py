@@ -83,7 +83,7 @@ def booster_proba(booster: xgb.Booster, dmatrix: xgb.DMatrix, n_classes: int, ro
 def proba_from_margin(margin: np.ndarray, n_classes: int) -> np.ndarray:
     """Class probabilities (n, K) from margins (n,) binary or (n, K): sigmoid or softmax."""
     if n_classes == 2:
-        p = 1.0 / (1.0 + np.exp(-margin.astype(np.float64)))
+        p = np.exp(-np.logaddexp(0.0, -margin.astype(np.float64)))  # the sigmoid, without overflow far below zero
         return np.column_stack([1 - p, p]).astype(np.float32)
     m = margin.astype(np.float64) - margin.max(1, keepdims=True)  # (n, K), stable softmax
     e = np.exp(m)
