@@ -23,6 +23,8 @@ Usage: python scripts/benchmark_ucr.py [SET ... | --held-out] [--seeds 0,1,2,3,4
 
 ``--set`` overrides an encoder option for every set and seed (e.g. ``--set contrastive_weight=0.3``),
 to measure one idea against the defaults; the twin is made from each trained encoder, so it follows.
+``--compare DEFAULT.json ATTEMPT.json [--label NAME]`` then prints the attempt against the
+defaults, paired by seed, from two runs' ``--json`` files, and runs nothing.
 
 Sets default to the eight classification sets aeon ships on which defaults were chosen
 (``ucr_data.BUNDLED``); ``--held-out`` runs the two on which none was (``ucr_data.HELD_OUT``).
@@ -166,6 +168,42 @@ def summary_table(results: dict, n_seeds: int) -> str:
     return "\n".join(lines)
 
 
+def differences(d) -> str:
+    """Paired differences: ``mean [min, max] (above/n > 0, below < 0)``."""
+    d = np.asarray(d)
+    return (f"{d.mean():+.3f} [{d.min():+.3f}, {d.max():+.3f}] "
+            f"({int((d > 0).sum())}/{len(d)} > 0, {int((d < 0).sum())} < 0)")
+
+
+def attempt_table(base: dict, attempt: dict, label: str) -> str:
+    """An attempt against the defaults, from two ``--json`` files of the same sets: per set over the
+    seeds both ran, the full code of each, their difference and each one's training lift over its
+    twin (all paired by seed), the learned blocks and their lift, and the training seconds."""
+    lines = [f"| data set | seeds | full: default / {label} | {label} - default, full (paired) | "
+             f"{label}: full - twin (paired) | default: full - twin (paired) | learned: default / {label} | "
+             f"{label}: learned - twin (paired) | training s: default / {label} | best published |", "|" + "---|" * 10]
+    means = []
+    for name, runs in attempt.items():
+        n = min(len(runs), len(base.get(name, [])))
+        if not n:
+            continue
+        b, a = base[name][:n], runs[:n]
+        acc = lambda rs, row: np.array([r["accuracy"][row] for r in rs])  # noqa: E731  (seeds,)
+        bf, af, bl, al = acc(b, "full"), acc(a, "full"), acc(b, "learned"), acc(a, "learned")
+        bs, at = np.mean([r["train_s"] for r in b]), np.mean([r["train_s"] for r in a])
+        best = max(PUBLISHED[name][:2]) if name in PUBLISHED else float("nan")
+        lines.append(f"| {name} | {n} | {bf.mean():.3f} / {af.mean():.3f} | {differences(af - bf)} | "
+                     f"{differences(af - acc(a, 'twin:full'))} | {differences(bf - acc(b, 'twin:full'))} | "
+                     f"{bl.mean():.3f} / {al.mean():.3f} | {differences(al - acc(a, 'twin:learned'))} | "
+                     f"{bs:.0f} / {at:.0f} | {best:.3f} |")
+        means.append([bf.mean(), af.mean(), acc(a, "twin:full").mean(), acc(b, "twin:full").mean(), bl.mean(),
+                      al.mean(), acc(a, "twin:learned").mean(), bs, at, best])
+    bf, af, at_, bt, bl, al, atl, bs, at, best = np.nanmean(np.array(means), axis=0)  # means over sets
+    lines.append(f"| mean | | {bf:.3f} / {af:.3f} | {af - bf:+.3f} | {af - at_:+.3f} | {bf - bt:+.3f} | "
+                 f"{bl:.3f} / {al:.3f} | {al - atl:+.3f} | {bs:.0f} / {at:.0f} | {best:.3f} |")
+    return "\n".join(lines)
+
+
 def benchmark(names, seeds, overrides: dict | None = None, save=None, rows=None) -> dict:
     """Run every set and seed; returns ``{set: [run, ...]}`` (``run_once``'s dicts). ``save`` (a
     path) receives the results so far as JSON after every run, so a long run can be read early."""
@@ -198,7 +236,14 @@ def main() -> None:
     ap.add_argument("--rows", choices=("all", "attempt"), default="all",
                     help="attempt: only " + ", ".join(ATTEMPT_ROWS) + " (an idea's training lifts, without the block "
                          "ablations) [all]")
+    ap.add_argument("--compare", nargs=2, metavar=("DEFAULT.json", "ATTEMPT.json"),
+                    help="Run nothing: print an attempt's table against the defaults from two --json files.")
+    ap.add_argument("--label", default="attempt", help="The attempt's name in --compare's table [attempt].")
     args = ap.parse_args()
+    if args.compare:
+        base, attempt = (json.loads(Path(p).read_text()) for p in args.compare)
+        print(attempt_table(base, attempt, args.label))
+        return
     torch.set_num_threads(args.threads)
     seeds = [int(s) for s in args.seeds.split(",")]
     overrides = parse_set(args.set)

@@ -177,3 +177,18 @@ def test_training_stops_at_the_step_budget():
     cfg = TINY.replace(epochs=50, patience=50, max_train_steps=1300, val_fraction=0.5)
     enc = SequenceEncoder("series", "t", "label", cfg).fit(long_events((100,) * 12))
     assert enc.config_.training.epochs == 2 and enc.training_["epochs_run"] == 2
+
+
+def test_an_attempt_is_compared_with_the_defaults_seed_by_seed():
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    import benchmark_ucr
+    run = lambda full, twin: {"accuracy": {"full": full, "twin:full": twin, "learned": 0.5, "twin:learned": 0.4},  # noqa: E731
+                              "train_s": 10.0}
+    base = {"GunPoint": [run(0.90, 0.90), run(0.80, 0.85), run(0.70, 0.70)]}
+    attempt = {"GunPoint": [run(0.95, 0.90), run(0.80, 0.80)]}  # two seeds: only those are paired
+    rows = benchmark_ucr.attempt_table(base, attempt, "wide").splitlines()
+    cells = [c.strip() for c in rows[2].strip("|").split("|")]
+    assert rows[0].count("wide") == 6 and cells[:3] == ["GunPoint", "2", "0.850 / 0.875"]
+    assert cells[3] == "+0.025 [+0.000, +0.050] (1/2 > 0, 0 < 0)"  # attempt - default, by seed
+    assert cells[4] == cells[3] and cells[5] == "-0.025 [-0.050, +0.000] (0/2 > 0, 1 < 0)"  # each one's twin
+    assert cells[-1] == "0.980" and rows[-1].startswith("| mean | | 0.850 / 0.875 | +0.025 |")
