@@ -182,25 +182,31 @@ def attempt_table(base: dict, attempt: dict, label: str) -> str:
     lines = [f"| data set | seeds | full: default / {label} | {label} - default, full (paired) | "
              f"{label}: full - twin (paired) | default: full - twin (paired) | learned: default / {label} | "
              f"{label}: learned - twin (paired) | training s: default / {label} | best published |", "|" + "---|" * 10]
-    means = []
+    per_set = []  # each set's means, by "default:" / "attempt:" and row
     for name, runs in attempt.items():
         n = min(len(runs), len(base.get(name, [])))
         if not n:
             continue
-        b, a = base[name][:n], runs[:n]
-        acc = lambda rs, row: np.array([r["accuracy"][row] for r in rs])  # noqa: E731  (seeds,)
-        bf, af, bl, al = acc(b, "full"), acc(a, "full"), acc(b, "learned"), acc(a, "learned")
-        bs, at = np.mean([r["train_s"] for r in b]), np.mean([r["train_s"] for r in a])
+        v = {f"{side}:{row}": np.array([r["accuracy"][row] for r in rs[:n]])  # (seeds,)
+             for side, rs in (("default", base[name]), ("attempt", runs)) for row in ATTEMPT_ROWS}
+        v |= {f"{side}:train_s": np.array([r["train_s"] for r in rs[:n]])
+              for side, rs in (("default", base[name]), ("attempt", runs))}
         best = max(PUBLISHED[name][:2]) if name in PUBLISHED else float("nan")
-        lines.append(f"| {name} | {n} | {bf.mean():.3f} / {af.mean():.3f} | {differences(af - bf)} | "
-                     f"{differences(af - acc(a, 'twin:full'))} | {differences(bf - acc(b, 'twin:full'))} | "
-                     f"{bl.mean():.3f} / {al.mean():.3f} | {differences(al - acc(a, 'twin:learned'))} | "
-                     f"{bs:.0f} / {at:.0f} | {best:.3f} |")
-        means.append([bf.mean(), af.mean(), acc(a, "twin:full").mean(), acc(b, "twin:full").mean(), bl.mean(),
-                      al.mean(), acc(a, "twin:learned").mean(), bs, at, best])
-    bf, af, at_, bt, bl, al, atl, bs, at, best = np.nanmean(np.array(means), axis=0)  # means over sets
-    lines.append(f"| mean | | {bf:.3f} / {af:.3f} | {af - bf:+.3f} | {af - at_:+.3f} | {bf - bt:+.3f} | "
-                 f"{bl:.3f} / {al:.3f} | {al - atl:+.3f} | {bs:.0f} / {at:.0f} | {best:.3f} |")
+        lines.append(f"| {name} | {n} | {v['default:full'].mean():.3f} / {v['attempt:full'].mean():.3f} | "
+                     f"{differences(v['attempt:full'] - v['default:full'])} | "
+                     f"{differences(v['attempt:full'] - v['attempt:twin:full'])} | "
+                     f"{differences(v['default:full'] - v['default:twin:full'])} | "
+                     f"{v['default:learned'].mean():.3f} / {v['attempt:learned'].mean():.3f} | "
+                     f"{differences(v['attempt:learned'] - v['attempt:twin:learned'])} | "
+                     f"{v['default:train_s'].mean():.0f} / {v['attempt:train_s'].mean():.0f} | {best:.3f} |")
+        per_set.append({k: x.mean() for k, x in v.items()} | {"best": best})
+    m = {k: np.nanmean([s[k] for s in per_set]) for k in per_set[0]}  # means over sets
+    lines.append(f"| mean | | {m['default:full']:.3f} / {m['attempt:full']:.3f} | "
+                 f"{m['attempt:full'] - m['default:full']:+.3f} | {m['attempt:full'] - m['attempt:twin:full']:+.3f} | "
+                 f"{m['default:full'] - m['default:twin:full']:+.3f} | "
+                 f"{m['default:learned']:.3f} / {m['attempt:learned']:.3f} | "
+                 f"{m['attempt:learned'] - m['attempt:twin:learned']:+.3f} | "
+                 f"{m['default:train_s']:.0f} / {m['attempt:train_s']:.0f} | {m['best']:.3f} |")
     return "\n".join(lines)
 
 

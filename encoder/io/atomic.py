@@ -110,9 +110,9 @@ ROW_GROUP_BYTES = 32 << 20  # or this many bytes: a wide table of codes is writt
 def column_matrix(columns: int, rows: int) -> np.ndarray:
     """A writable, C-ordered float32 (columns, rows) array for a batch of output columns (row k is
     column k), allocated from Arrow's memory pool: ``write_parquet_stream`` writes its rows without
-    copying them (keyed by a tuple of their names), and while it holds them until their row group is written they stay out of the
-    heap that the model's temporaries come and go in (held there, they would fragment it and raise
-    peak memory by a few hundred MB on large inputs)."""
+    copying them (keyed by a tuple of their names), and while it holds them until their row group
+    is written they stay out of the heap that the model's temporaries come and go in (held there,
+    they would fragment it and raise peak memory by a few hundred MB on large inputs)."""
     import pyarrow as pa
     return np.frombuffer(pa.allocate_buffer(columns * rows * 4), np.float32).reshape(columns, rows)
 
@@ -167,16 +167,17 @@ def _arrow_copy(batch):
 
 def write_parquet_stream(batches, out: str | os.PathLike, metadata: dict[str, str], overwrite: bool = False) -> int:
     """Write an iterable of batches (DataFrames, or dicts of 1-d arrays, all with the same columns;
-    a tuple of names may key a (names, rows) matrix whose rows are those columns) to one Parquet file under a temporary name renamed when complete; ``metadata`` goes into the
-    file's schema. Returns the number of rows.
+    a tuple of names may key a (names, rows) matrix whose rows are those columns) to one Parquet
+    file under a temporary name renamed when complete; ``metadata`` goes into the file's schema.
+    Returns the number of rows.
 
     Small batches are gathered into row groups of ``ROW_GROUP_ROWS`` rows or ``ROW_GROUP_BYTES``: thousands of tiny row
     groups would make the file slow to read and its footer (kept in memory until closed) large.
     Floating-point columns (codes, scores) are written without dictionary encoding or min/max
     statistics: their values hardly ever repeat and no reader filters on them, so both cost time
-    (a sixth of the writing of a wide table of codes) and save nothing. Batches are converted and written
-    on a second thread while the caller makes the next ones (Arrow's writer releases the GIL): a
-    wide table of codes costs about as much to write as to compute.
+    (a sixth of the writing of a wide table of codes) and save nothing. Batches are converted and
+    written on a second thread while the caller makes the next ones (Arrow's writer releases the
+    GIL): a wide table of codes costs about as much to write as to compute.
     """
     import queue
     import threading
