@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from encoder import events as ev
 from encoder.blocks import CodeBlock, block_columns, code_blocks, parse_blocks
-from encoder.config import ENCODE_BATCH, EncoderConfig
+from encoder.config import ENCODE_BATCH, LENGTH_GROUP, EncoderConfig
 from encoder.fit_steps import fit_kernels, initial_network, settle_segments
 from encoder.io.artifacts import ENCODER_FORMAT_VERSION as FORMAT_VERSION
 from encoder.io.artifacts import artifact_path, library_versions, read_encoder_manifest, write_json
@@ -29,7 +29,7 @@ from encoder.nn.config import ModelConfig, embedding_dim_for
 from encoder.nn.model import LSTMAutoencoder
 from encoder.prepared import PreparedEvents, columns_and_kinds, prepare_events, source_name, warn_truncation
 from encoder.preprocessing import Preprocessor
-from encoder.sequences import EventArrays, entity_end_rows, gather_windows, step_weights, valid_mask
+from encoder.sequences import EventArrays, by_length, entity_end_rows, gather_windows, step_weights, valid_mask
 from encoder.training.loop import Checkpoint, EarlyStopping, ProgressBar, Trainer
 from encoder.training.losses import reconstruction_errors
 from encoder.training.plot import plot_history
@@ -280,6 +280,9 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                           "--unit event (one causal pass per entity); train one for event codes at scale",
                           SlowPathWarning, stacklevel=4)
         all_codes = self.running_codes(arrays, batch_size) if one_pass else None  # (N, K) in sorted order
+
+        def learned(num, cat, lengths):  # the code without the random-kernel features: (B, K - kernel_dim)
+            return model.encoder.encode(num, cat, lengths, kernels=False)[0]
         with torch.inference_mode():
             for i in range(0, len(ends_all), batch_size):
                 ends, rows = ends_all[i:i + batch_size], key_rows[i:i + batch_size]
@@ -303,9 +306,9 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                     err = reconstruction_errors(num_hat, cat_logits, num, cat, weights,
                                                 self.config_.training.categorical_weight)
                 elif unit == "event":
-                    z = self.event_net()(num.double(), cat, lengths).float()  # (B, K): as online scoring
+                    z = by_length(self.event_net(), num.double(), cat, lengths, LENGTH_GROUP).float()  # (B, K): as online scoring
                 elif keep is None and model.encoder.kernels is not None:  # every block: the kernels fill
-                    z = model.encoder.encode(num, cat, lengths, kernels=False)[0]  # the code's last rows, no copy
+                    z = by_length(learned, num, cat, lengths, LENGTH_GROUP)  # the code's last rows, no copy
                     codes = column_matrix(self.model_config_.code_dim, len(ends))  # (K, B)
                     codes[:z.shape[1]] = z.numpy().T
                     model.encoder.kernels.features_into(num, lengths, codes[z.shape[1]:].T)  # (B, kernel_dim) view
@@ -313,7 +316,8 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                     yield out
                     continue
                 else:
-                    z = model.encoder.encode(num, cat, lengths, kernels=with_kernels)[0]  # (B, K) or a prefix
+                    z = by_length(learned if not with_kernels else model.encoder, num, cat, lengths,
+                                  LENGTH_GROUP)  # (B, K) or a prefix
                 if keep is not None:
                     z = z[:, keep]  # (B, K'): the chosen blocks
                 codes = column_matrix(z.shape[1], z.shape[0])  # (K, B): column k is codes[k], contiguous

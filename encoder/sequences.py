@@ -109,6 +109,25 @@ def gather_windows(arrays: EventArrays, ends: np.ndarray, max_len: int):
     return torch.from_numpy(num), torch.from_numpy(cat), torch.from_numpy(lengths.astype(np.int64))
 
 
+def by_length(fn, num: torch.Tensor, cat: torch.Tensor, lengths: torch.Tensor, group: int) -> torch.Tensor:
+    """``fn(num, cat, lengths)`` -> (B, K) computed over groups of up to ``group`` sequences of
+    similar length, each cut to its own longest: a recurrent network then steps through little
+    padding (about a third of a batch of 10 to 30 events is padding). Rows come back in input order.
+    """
+    B = num.shape[0]  # batch; num is (B, T, F_num), cat (B, T, F_cat)
+    if B <= group:
+        return fn(num, cat, lengths)
+    order = torch.from_numpy(np.argsort(lengths.numpy(), kind="stable"))  # shortest first
+    parts = []
+    for i in range(0, B, group):
+        rows = order[i:i + group]
+        T = int(lengths[rows].max())
+        parts.append(fn(num[rows, :T], cat[rows, :T], lengths[rows]))  # (b, K)
+    out = torch.empty(B, parts[0].shape[1], dtype=parts[0].dtype)  # (B, K)
+    out[order] = torch.cat(parts)
+    return out
+
+
 def exporting() -> bool:
     """True while a graph is being traced or exported (ONNX): no branch may then read tensor values."""
     return torch.jit.is_tracing() or torch.compiler.is_exporting()

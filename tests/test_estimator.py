@@ -87,6 +87,33 @@ def test_codes_do_not_depend_on_batch_size(events, small_config):
     np.testing.assert_allclose(a[_zcols(a)].to_numpy(), b[_zcols(b)].to_numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize("unit", ["entity", "event"])
+def test_codes_do_not_depend_on_how_sequences_are_grouped_by_length(events, small_config, monkeypatch, unit):
+    import encoder.estimator as estimator
+    enc = SequenceEncoder("account", "ts", "label", small_config).fit(events)  # entity-trained: windowed events
+    whole = enc.transform(events, unit=unit)
+    monkeypatch.setattr(estimator, "LENGTH_GROUP", 3)  # groups of 3 similar lengths, each cut to its longest
+    grouped = enc.transform(events, unit=unit)
+    assert grouped.drop(columns=_zcols(grouped)).equals(whole.drop(columns=_zcols(whole)))  # same rows, same order
+    np.testing.assert_allclose(grouped[_zcols(grouped)].to_numpy(), whole[_zcols(whole)].to_numpy(), atol=1e-5)
+
+
+def test_by_length_cuts_each_group_to_its_longest_and_keeps_the_input_order():
+    from encoder.sequences import by_length
+    lengths = torch.tensor([6, 1, 3, 2, 5, 1, 4])
+    num = torch.arange(7.0)[:, None, None].expand(7, 6, 1).contiguous()  # row i holds i at every step
+    cat = torch.zeros(7, 6, 1, dtype=torch.long)
+    seen = []
+
+    def fn(num, cat, lengths):
+        seen.append((num.shape[1], lengths.tolist()))
+        return torch.stack([num[:, 0, 0], lengths.float()], dim=1)  # (b, 2): the row and its length
+
+    out = by_length(fn, num, cat, lengths, group=3)
+    assert out[:, 0].tolist() == list(range(7)) and out[:, 1].tolist() == lengths.float().tolist()
+    assert seen == [(2, [1, 1, 2]), (5, [3, 4, 5]), (6, [6])]  # shortest first, each padded to its own longest
+
+
 def test_parquet_csv_and_dataframe_inputs_give_the_same_codes_and_file(events, small_config, tmp_path):
     """Parquet string columns are read as categoricals (codes, not strings): same vocabulary lookups,
     novelty flags and codes as the in-memory table, also with missing values and an integer column
