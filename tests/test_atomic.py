@@ -31,6 +31,17 @@ def test_batches_are_gathered_into_row_groups(tmp_path, monkeypatch):
     assert not z.is_stats_set and meta.row_group(0).column(0).is_stats_set  # readers filter on keys, not codes
 
 
+def test_float_columns_named_repeating_are_dictionary_encoded(tmp_path):
+    batches = ({**b, "z_1": np.round(b["z_0"], 1)} for b in _batches())
+    atomic.write_parquet_stream(batches, tmp_path / "z.parquet", {}, repeating=("z_1",))
+    meta = pq.ParquetFile(tmp_path / "z.parquet").metadata
+    encodings = {meta.row_group(0).column(i).path_in_schema: meta.row_group(0).column(i).encodings
+                 for i in range(meta.num_columns)}
+    assert any("DICT" in e for e in encodings["z_1"]) and not any("DICT" in e for e in encodings["z_0"])
+    df = pq.read_table(tmp_path / "z.parquet").to_pandas()
+    assert df["z_1"].tolist() == np.round(np.arange(21, dtype=np.float32) / 10, 1).tolist()  # values unchanged
+
+
 def test_dataframe_and_array_batches_write_the_same_values(tmp_path):
     atomic.write_parquet_stream(_batches(), tmp_path / "a.parquet", {})
     atomic.write_parquet_stream((pd.DataFrame(b) for b in _batches()), tmp_path / "b.parquet", {})

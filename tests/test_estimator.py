@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import torch
 
@@ -133,6 +134,11 @@ def test_parquet_csv_and_dataframe_inputs_give_the_same_codes_and_file(events, s
         enc.encode_to_parquet(tmp_path / "e.parquet", tmp_path / f"z_{unit}.parquet", unit=unit)
         written = pd.read_parquet(tmp_path / f"z_{unit}.parquet")
         pd.testing.assert_frame_equal(written, expected)
+    group = pq.ParquetFile(tmp_path / "z_entity.parquet").metadata.row_group(0)
+    column = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+    layout = {b.name: b.columns for b in enc.code_blocks()}
+    assert layout["kernels"] and all(any("DICT" in e for e in column[c].encodings) for c in layout["kernels"])
+    assert not any("DICT" in e for e in column[layout["pooled"][0]].encodings)  # learned values hardly repeat
 
 
 @pytest.mark.parametrize("tz", [None, "Europe/Paris"])

@@ -165,7 +165,8 @@ def _arrow_copy(batch):
     return pa.Table.from_arrays(arrays, names=names)
 
 
-def write_parquet_stream(batches, out: str | os.PathLike, metadata: dict[str, str], overwrite: bool = False) -> int:
+def write_parquet_stream(batches, out: str | os.PathLike, metadata: dict[str, str], overwrite: bool = False,
+                         repeating: tuple[str, ...] = ()) -> int:
     """Write an iterable of batches (DataFrames, or dicts of 1-d arrays, all with the same columns;
     a tuple of names may key a (names, rows) matrix whose rows are those columns) to one Parquet
     file under a temporary name renamed when complete; ``metadata`` goes into the file's schema.
@@ -175,7 +176,9 @@ def write_parquet_stream(batches, out: str | os.PathLike, metadata: dict[str, st
     groups would make the file slow to read and its footer (kept in memory until closed) large.
     Floating-point columns (codes, scores) are written without dictionary encoding or min/max
     statistics: their values hardly ever repeat and no reader filters on them, so both cost time
-    (a sixth of the writing of a wide table of codes) and save nothing. Batches are converted and
+    (a sixth of the writing of a wide table of codes) and save nothing. The float columns named in
+    ``repeating`` take only a few values each (the random-kernel features: a count of steps over a
+    length) and are dictionary-encoded: their file is half the size and reads faster. Batches are converted and
     written on a second thread while the caller makes the next ones (Arrow's writer releases the
     GIL): a wide table of codes costs about as much to write as to compute.
     """
@@ -185,7 +188,8 @@ def write_parquet_stream(batches, out: str | os.PathLike, metadata: dict[str, st
     with atomic_output(out, overwrite) as tmp:
         todo: queue.Queue = queue.Queue(maxsize=2)  # batches made, not yet written: bounded memory
         failed: list[BaseException] = []
-        thread = threading.Thread(target=_write_tables, args=(todo, tmp, metadata, failed), daemon=True)
+        thread = threading.Thread(target=_write_tables, args=(todo, tmp, metadata, failed, set(repeating)),
+                                  daemon=True)
         thread.start()
         try:
             for batch in batches:
@@ -201,7 +205,7 @@ def write_parquet_stream(batches, out: str | os.PathLike, metadata: dict[str, st
     return rows
 
 
-def _write_tables(todo, tmp: Path, metadata: dict[str, str], failed: list) -> None:
+def _write_tables(todo, tmp: Path, metadata: dict[str, str], failed: list, repeating: set[str]) -> None:
     """The writer thread of ``write_parquet_stream``: batches from ``todo`` until None."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -212,7 +216,8 @@ def _write_tables(todo, tmp: Path, metadata: dict[str, str], failed: list) -> No
             if writer is None:
                 meta = dict(table.schema.metadata or {}) | {k.encode(): v.encode() for k, v in metadata.items()}
                 keyed = [f.name for f in table.schema if not pa.types.is_floating(f.type)]  # ids, times, labels
-                writer = pq.ParquetWriter(tmp, table.schema.with_metadata(meta), use_dictionary=keyed,
+                repeats = [f.name for f in table.schema if f.name in repeating]
+                writer = pq.ParquetWriter(tmp, table.schema.with_metadata(meta), use_dictionary=keyed + repeats,
                                           write_statistics=keyed)
             same = table.schema.equals(writer.schema, check_metadata=False)
             pending.append(table if same else table.cast(writer.schema))
