@@ -306,7 +306,8 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                     err = reconstruction_errors(num_hat, cat_logits, num, cat, weights,
                                                 self.config_.training.categorical_weight)
                 elif unit == "event":
-                    z = by_length(self.event_net(), num.double(), cat, lengths, LENGTH_GROUP).float()  # (B, K): as online scoring
+                    net = self.event_net()  # float64, as online scoring
+                    z = by_length(net, num.double(), cat, lengths, LENGTH_GROUP).float()  # (B, K)
                 elif keep is None and model.encoder.kernels is not None:  # every block: the kernels fill
                     z = by_length(learned, num, cat, lengths, LENGTH_GROUP)  # the code's last rows, no copy
                     codes = column_matrix(self.model_config_.code_dim, len(ends))  # (K, B)

@@ -8,7 +8,10 @@
    ``max_len`` per event, the forward direction), best of ``--repeats`` after a warm-up for each,
    interleaved, on entities of about 20 events and 13 input channels at default options:
    entity >= 0.5 (2,520 kernel features), >= 0.8 (none); event (causal) >= 1.0; an entity
-   encoder asked for event codes is printed for information; entity also on shuffled rows;
+   encoder asked for event codes is printed for information; entity also on shuffled rows. The
+   encoder steps its LSTM through groups of similar length (``encoder.config.LENGTH_GROUP``);
+   each windowed line also prints the ratio over a raw forward batched the same way, so the gain
+   from less padding and the cost of everything else can be told apart;
 2. training throughput of ``fit`` over a bare PyTorch loop doing the same forward/backward on the
    same batches: target >= 0.8;
 3. peak RSS of ``encode`` on an input 1x and 10x in size, against 2.5 x the in-memory size of the
@@ -66,40 +69,46 @@ def bench_kernels(threads: int) -> None:
               f"{'OK' if ratio >= 1.0 else 'BELOW'}")
 
 
-def bench_encode(enc, path: Path, unit: str, batch: int, out: Path, repeats: int = 5) -> tuple[float, float, int]:
-    """Seconds for encode_to_parquet, seconds for a raw nn.LSTM forward on the same padded batches.
+def bench_encode(enc, path: Path, unit: str, batch: int, out: Path,
+                 repeats: int = 5) -> tuple[float, float, float, int]:
+    """Seconds for encode_to_parquet, for a raw nn.LSTM forward on the same padded batches, and for
+    one on those batches' length groups, each cut to its longest (as the encoder batches its LSTM).
 
     Both are warmed up once, then timed ``repeats`` times interleaved; the best time of each counts
     (as ``timeit`` does), so a noisy neighbour slows neither side's figure.
     """
+    from encoder.config import LENGTH_GROUP
     from encoder.sequences import entity_end_rows, gather_windows
     data, arrays = enc.prepare(path)
     ends_all = entity_end_rows(data.starts) if unit == "entity" else np.arange(len(data.order))
     mc = enc.model_config_
     in_dim = enc.model_.encoder.step_input.out_dim
     lstm = torch.nn.LSTM(in_dim, mc.hidden_size, mc.num_layers, batch_first=True, bidirectional=mc.bidirectional).eval()
-    batches = []
+    batches, grouped = [], []
     for i in range(0, len(ends_all), batch):
         num, cat, lengths = gather_windows(arrays, ends_all[i:i + batch], enc.max_len_)
         batches.append(torch.randn(num.shape[0], num.shape[1], in_dim))  # same padded shape as ours
+        ordered = np.sort(lengths.numpy())
+        groups = np.split(ordered, range(LENGTH_GROUP, len(ordered), LENGTH_GROUP))  # shortest first
+        grouped += [torch.randn(len(g), int(g.max()), in_dim) for g in groups]  # each cut to its longest
 
     def ours() -> int:
         return enc.encode_to_parquet(path, out, unit=unit, batch_size=batch, overwrite=True)
 
-    def raw() -> None:
+    def raw(xs=batches) -> None:
         with torch.inference_mode():
-            for x in batches:
+            for x in xs:
                 lstm(x)
 
     rows = ours()
     raw()
-    times = {"ours": [], "raw": []}
+    times = {"ours": [], "raw": [], "grouped": []}
     for _ in range(repeats):
-        for name, fn in (("ours", ours), ("raw", raw)):
+        for name, fn in (("ours", ours), ("raw", raw), ("grouped", lambda: raw(grouped))):
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
-    return min(times["ours"]), min(times["raw"]), rows
+    return min(times["ours"]), min(times["raw"]), min(times["grouped"]), rows
 
 
 def bench_fit(table: pd.DataFrame, cfg) -> tuple[float, float]:
@@ -183,12 +192,15 @@ def main() -> None:
              ("event, defaults (causal)", event, "event", path, 1.0),
              ("entity encoder asked for --unit event", entity, "event", small, None)]  # slow: a tenth of the input
     for label, enc, unit, source, target in cases:
-        ours, raw, rows = bench_encode(enc, source, unit, 1024, work / f"z_{unit}.parquet", repeats=args.repeats)
+        ours, raw, grouped, rows = bench_encode(enc, source, unit, 1024, work / f"z_{unit}.parquet",
+                                                repeats=args.repeats)
         ratio = raw / ours
         verdict = "(for information)" if target is None else \
             f"(target >= {target}) {'OK' if ratio >= target else 'BELOW'}"
+        same = "" if enc.model_config_.causal and unit == "event" else \
+            f"; over a raw forward in the same length groups {grouped / ours:.2f}"  # causal: sized batches already
         print(f"1. encode {label:38s}: {rows / ours:9.0f} {unit}s/s end to end vs {rows / raw:9.0f}/s raw nn.LSTM "
-              f"forward: ratio {ratio:.2f} {verdict}")
+              f"forward: ratio {ratio:.2f} {verdict}{same}")
     fit_cfg = cfg.replace(epochs=2, unit="entity", val_fraction=0.1)
     ours, bare = bench_fit(table, fit_cfg)
     print(f"2. fit: {ours:.0f} seq/s vs bare loop {bare:.0f} seq/s: ratio {ours / bare:.2f} (target >= 0.8) "
