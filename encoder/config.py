@@ -16,6 +16,7 @@ LOG_TRANSFORMS = ("auto", "none", "all")
 POOLINGS = ("last", "mean", "max", "attention")
 ENCODE_BATCH = 1024  # sequences coded at once by encode and score (memory is bounded by it)
 LENGTH_GROUP = 256  # within a batch, sequences of similar length step through the LSTM together
+RUNNING_CHUNK_BYTES = 64 << 20  # causal event codes held at once when the input is in (id, time) order
 # A step read with the convolution branch costs about twice an LSTM-only one (OSULeaf, 2 cores:
 # 1.39 s against 0.64 s an epoch of 112 series), so ``max_steps_per_epoch`` counts it twice.
 CONV_STEP_COST = 2.0

@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from encoder import events as ev
 from encoder.blocks import CodeBlock, block_columns, code_blocks, parse_blocks
-from encoder.config import ENCODE_BATCH, LENGTH_GROUP, EncoderConfig
+from encoder.config import ENCODE_BATCH, LENGTH_GROUP, RUNNING_CHUNK_BYTES, EncoderConfig
 from encoder.fit_steps import fit_kernels, initial_network, settle_segments
 from encoder.io.artifacts import ENCODER_FORMAT_VERSION as FORMAT_VERSION
 from encoder.io.artifacts import artifact_path, library_versions, read_encoder_manifest, write_json
@@ -279,6 +279,27 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                           f"of up to {self.max_len_} events{kernels}, several times slower than an encoder trained with "
                           "--unit event (one causal pass per entity); train one for event codes at scale",
                           SlowPathWarning, stacklevel=4)
+
+        def keys(rows):  # the key and label columns of these input rows
+            out = {schema.id_col: data.ids.iloc[rows].to_numpy()}
+            if unit == "event":
+                out[schema.time_col] = data.time_raw.iloc[rows].to_numpy()
+            if data.labels is not None:
+                out[schema.label_col] = data.labels.iloc[rows].to_numpy()
+            return out
+
+        def with_codes(out, z):  # z (B, K) float32 codes -> out with the chosen blocks' (K', B) matrix
+            codes = column_matrix(len(names), len(z))  # (K', B): column k is row k
+            codes[:] = (z if keep is None else z[:, keep.numpy()]).T
+            out[tuple(names)] = codes
+            return out
+
+        if one_pass and bool((np.diff(data.order) > 0).all()):  # input in (id, time) order: one stretch at a time
+            for first, chunk in self.running_code_chunks(arrays, batch_size):
+                for j in range(0, len(chunk), batch_size):
+                    rows = np.arange(first + j, first + min(j + batch_size, len(chunk)))  # input = sorted rows
+                    yield with_codes(keys(rows), chunk[j:j + batch_size])
+            return
         all_codes = self.running_codes(arrays, batch_size) if one_pass else None  # (N, K) in sorted order
 
         def learned(num, cat, lengths):  # the code without the random-kernel features: (B, K - kernel_dim)
@@ -286,16 +307,9 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         with torch.inference_mode():
             for i in range(0, len(ends_all), batch_size):
                 ends, rows = ends_all[i:i + batch_size], key_rows[i:i + batch_size]
-                out = {schema.id_col: data.ids.iloc[rows].to_numpy()}
-                if unit == "event":
-                    out[schema.time_col] = data.time_raw.iloc[rows].to_numpy()
-                if data.labels is not None:
-                    out[schema.label_col] = data.labels.iloc[rows].to_numpy()
-                if one_pass:
-                    codes = column_matrix(len(names), len(ends))  # (K', B): column k is row k
-                    codes[:] = (all_codes[ends] if keep is None else all_codes[ends][:, keep.numpy()]).T
-                    out[tuple(names)] = codes
-                    yield out
+                out = keys(rows)
+                if one_pass:  # rows in any order: every code is held until its row is written
+                    yield with_codes(out, all_codes[ends])
                     continue
                 num, cat, lengths = gather_windows(arrays, ends, self.max_len_)
                 if reconstruction_error:
@@ -343,18 +357,38 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
     def running_codes(self, arrays: EventArrays, batch_size: int = ENCODE_BATCH) -> np.ndarray:
         """A ``causal`` encoder's code after every event, (N, K) float32 in sorted row order: one
         pass of the LSTM (in float64: ``event_net``) over each entity's whole history (every event,
-        not a ``max_len`` window).
+        not a ``max_len`` window)."""
+        codes = np.empty((len(arrays), self.model_config_.code_dim), dtype=np.float32)
+        for first, chunk in self.running_code_chunks(arrays, batch_size):
+            codes[first:first + len(chunk)] = chunk
+        return codes
 
-        Entities are batched by size, about ``batch_size * max_len`` events a batch, so memory is
-        bounded however long the histories."""
+    def running_code_chunks(self, arrays: EventArrays,
+                            batch_size: int = ENCODE_BATCH) -> Iterator[tuple[int, np.ndarray]]:
+        """``running_codes`` a stretch of whole entities at a time, in sorted row order: (first row,
+        (rows, K) float32 codes), about ``RUNNING_CHUNK_BYTES`` of codes each. Within a stretch,
+        entities are batched by size, about ``batch_size * max_len`` events a batch, so memory is
+        bounded however many events and however long the histories."""
         self._check_fitted()
         if not self.model_config_.causal:
             raise InputError("running_codes needs an encoder trained with causal = true")
         ends = entity_end_rows(arrays.starts)
+        K = self.model_config_.code_dim
+        span = max(batch_size * self.max_len_, RUNNING_CHUNK_BYTES // (4 * K))  # events a stretch, about
+        e = 0
+        while e < len(ends):
+            first = int(arrays.starts[ends[e]])
+            stop = max(e + 1, int(np.searchsorted(ends, first + span - 1, side="right")))  # whole entities
+            yield first, self._running_stretch(arrays, ends[e:stop], batch_size)
+            e = stop
+
+    def _running_stretch(self, arrays: EventArrays, ends: np.ndarray, batch_size: int) -> np.ndarray:
+        """The running codes of the consecutive entities ending at ``ends``: (their rows, K)."""
+        first = int(arrays.starts[ends[0]])
         sizes = ends - arrays.starts[ends] + 1
         order = np.argsort(sizes, kind="stable")  # similar lengths together: little padding
         budget = batch_size * self.max_len_
-        codes = np.empty((len(arrays), self.model_config_.code_dim), dtype=np.float32)
+        codes = np.empty((int(ends[-1]) + 1 - first, self.model_config_.code_dim), dtype=np.float32)
         net = self.event_net()
         i = 0
         with torch.inference_mode():
@@ -366,7 +400,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                 num, cat, lengths = gather_windows(arrays, ends[batch], int(sizes[batch].max()))
                 z = net.running_codes(num.double(), cat, lengths)[0].float()  # (B, T, K)
                 valid = valid_mask(lengths, num.shape[1]).numpy()  # (B, T)
-                rows = arrays.starts[ends[batch]][:, None] + np.arange(num.shape[1])[None, :]  # (B, T)
+                rows = arrays.starts[ends[batch]][:, None] - first + np.arange(num.shape[1])[None, :]  # (B, T)
                 codes[rows[valid]] = z.numpy()[valid]
                 i += n
         return codes

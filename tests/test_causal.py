@@ -56,3 +56,25 @@ def test_causal_refuses_attention_and_patches():
         EncoderConfig.of(unit="event", causal=True, pooling=("attention",)).resolved([5, 6])
     with pytest.raises(InputError, match="patch"):
         EncoderConfig.of(causal=True, patch=2).resolved([5, 6])
+
+
+def test_an_input_in_id_and_time_order_is_coded_a_stretch_at_a_time_with_the_same_codes(causal, events, monkeypatch):
+    """Events already in (id, time) order stream through ``running_code_chunks`` (memory bounded by a
+    stretch of entities); any other order holds every code until its row is written. Same codes."""
+    import encoder.estimator as estimator
+    held = []
+    original = estimator.SequenceEncoder.running_codes
+    monkeypatch.setattr(estimator.SequenceEncoder, "running_codes",
+                        lambda self, *a, **k: held.append(1) or original(self, *a, **k))
+    monkeypatch.setattr(estimator, "RUNNING_CHUNK_BYTES", 0)  # stretches of about batch_size * max_len events
+    ordered = events.sort_values(["account", "ts"]).reset_index(drop=True)
+    stretches = list(causal.running_code_chunks(causal.prepare(ordered)[1], batch_size=1))
+    assert len(stretches) > 1 and [f for f, _ in stretches] == sorted(f for f, _ in stretches)
+    streamed = causal.transform(ordered, batch_size=1)
+    assert held == []
+    shuffled = causal.transform(events, batch_size=1)
+    assert held == [1]
+    zcols = [c for c in streamed.columns if c.startswith("z_")]
+    assert streamed[["account", "ts"]].equals(ordered[["account", "ts"]])  # one row per event, input order
+    back = shuffled.set_index(["account", "ts"]).loc[list(zip(ordered.account, ordered.ts)), zcols].to_numpy()
+    np.testing.assert_allclose(streamed[zcols].to_numpy(), back, atol=1e-6)
