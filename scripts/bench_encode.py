@@ -166,10 +166,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if args.child:
         return child_rss(*args.child)
-    if args.only != "encode":
-        bench_kernels(args.threads)
     if args.only == "kernels":
-        return
+        return bench_kernels(args.threads)
+    if args.only != "encode":  # in a process of its own: aeon's numba thread pool would outlive it here
+        subprocess.run([sys.executable, __file__, "--only", "kernels", "--threads", str(args.threads)], check=True)
     from encoder import EncoderConfig, SequenceEncoder
     work = Path(tempfile.mkdtemp(prefix="seqae-bench-"))
     table = make_table(args.entities, args.events)
