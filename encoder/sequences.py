@@ -123,7 +123,7 @@ def by_length(fn, num: torch.Tensor, cat: torch.Tensor, lengths: torch.Tensor, g
         rows = order[i:i + group]
         T = int(lengths[rows].max())
         parts.append(fn(num[rows, :T], cat[rows, :T], lengths[rows]))  # (b, K)
-    out = torch.empty(B, parts[0].shape[1], dtype=parts[0].dtype)  # (B, K)
+    out = parts[0].new_empty(B, parts[0].shape[1])  # (B, K)
     out[order] = torch.cat(parts)
     return out
 

@@ -178,9 +178,9 @@ def write_parquet_stream(batches, out: str | os.PathLike, metadata: dict[str, st
     statistics: their values hardly ever repeat and no reader filters on them, so both cost time
     (a sixth of the writing of a wide table of codes) and save nothing. The float columns named in
     ``repeating`` take only a few values each (the random-kernel features: a count of steps over a
-    length) and are dictionary-encoded: their file is half the size and reads faster. Batches are converted and
-    written on a second thread while the caller makes the next ones (Arrow's writer releases the
-    GIL): a wide table of codes costs about as much to write as to compute.
+    length) and are dictionary-encoded: their file is half the size and reads faster. Batches are
+    converted and written on a second thread while the caller makes the next ones (Arrow's writer
+    releases the GIL): a wide table of codes costs about as much to write as to compute.
     """
     import queue
     import threading
