@@ -419,11 +419,12 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         check_apart(out, events)
         unit = unit or self.config_.data.unit
         keys = [self.schema_.id_col] + ([self.schema_.time_col] if unit == "event" else [])
-        chosen = parse_blocks(blocks, self.code_blocks())
+        layout = self.code_blocks()
+        chosen = parse_blocks(blocks, layout)
         meta = {"encoder_id": self.encoder_id, "unit": unit, "keys": json.dumps(keys), "blocks": json.dumps(chosen),
                 "untrained": json.dumps(self.untrained_)}
         # PPV features take few values each (a count of steps over a length): dictionary-encoded
-        repeating = tuple(c for b in self.code_blocks() if b.name == "kernels" and b.name in chosen for c in b.columns)
+        repeating = tuple(block_columns(layout, {"kernels"} & set(chosen)))
 
         def columns():  # a generator: the input is read once the output is known to be writable
             yield from self._iter_columns(*self.prepare(events, unit=unit), unit, batch_size, False, blocks)

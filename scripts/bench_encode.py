@@ -78,19 +78,21 @@ def bench_encode(enc, path: Path, unit: str, batch: int, out: Path,
     (as ``timeit`` does), so a noisy neighbour slows neither side's figure.
     """
     from encoder.config import LENGTH_GROUP
-    from encoder.sequences import entity_end_rows, gather_windows
+    from encoder.sequences import by_length, entity_end_rows, gather_windows
     data, arrays = enc.prepare(path)
     ends_all = entity_end_rows(data.starts) if unit == "entity" else np.arange(len(data.order))
     mc = enc.model_config_
     in_dim = enc.model_.encoder.step_input.out_dim
     lstm = torch.nn.LSTM(in_dim, mc.hidden_size, mc.num_layers, batch_first=True, bidirectional=mc.bidirectional).eval()
     batches, grouped = [], []
+
+    def shape_of_group(num, cat, lengths):  # a raw input of one length group's padded shape
+        grouped.append(torch.randn(num.shape[0], num.shape[1], in_dim))
+        return num[:, 0, :1]  # (b, 1): by_length's return value is not used
     for i in range(0, len(ends_all), batch):
         num, cat, lengths = gather_windows(arrays, ends_all[i:i + batch], enc.max_len_)
         batches.append(torch.randn(num.shape[0], num.shape[1], in_dim))  # same padded shape as ours
-        ordered = np.sort(lengths.numpy())
-        groups = np.split(ordered, range(LENGTH_GROUP, len(ordered), LENGTH_GROUP))  # shortest first
-        grouped += [torch.randn(len(g), int(g.max()), in_dim) for g in groups]  # each cut to its longest
+        by_length(shape_of_group, num, cat, lengths, LENGTH_GROUP)  # the encoder's own groups
 
     def ours() -> int:
         return enc.encode_to_parquet(path, out, unit=unit, batch_size=batch, overwrite=True)
