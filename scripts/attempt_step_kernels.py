@@ -19,8 +19,6 @@ Usage: python scripts/attempt_step_kernels.py [SET,SET,... | all] [--seeds 0,1,2
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -31,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ucr_data import BUNDLED, ucr_events  # noqa: E402
+from attempts import attempt_main  # noqa: E402
 
 ROWS = ("full", "stepk", "learned+stepk", "full+stepk")
 
@@ -100,31 +98,5 @@ def summary(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("sets", nargs="?", default="all")
-    ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--json", help="append one JSON line per set and seed here; with --summary, read them")
-    ap.add_argument("--summary", action="store_true", help="print the table of the --json file and stop")
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
-    if args.summary:
-        print(summary([json.loads(line) for line in Path(args.json).read_text().splitlines() if line.strip()]))
-        return
-    torch.set_num_threads(args.threads)
-    sets = BUNDLED if args.sets == "all" else args.sets.split(",")
-    records = []
-    for name in sets:
-        train, test = ucr_events(name, "train"), ucr_events(name, "test")
-        for seed in (int(s) for s in args.seeds.split(",")):
-            record = run_once(name, train, test, seed)
-            records.append(record)
-            print(json.dumps(record), flush=True)
-            if args.json:
-                with open(args.json, "a") as f:
-                    f.write(json.dumps(record) + "\n")
-    print(summary(records))
-
-
 if __name__ == "__main__":
-    main()
+    attempt_main(__doc__.splitlines()[0], run_once, summary, seeds="0,1,2")
