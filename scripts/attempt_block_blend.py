@@ -49,14 +49,12 @@ def run_once(name: str, train, test, seed: int) -> dict:
     blocks = [b for b in enc.code_blocks() if b.width]
     every = [c for b in blocks for c in b.columns]  # the benchmark's column order, so ``full`` is its row
     kernels = [c for b in blocks if b.name == "kernels" for c in b.columns]
-    rest = [c for c in every if c not in set(kernels)]
+    rest = [c for b in blocks if b.name != "kernels" for c in b.columns]  # in ``every``'s order
     accuracy = {}
     for which, e in (("trained", enc), ("twin", enc.untrained_twin())):
         ztr, zte = e.transform(train), e.transform(test)
         y_tr, y_te = ztr["label"].to_numpy(), zte["label"].to_numpy()
-        fitted = {cols: LatentClassifier(seed=seed).fit(ztr[list(cols)], y_tr)
-                  for cols in (tuple(every), tuple(kernels), tuple(rest))}
-        full, kern, other = fitted.values()
+        full, kern, other = (LatentClassifier(seed=seed).fit(ztr[cols], y_tr) for cols in (every, kernels, rest))
         assert list(kern.classes_) == list(other.classes_)
         blend = blended([kern.predict_proba(zte[kernels]), other.predict_proba(zte[rest])], kern.classes_)
         accuracy |= {f"{which}:full": float(np.mean(full.predict(zte[every]) == y_te)),
@@ -82,12 +80,14 @@ def summary(records: list[dict]) -> str:
         a = {k: np.array([run[k] for run in runs]) for k in runs[0]}  # (seeds,) per row
         per_set.append({k: v.mean() for k, v in a.items()})
         cells = [f"{a[f'{w}:{row}'].mean():.3f}" for row in ROWS for w in ("trained", "twin")]
-        lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells) + f" | {paired(a['trained:blend'] - a['trained:full'])}"
-                     f" | {paired(a['trained:blend'] - a['twin:blend'])} | {paired(a['trained:full'] - a['twin:full'])} |")
+        lifts = [a["trained:blend"] - a["trained:full"], a["trained:blend"] - a["twin:blend"],
+                 a["trained:full"] - a["twin:full"]]
+        lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells + [paired(d) for d in lifts]) + " |")
     m = {k: np.mean([s[k] for s in per_set]) for k in per_set[0]}  # means over sets
-    lines.append("| mean over sets | | " + " | ".join(f"**{m[f'{w}:{row}']:.3f}**" for row in ROWS for w in ("trained", "twin"))
-                 + f" | {m['trained:blend'] - m['trained:full']:+.3f} | {m['trained:blend'] - m['twin:blend']:+.3f}"
-                 f" | {m['trained:full'] - m['twin:full']:+.3f} |")
+    means = [f"**{m[f'{w}:{row}']:.3f}**" for row in ROWS for w in ("trained", "twin")]
+    lifts = [m["trained:blend"] - m["trained:full"], m["trained:blend"] - m["twin:blend"],
+             m["trained:full"] - m["twin:full"]]
+    lines.append("| mean over sets | | " + " | ".join(means + [f"{d:+.3f}" for d in lifts]) + " |")
     return "\n".join(lines)
 
 
