@@ -30,6 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from attempts import attempt_main  # noqa: E402
+from benchmark_ucr import differences  # noqa: E402
 
 ROWS = ("full", "rest", "blend")
 
@@ -70,10 +71,6 @@ def summary(records: list[dict]) -> str:
             + " | blend - full, trained (paired) | blend: trained - twin (paired) | full: trained - twin (paired) |")
     lines = [head, "|" + "---|" * (5 + 2 * len(ROWS))]
 
-    def paired(d) -> str:
-        d = np.asarray(d)
-        return f"{d.mean():+.3f} ({int((d > 0).sum())}/{len(d)} > 0, {int((d < 0).sum())} < 0)"
-
     per_set = []
     for name in sets:
         runs = [r["acc"] for r in records if r["set"] == name]
@@ -82,7 +79,7 @@ def summary(records: list[dict]) -> str:
         cells = [f"{a[f'{w}:{row}'].mean():.3f}" for row in ROWS for w in ("trained", "twin")]
         lifts = [a["trained:blend"] - a["trained:full"], a["trained:blend"] - a["twin:blend"],
                  a["trained:full"] - a["twin:full"]]
-        lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells + [paired(d) for d in lifts]) + " |")
+        lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells + [differences(d) for d in lifts]) + " |")
     m = {k: np.mean([s[k] for s in per_set]) for k in per_set[0]}  # means over sets
     means = [f"**{m[f'{w}:{row}']:.3f}**" for row in ROWS for w in ("trained", "twin")]
     lifts = [m["trained:blend"] - m["trained:full"], m["trained:blend"] - m["twin:blend"],

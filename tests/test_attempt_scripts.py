@@ -23,5 +23,5 @@ def test_the_blend_summary_pairs_by_seed_and_averages_over_sets():
         return {"set": name, "seed": seed, "acc": acc | {"trained:blend": trained_blend, "twin:blend": twin_blend}}
     table = attempt_block_blend.summary([record("A", 0, 0.8, 0.6), record("A", 1, 0.6, 0.7), record("B", 0, 0.5, 0.5)])
     rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines()}
-    assert "| +0.050 (1/2 > 0, 1 < 0) |" in rows["A"]  # trained - twin under the blend, paired by seed
+    assert "| +0.050 [-0.100, +0.200] (1/2 > 0, 1 < 0) |" in rows["A"]  # trained - twin under the blend, paired by seed
     assert rows["mean over sets"].split(" | ")[-2] == "+0.025"  # (0.05 + 0) / 2 sets
