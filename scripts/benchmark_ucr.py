@@ -15,10 +15,10 @@ the same for every row) is fitted on TRAIN codes of each column group and scored
 
 Per set it prints the mean accuracy over the seeds with min-max, the training lift paired by seed
 (``full - twin:full`` and ``learned - twin:learned``), and the published TS2Vec, T-Loss and
-MiniRocket accuracies. The learned blocks are also scored under the published encoders' own
-protocol (an RBF SVM on the raw codes, ``fit_svm``), so that they meet TS2Vec and T-Loss under
-one classifier: a second table. Every aeon set here was used to choose defaults (``docs/benchmarks.md``):
-these rows are tuning data, not evidence of generalisation.
+MiniRocket accuracies; a second table scores the learned blocks under the published encoders' own
+protocol (an RBF SVM on the raw codes, ``fit_svm``), so that they meet TS2Vec and T-Loss under one
+classifier. Every aeon set here was used to choose defaults (``docs/benchmarks.md``): these rows
+are tuning data, not evidence of generalisation.
 
 Usage: python scripts/benchmark_ucr.py [SET ... | --held-out] [--seeds 0,1,2,3,4] [--out TABLE.md]
        [--json RESULTS.json] [--set KEY=VALUE ...] [--rows all|attempt]
@@ -64,11 +64,11 @@ SVM_MAX_ITER = 10_000_000  # and their cap on libsvm's iterations in that search
 
 
 def fit_svm(z_train: np.ndarray, y_train: np.ndarray):
-    """The published encoders' evaluation protocol (TS2Vec's ``fit_svm``, which its T-Loss numbers
-    also follow): an RBF SVM (``gamma='scale'``) on the raw codes, ``C`` chosen by 5-fold
-    cross-validation over ``SVM_C`` on TRAIN (``SVM_MAX_ITER`` iterations at most a fit), or
-    ``C = inf`` where TRAIN has fewer than 50 series or fewer than 5 a class. It sets the learned blocks beside the published accuracies under the
-    same classifier, not only under seqae's own."""
+    """The published encoders' evaluation protocol (T-Loss's, as TS2Vec's ``fit_svm`` repeats it):
+    an RBF SVM (``gamma='scale'``) on the raw codes, ``C`` chosen by 5-fold cross-validation over
+    ``SVM_C`` on TRAIN (``SVM_MAX_ITER`` iterations at most a fit), or ``C = inf`` where TRAIN has
+    fewer than 50 series or fewer than 5 a class. It sets the learned blocks beside the published
+    accuracies under the same classifier, not only under seqae's own."""
     from sklearn.model_selection import GridSearchCV
     from sklearn.svm import SVC
     svm = SVC(C=np.inf, kernel="rbf", gamma="scale")
@@ -209,8 +209,9 @@ def probe_table(results: dict) -> str:
         means.append((svm["learned"].mean(), svm["twin:learned"].mean(),
                       max(PUBLISHED[name][:2]) if name in PUBLISHED else np.nan))
     m = np.nanmean(np.array(means), axis=0)
-    lines.append(f"\nMean over sets, SVM protocol: learned {m[0]:.3f}, twin:learned {m[1]:.3f} (lift {m[0] - m[1]:+.3f})"
-                 + (f"; best of TS2Vec and T-Loss {m[2]:.3f}" if all(n in PUBLISHED for n in results) else ""))
+    published = f"; best of TS2Vec and T-Loss {m[2]:.3f}" if all(n in PUBLISHED for n in results) else ""
+    lines.append(f"\nMean over sets, SVM protocol: learned {m[0]:.3f}, twin:learned {m[1]:.3f} "
+                 f"(lift {m[0] - m[1]:+.3f}){published}")
     return "\n".join(lines)
 
 
