@@ -550,3 +550,29 @@ def test_the_service_keeps_to_its_schema(api_app):
             statuses.setdefault(operation.path, set()).add(response.status_code)
         keeps_to_it()
     assert {200, 400} <= statuses["/score"]  # events scored and checked against the schema, and refusals
+
+
+def _open_state(path, barrier, errors):
+    barrier.wait()
+    try:
+        SQLiteStore(path).close()
+    except Exception as exc:  # noqa: BLE001 - reported to the parent
+        errors.put(str(exc))
+
+
+def test_processes_that_open_a_new_state_file_at_once_all_get_it(tmp_path):
+    """Scoring workers start together on a fresh state file; switching it to WAL may answer
+    "database is locked" at once in all but one of them: each must wait for it, not fail."""
+    import multiprocessing
+    ctx = multiprocessing.get_context("fork")
+    errors = ctx.Queue()
+    for round_ in range(4):
+        barrier = ctx.Barrier(8)
+        procs = [ctx.Process(target=_open_state, args=(tmp_path / f"s{round_}.sqlite", barrier, errors))
+                 for _ in range(8)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert all(p.exitcode == 0 for p in procs)
+    assert errors.empty(), errors.get()

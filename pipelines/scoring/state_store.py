@@ -47,6 +47,9 @@ def open_store(location: str | Path, ttl: float | None = None):
     return SQLiteStore(location, ttl)
 
 
+OPEN_TIMEOUT_S = 30.0  # how long opening a state file waits for other processes opening it
+
+
 class SQLiteStore:
     """States in one SQLite file (WAL journal): survives restarts, one writer at a time."""
 
@@ -54,16 +57,33 @@ class SQLiteStore:
         self.path, self.ttl = Path(path), ttl
         if not self.path.parent.exists():
             raise InputError(f"state file '{self.path}': directory '{self.path.parent}' does not exist")
-        try:
-            self.db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("CREATE TABLE IF NOT EXISTS entity_state (key TEXT PRIMARY KEY, state TEXT NOT NULL, "
-                            "updated REAL NOT NULL)")
-            self.db.execute("CREATE INDEX IF NOT EXISTS entity_state_updated ON entity_state (updated)")
-        except sqlite3.DatabaseError as exc:
-            raise InputError(f"state file '{self.path}' is not a usable SQLite database: {exc}") from None
+        deadline = time.monotonic() + OPEN_TIMEOUT_S
+        while True:
+            try:
+                self.db = self._open()
+                break
+            except sqlite3.OperationalError as exc:  # another process switching a new file to WAL: wait for it
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise InputError(f"state file '{self.path}' is not a usable SQLite database: {exc}") from None
+                time.sleep(0.05)
+            except sqlite3.DatabaseError as exc:
+                raise InputError(f"state file '{self.path}' is not a usable SQLite database: {exc}") from None
         self.lock = threading.Lock()
+
+    def _open(self) -> sqlite3.Connection:
+        """A connection in WAL mode with the table made. Turning a new file to WAL can answer "database
+        is locked" at once, without SQLite's busy wait, while another process opens it too."""
+        db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=OPEN_TIMEOUT_S)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("CREATE TABLE IF NOT EXISTS entity_state (key TEXT PRIMARY KEY, state TEXT NOT NULL, "
+                       "updated REAL NOT NULL)")
+            db.execute("CREATE INDEX IF NOT EXISTS entity_state_updated ON entity_state (updated)")
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def get_many(self, keys: list[str]) -> dict:
         if not keys:
