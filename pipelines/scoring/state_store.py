@@ -47,7 +47,7 @@ def open_store(location: str | Path, ttl: float | None = None):
     return SQLiteStore(location, ttl)
 
 
-OPEN_TIMEOUT_S = 30.0  # how long opening a state file waits for other processes opening it
+OPEN_TIMEOUT_S = 30.0  # how long a state file waits for other processes: opening it, and SQLite's busy wait
 
 
 class SQLiteStore:
