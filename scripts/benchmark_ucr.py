@@ -117,8 +117,8 @@ def run_once(name: str, train, test, seed: int, overrides: dict | None = None, r
         if not np.array_equal(mine[untrained].to_numpy(), its[untrained].to_numpy()):
             raise AssertionError(f"{name} seed {seed}: the twin's untrained blocks differ from the encoder's")
     y_test = codes["trained"][1]["label"].to_numpy()
-    accuracy, seconds = {}, {}
-    for row, (which, cols) in column_groups(enc).items():
+    accuracy, seconds, groups = {}, {}, column_groups(enc)
+    for row, (which, cols) in groups.items():
         if rows is not None and row not in rows:
             continue
         ztr, zte = codes[which]
@@ -126,7 +126,7 @@ def run_once(name: str, train, test, seed: int, overrides: dict | None = None, r
         clf = LatentClassifier(seed=seed).fit(ztr[cols], ztr["label"])
         accuracy[row] = float(np.mean(clf.predict(zte[cols]) == y_test))
         seconds[row] = time.perf_counter() - began
-    learned = column_groups(enc)["learned"][1]
+    learned = groups["learned"][1]
     svm = {}  # the learned blocks under the published encoders' protocol
     for row, which in (("learned", "trained"), ("twin:learned", "twin")):
         ztr, zte = codes[which]
@@ -167,6 +167,11 @@ def block_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def published_cells(name: str) -> list[str]:
+    """The set's TS2Vec, T-Loss and MiniRocket accuracies as table cells (``not listed`` where none)."""
+    return [("not listed" if v is None else f"{v:.3f}") for v in PUBLISHED.get(name, (None,) * 3)]
+
+
 def summary_table(results: dict, n_seeds: int) -> str:
     """One row per set: the full code, the learned blocks, their untrained twins, the training lift
     paired by seed, the published accuracies and the whole run's time."""
@@ -176,7 +181,7 @@ def summary_table(results: dict, n_seeds: int) -> str:
     lines = [head, "|" + "---|" * 12]
     for name, runs in results.items():
         acc = lambda row: spread([r["accuracy"][row] for r in runs])  # noqa: E731
-        pub = [("not listed" if v is None else f"{v:.3f}") for v in PUBLISHED.get(name, (None,) * 3)]
+        pub = published_cells(name)
         total = max(r["total_s"] for r in runs)
         kernels = acc("only:kernels") if "only:kernels" in runs[0]["accuracy"] else "none"
         lines.append(f"| {name} | {acc('full')} | {acc('twin:full')} | {paired(runs, 'full', 'twin:full')} | "
@@ -202,7 +207,7 @@ def probe_table(results: dict) -> str:
     means = []
     for name, runs in results.items():
         svm = {row: np.array([r["svm"][row] for r in runs]) for row in ("learned", "twin:learned")}  # (seeds,)
-        ts2vec, tloss = (f"{v:.3f}" if v is not None else "not listed" for v in PUBLISHED.get(name, (None,) * 3)[:2])
+        ts2vec, tloss = published_cells(name)[:2]
         lines.append(f"| {name} | {spread(svm['learned'])} | {spread(svm['twin:learned'])} | "
                      f"{differences(svm['learned'] - svm['twin:learned'])} | "
                      f"{spread([r['accuracy']['learned'] for r in runs])} | {ts2vec} | {tloss} |")
