@@ -30,6 +30,7 @@ from encoder.nn.model import LSTMAutoencoder
 from encoder.prepared import PreparedEvents, columns_and_kinds, prepare_events, source_name, warn_truncation
 from encoder.preprocessing import Preprocessor
 from encoder.sequences import EventArrays, by_length, entity_end_rows, gather_windows, step_weights, valid_mask
+from encoder.threads import one_thread_each
 from encoder.training.loop import Checkpoint, EarlyStopping, ProgressBar, Trainer
 from encoder.training.losses import reconstruction_errors
 from encoder.training.plot import plot_history
@@ -300,17 +301,19 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                     rows = np.arange(first + j, first + min(j + batch_size, len(chunk)))  # input = sorted rows
                     yield with_codes(keys(rows), chunk[j:j + batch_size])
             return
-        all_codes = self.running_codes(arrays, batch_size) if one_pass else None  # (N, K) in sorted order
+        if one_pass:  # rows in any order: every code is held until its row is written
+            all_codes = self.running_codes(arrays, batch_size)  # (N, K) in sorted order
+            for i in range(0, len(ends_all), batch_size):
+                yield with_codes(keys(key_rows[i:i + batch_size]), all_codes[ends_all[i:i + batch_size]])
+            return
+        net = self.event_net() if unit == "event" and not reconstruction_error else None  # once, not per worker
 
         def learned(num, cat, lengths):  # the code without the random-kernel features: (B, K - kernel_dim)
             return model.encoder.encode(num, cat, lengths, kernels=False)[0]
-        with torch.inference_mode():
-            for i in range(0, len(ends_all), batch_size):
-                ends, rows = ends_all[i:i + batch_size], key_rows[i:i + batch_size]
-                out = keys(rows)
-                if one_pass:  # rows in any order: every code is held until its row is written
-                    yield with_codes(out, all_codes[ends])
-                    continue
+
+        def batch_columns(i):  # the output columns of the batch of sequences from the i-th on
+            ends, out = ends_all[i:i + batch_size], keys(key_rows[i:i + batch_size])
+            with torch.inference_mode():  # per thread: each worker enters its own
                 num, cat, lengths = gather_windows(arrays, ends, self.max_len_)
                 if reconstruction_error:
                     z, num_hat, cat_logits = model(num, cat, lengths)  # (B, code_dim - kernel_dim)
@@ -320,27 +323,28 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
                     err = reconstruction_errors(num_hat, cat_logits, num, cat, weights,
                                                 self.config_.training.categorical_weight)
                 elif unit == "event":
-                    net = self.event_net()  # float64, as online scoring
-                    z = by_length(net, num.double(), cat, lengths, LENGTH_GROUP).float()  # (B, K)
+                    z = by_length(net, num.double(), cat, lengths, LENGTH_GROUP).float()  # (B, K), float64 as online
                 elif keep is None and model.encoder.kernels is not None:  # every block: the kernels fill
                     z = by_length(learned, num, cat, lengths, LENGTH_GROUP)  # the code's last rows, no copy
                     codes = column_matrix(self.model_config_.code_dim, len(ends))  # (K, B)
                     codes[:z.shape[1]] = z.numpy().T
                     model.encoder.kernels.features_into(num, lengths, codes[z.shape[1]:].T)  # (B, kernel_dim) view
                     out[tuple(names)] = codes
-                    yield out
-                    continue
+                    return out
                 else:
                     z = by_length(learned if not with_kernels else model.encoder, num, cat, lengths,
                                   LENGTH_GROUP)  # (B, K) or a prefix
-                if keep is not None:
-                    z = z[:, keep]  # (B, K'): the chosen blocks
-                codes = column_matrix(z.shape[1], z.shape[0])  # (K, B): column k is codes[k], contiguous
-                codes[:] = z.numpy().T
-                out[tuple(names)] = codes
-                if reconstruction_error:
-                    out["recon_error"] = err.numpy().astype(np.float32)
-                yield out
+            if keep is not None:
+                z = z[:, keep]  # (B, K'): the chosen blocks
+            codes = column_matrix(z.shape[1], z.shape[0])  # (K, B): column k is codes[k], contiguous
+            codes[:] = z.numpy().T
+            out[tuple(names)] = codes
+            if reconstruction_error:
+                out["recon_error"] = err.numpy().astype(np.float32)
+            return out
+
+        # batches on torch's thread count of workers, one core each (``encoder.threads``)
+        yield from one_thread_each(batch_columns, range(0, len(ends_all), batch_size), torch.get_num_threads())
 
     def event_net(self):
         """The encoder network in float64, for event codes: causal ones (``running_codes`` here, one

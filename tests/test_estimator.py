@@ -1,5 +1,6 @@
 """SequenceEncoder: it learns, masks padding and the future, is deterministic, saves, loads and resumes."""
 import json
+import time
 
 import numpy as np
 import pandas as pd
@@ -113,6 +114,42 @@ def test_by_length_cuts_each_group_to_its_longest_and_keeps_the_input_order():
     out = by_length(fn, num, cat, lengths, group=3)
     assert out[:, 0].tolist() == list(range(7)) and out[:, 1].tolist() == lengths.float().tolist()
     assert seen == [(2, [1, 1, 2]), (5, [3, 4, 5]), (6, [6])]  # shortest first, each padded to its own longest
+
+
+def test_codes_do_not_depend_on_the_thread_count_and_batches_keep_their_order(events, small_config):
+    """Batches are coded on as many threads as torch has, one core each (``encoder.threads``)."""
+    enc = SequenceEncoder("account", "ts", "label", small_config).fit(events)  # with kernels, statistics
+    before = torch.get_num_threads()
+    try:
+        codes = {}
+        for n in (1, 3):
+            torch.set_num_threads(n)
+            codes[n] = enc.transform(events, batch_size=4)  # many batches
+            assert torch.get_num_threads() == n  # the caller's count, as it was
+    finally:
+        torch.set_num_threads(before)
+    pd.testing.assert_frame_equal(codes[1], codes[3])  # bit for bit, rows in the same order
+    assert codes[3].account.tolist() == enc.transform(events, batch_size=1000).account.tolist()
+
+
+def test_one_thread_each_keeps_the_order_and_raises_at_the_failing_item():
+    from encoder.threads import one_thread_each
+    counts = []
+
+    def fn(i):
+        counts.append(torch.get_num_threads())
+        time.sleep(0.01 * (3 - i % 3))  # later items finish first
+        if i == 7:
+            raise ValueError("item 7")
+        return i
+
+    before = torch.get_num_threads()
+    results = one_thread_each(fn, range(20), workers=3)
+    assert [next(results) for _ in range(7)] == list(range(7))
+    with pytest.raises(ValueError, match="item 7"):
+        next(results)
+    assert set(counts) == {1} and len(counts) < 20  # one torch thread each; the queue behind 7 never ran
+    assert torch.get_num_threads() == before
 
 
 def test_parquet_csv_and_dataframe_inputs_give_the_same_codes_and_file(events, small_config, tmp_path):
