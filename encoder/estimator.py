@@ -311,8 +311,9 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         def learned(num, cat, lengths):  # the code without the random-kernel features: (B, K - kernel_dim)
             return model.encoder.encode(num, cat, lengths, kernels=False)[0]
 
-        def batch_columns(i):  # the output columns of the batch of sequences from the i-th on
-            ends, out = ends_all[i:i + batch_size], keys(key_rows[i:i + batch_size])
+        def batch_columns(item):  # the output columns of the batch of sequences from the i-th on
+            i, out = item  # out: the batch's key columns, read from pandas in the calling thread
+            ends = ends_all[i:i + batch_size]
             with torch.inference_mode():  # per thread: each worker enters its own
                 num, cat, lengths = gather_windows(arrays, ends, self.max_len_)
                 if reconstruction_error:
@@ -344,7 +345,8 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
             return out
 
         # batches on torch's thread count of workers, one core each (``encoder.threads``)
-        yield from one_thread_each(batch_columns, range(0, len(ends_all), batch_size), torch.get_num_threads())
+        batches = ((i, keys(key_rows[i:i + batch_size])) for i in range(0, len(ends_all), batch_size))
+        yield from one_thread_each(batch_columns, batches, torch.get_num_threads())
 
     def event_net(self):
         """The encoder network in float64, for event codes: causal ones (``running_codes`` here, one
