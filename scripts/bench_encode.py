@@ -9,9 +9,11 @@
    interleaved, on entities of about 20 events and 13 input channels at default options:
    entity >= 0.5 (2,520 kernel features), >= 0.8 (none); event (causal) >= 1.0; an entity
    encoder asked for event codes is printed for information; entity also on shuffled rows. The
-   encoder steps its LSTM through groups of similar length (``encoder.config.LENGTH_GROUP``);
-   each windowed line also prints the ratio over a raw forward batched the same way, so the gain
-   from less padding and the cost of everything else can be told apart;
+   encoder steps its LSTM through groups of similar length (``encoder.config.LENGTH_GROUP``) and
+   codes its batches on one-core threads (``encoder.threads``); each windowed line also prints the
+   ratio over a raw forward batched the same way, on torch's threads and on one-core threads, so
+   the gains from less padding and from the threads and the cost of everything else can be told
+   apart;
 2. training throughput of ``fit`` over a bare PyTorch loop doing the same forward/backward on the
    same batches: target >= 0.8;
 3. peak RSS of ``encode`` on an input 1x and 10x in size, against 2.5 x the in-memory size of the
@@ -70,15 +72,17 @@ def bench_kernels(threads: int) -> None:
 
 
 def bench_encode(enc, path: Path, unit: str, batch: int, out: Path,
-                 repeats: int = 5) -> tuple[float, float, float, int]:
-    """Seconds for encode_to_parquet, for a raw nn.LSTM forward on the same padded batches, and for
-    one on those batches' length groups, each cut to its longest (as the encoder batches its LSTM).
+                 repeats: int = 5) -> tuple[float, float, float, float, int]:
+    """Seconds for encode_to_parquet, for a raw nn.LSTM forward on the same padded batches, for one
+    on those batches' length groups, each cut to its longest (as the encoder batches its LSTM), and
+    for one on those groups spread over one-core threads (as the encoder codes its batches).
 
     Both are warmed up once, then timed ``repeats`` times interleaved; the best time of each counts
     (as ``timeit`` does), so a noisy neighbour slows neither side's figure.
     """
     from encoder.config import LENGTH_GROUP
     from encoder.sequences import by_length, entity_end_rows, gather_windows
+    from encoder.threads import one_thread_each
     data, arrays = enc.prepare(path)
     ends_all = entity_end_rows(data.starts) if unit == "entity" else np.arange(len(data.order))
     mc = enc.model_config_
@@ -102,15 +106,24 @@ def bench_encode(enc, path: Path, unit: str, batch: int, out: Path,
             for x in xs:
                 lstm(x)
 
+    def forward(x):  # in a worker thread: inference mode is per thread
+        with torch.inference_mode():
+            return lstm(x)
+
+    def raw_threads() -> None:  # the length groups on one-core threads, as the encoder codes its batches
+        for _ in one_thread_each(forward, grouped, torch.get_num_threads()):
+            pass
+
     rows = ours()
     raw()
-    times = {"ours": [], "raw": [], "grouped": []}
+    raw_threads()
+    times = {"ours": [], "raw": [], "grouped": [], "threads": []}
     for _ in range(repeats):
-        for name, fn in (("ours", ours), ("raw", raw), ("grouped", lambda: raw(grouped))):
+        for name, fn in (("ours", ours), ("raw", raw), ("grouped", lambda: raw(grouped)), ("threads", raw_threads)):
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
-    return min(times["ours"]), min(times["raw"]), min(times["grouped"]), rows
+    return min(times["ours"]), min(times["raw"]), min(times["grouped"]), min(times["threads"]), rows
 
 
 def bench_fit(table: pd.DataFrame, cfg) -> tuple[float, float]:
@@ -194,13 +207,14 @@ def main() -> None:
              ("event, defaults (causal)", event, "event", path, 1.0),
              ("entity encoder asked for --unit event", entity, "event", small, None)]  # slow: a tenth of the input
     for label, enc, unit, source, target in cases:
-        ours, raw, grouped, rows = bench_encode(enc, source, unit, 1024, work / f"z_{unit}.parquet",
-                                                repeats=args.repeats)
+        ours, raw, grouped, threads, rows = bench_encode(enc, source, unit, 1024, work / f"z_{unit}.parquet",
+                                                         repeats=args.repeats)
         ratio = raw / ours
         verdict = "(for information)" if target is None else \
             f"(target >= {target}) {'OK' if ratio >= target else 'BELOW'}"
         same = "" if enc.model_config_.causal and unit == "event" else \
-            f"; over a raw forward in the same length groups {grouped / ours:.2f}"  # causal: sized batches already
+            (f"; over a raw forward in the same length groups {grouped / ours:.2f}, "  # causal: sized batches already
+             f"those groups on one-core threads {threads / ours:.2f}")
         print(f"1. encode {label:38s}: {rows / ours:9.0f} {unit}s/s end to end vs {rows / raw:9.0f}/s raw nn.LSTM "
               f"forward: ratio {ratio:.2f} {verdict}{same}")
     fit_cfg = cfg.replace(epochs=2, unit="entity", val_fraction=0.1)
