@@ -162,8 +162,8 @@ def bench_fit(table: pd.DataFrame, cfg) -> tuple[float, float]:
 def child_rss(enc_dir: str, path: str, unit: str) -> None:
     """Run in a subprocess: encode, then print the peak RSS in bytes."""
     from encoder import load
-    out = Path(tempfile.mkdtemp()) / "z.parquet"
-    load(enc_dir).encode_to_parquet(path, out, unit=unit, batch_size=1024)
+    with tempfile.TemporaryDirectory(prefix="seqae-bench-") as tmp:
+        load(enc_dir).encode_to_parquet(path, Path(tmp) / "z.parquet", unit=unit, batch_size=1024)
     # VmHWM is this process's own peak; ru_maxrss would include the forked parent's peak
     hwm = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM"))
     print(int(hwm.split()[1]) * 1024)
@@ -185,8 +185,13 @@ def main() -> None:
         return bench_kernels(args.threads)
     if args.only != "encode":  # in a process of its own: aeon's numba thread pool would outlive it here
         subprocess.run([sys.executable, __file__, "--only", "kernels", "--threads", str(args.threads)], check=True)
+    with tempfile.TemporaryDirectory(prefix="seqae-bench-") as work:  # inputs, outputs, encoders: gone afterwards
+        bench_all(args, Path(work))
+
+
+def bench_all(args, work: Path) -> None:
+    """Sections 1-3 in the folder ``work``."""
     from encoder import EncoderConfig, SequenceEncoder
-    work = Path(tempfile.mkdtemp(prefix="seqae-bench-"))
     table = make_table(args.entities, args.events)
     path = work / "events.parquet"
     table.to_parquet(path)
