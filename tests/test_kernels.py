@@ -5,6 +5,7 @@ import torch
 
 from encoder import EncoderConfig, SequenceEncoder
 from encoder.io.errors import InputError
+from encoder.nn.kernel_loops import BIAS_INNER
 from encoder.nn.kernels import KERNELS, RandomKernelFeatures, dilations_for, untie
 
 
@@ -30,19 +31,22 @@ def test_kernels_are_minirockets_and_dilations_span_the_window():
     assert dilations_for(840, 9) == ([1], [10])
 
 
+@pytest.mark.parametrize("features, steps", [(168, 60), (2520, 16)])  # few biases a kernel (< 8), many (30)
 @pytest.mark.parametrize("fitted_on", ["other draws", "the same sequences"])
 @pytest.mark.parametrize("path", ["compiled loop", "torch convolution"])
-def test_features_match_a_direct_computation_and_never_read_padding(path, fitted_on):
+def test_features_match_a_direct_computation_and_never_read_padding(path, fitted_on, features, steps):
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(4, 60, 3, generator=gen)
-    lengths = torch.tensor([60, 41, 12, 3])
+    x = torch.randn(4, steps, 3, generator=gen)
+    lengths = torch.tensor([steps, steps * 2 // 3, steps // 5 + 1, 3])
     # fitted on the coded sequences themselves, short ones repeat sums and a quantile can land on
     # one: the biases are moved off them, so neither path's count turns on its order of addition
-    fit_on = torch.randn(4, 60, 3, generator=gen) if fitted_on == "other draws" else x
-    rk = RandomKernelFeatures(3, 168, 60).fit(fit_on, lengths, seed=0)
+    fit_on = torch.randn(4, steps, 3, generator=gen) if fitted_on == "other draws" else x
+    rk = RandomKernelFeatures(3, features, steps).fit(fit_on, lengths, seed=0)
+    many = [count >= BIAS_INNER for count in rk.counts]  # the compiled loop's two ways to count
+    assert all(many) if features == 2520 else not any(many)
     rk.forward = rk.forward if path == "compiled loop" else rk.convolved
     got = rk(x, lengths)
-    assert got.shape == (4, rk.out_dim) == (4, 168) and len(rk.names()) == 168
+    assert got.shape == (4, rk.out_dim) == (4, features) and len(rk.names()) == features
     garbage = x.clone()
     for b, n in enumerate(lengths.tolist()):
         garbage[b, n:] = 1e6
