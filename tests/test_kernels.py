@@ -5,7 +5,6 @@ import torch
 
 from encoder import EncoderConfig, SequenceEncoder
 from encoder.io.errors import InputError
-from encoder.nn.kernel_loops import BIAS_INNER
 from encoder.nn.kernels import KERNELS, RandomKernelFeatures, dilations_for, untie
 
 
@@ -31,7 +30,7 @@ def test_kernels_are_minirockets_and_dilations_span_the_window():
     assert dilations_for(840, 9) == ([1], [10])
 
 
-@pytest.mark.parametrize("features, steps", [(168, 60), (2520, 16)])  # few biases a kernel (< 8), many (30)
+@pytest.mark.parametrize("features, steps", [(168, 60), (2520, 16)])  # a kernel: 1 bias at 2 dilations; 30 at 1
 @pytest.mark.parametrize("fitted_on", ["other draws", "the same sequences"])
 @pytest.mark.parametrize("path", ["compiled loop", "torch convolution"])
 def test_features_match_a_direct_computation_and_never_read_padding(path, fitted_on, features, steps):
@@ -42,8 +41,6 @@ def test_features_match_a_direct_computation_and_never_read_padding(path, fitted
     # one: the biases are moved off them, so neither path's count turns on its order of addition
     fit_on = torch.randn(4, steps, 3, generator=gen) if fitted_on == "other draws" else x
     rk = RandomKernelFeatures(3, features, steps).fit(fit_on, lengths, seed=0)
-    many = [count >= BIAS_INNER for count in rk.counts]  # the compiled loop's two ways to count
-    assert all(many) if features == 2520 else not any(many)
     rk.forward = rk.forward if path == "compiled loop" else rk.convolved
     got = rk(x, lengths)
     assert got.shape == (4, rk.out_dim) == (4, features) and len(rk.names()) == features

@@ -15,9 +15,6 @@ from __future__ import annotations
 import numpy as np
 
 
-BIAS_INNER = 8  # from this many biases per kernel and dilation, loop over biases inside steps
-
-
 def _compile():
     import numba
 
@@ -33,7 +30,6 @@ def _compile():
         yp = np.zeros(width, np.float32)  # one kernel's channels summed, padded
         s = np.zeros(T, np.float32)  # one kernel's nine-tap sums over its channels
         v = np.zeros(T, np.float32)  # one kernel's convolution
-        tally = np.zeros(counts.max(), np.int32)  # one kernel's steps above each of its biases
         for b in range(B):
             L = lengths[b]
             f = 0
@@ -75,24 +71,13 @@ def _compile():
                     ya, ye, yg, vv, ss = yp[a:a + L], yp[e:e + L], yp[g:g + L], v[:L], s[:L]
                     for t in range(L):
                         vv[t] = np.float32(3.0) * (ya[t] + ye[t] + yg[t]) - ss[t]
-                    counted, first = v[lo:hi], f + k * count
-                    if count >= BIAS_INNER:  # many biases: each step tested against all of them at once
-                        above = tally[:count]
-                        above[:] = 0
-                        kb = biases[first:first + count]
+                    counted = v[lo:hi]
+                    for j in range(count):
+                        bias = biases[f + k * count + j]
+                        above = 0
                         for t in range(hi - lo):
-                            vt = counted[t]
-                            for j in range(count):
-                                above[j] += vt > kb[j]
-                        for j in range(count):
-                            out[b, first + j] = above[j] / (hi - lo)
-                    else:  # few biases: each counted over every step
-                        for j in range(count):
-                            bias = biases[first + j]
-                            n_above = 0
-                            for t in range(hi - lo):
-                                n_above += counted[t] > bias
-                            out[b, first + j] = n_above / (hi - lo)
+                            above += counted[t] > bias
+                        out[b, f + k * count + j] = above / (hi - lo)
                 f += 84 * count
 
     return ppv
