@@ -99,7 +99,7 @@ def bench_kernels(threads: int) -> None:
 
 
 def bench_encode(enc, path: Path, unit: str, batch: int, out: Path,
-                 repeats: int = 5) -> tuple[float, float, float, float, int, int]:
+                 repeats: int = 5) -> tuple[float, float, float, float, int, tuple[int, int]]:
     """Seconds for encode_to_parquet, for a raw nn.LSTM forward on the same padded batches, for one
     on those batches' length groups, each cut to its longest (as the encoder batches its LSTM), and
     for one on those groups spread over one-core threads (as the encoder codes its batches).
@@ -145,15 +145,16 @@ def bench_encode(enc, path: Path, unit: str, batch: int, out: Path,
     raw()
     raw_threads()
     times = {"ours": [], "raw": [], "grouped": [], "threads": []}
-    faults = []  # the raw forward's page faults, each pass
+    faults = {"ours": [], "raw": []}  # minor page faults of each pass
     for _ in range(repeats):
         for name, fn in (("ours", ours), ("raw", raw), ("grouped", lambda: raw(grouped)), ("threads", raw_threads)):
             start, before = time.perf_counter(), minor_faults()
             fn()
             times[name].append(time.perf_counter() - start)
-            if name == "raw":
-                faults.append(minor_faults() - before)
-    return min(times["ours"]), min(times["raw"]), min(times["grouped"]), min(times["threads"]), rows, min(faults)
+            if name in faults:
+                faults[name].append(minor_faults() - before)
+    return (min(times["ours"]), min(times["raw"]), min(times["grouped"]), min(times["threads"]), rows,
+            (min(faults["ours"]), min(faults["raw"])))
 
 
 def bench_fit(table: pd.DataFrame, cfg) -> tuple[float, float]:
@@ -217,7 +218,8 @@ def main() -> None:
         subprocess.run([sys.executable, __file__, "--only", "kernels", "--threads", str(args.threads)], check=True)
     with tempfile.TemporaryDirectory(prefix="seqae-bench-") as work:  # inputs, outputs, encoders: gone afterwards
         kept = keep_freed_memory()
-        print(f"glibc malloc keeps freed memory (sections 1-2): {'yes' if kept else 'no: not glibc, raw forwards may fault'}")
+        print("glibc malloc keeps freed memory (sections 1-2): "
+              + ("yes" if kept else "no (not glibc): raw forwards may page-fault"))
         bench_all(args, Path(work))
 
 
@@ -244,8 +246,8 @@ def bench_all(args, work: Path) -> None:
              ("event, defaults (causal)", event, "event", path, 1.0),
              ("entity encoder asked for --unit event", entity, "event", small, None)]  # slow: a tenth of the input
     for label, enc, unit, source, target in cases:
-        ours, raw, grouped, threads, rows, faults = bench_encode(enc, source, unit, 1024, work / f"z_{unit}.parquet",
-                                                         repeats=args.repeats)
+        ours, raw, grouped, threads, rows, faults = bench_encode(enc, source, unit, 1024,
+                                                                 work / f"z_{unit}.parquet", repeats=args.repeats)
         ratio = raw / ours
         verdict = "(for information)" if target is None else \
             f"(target >= {target}) {'OK' if ratio >= target else 'BELOW'}"
@@ -253,7 +255,7 @@ def bench_all(args, work: Path) -> None:
             (f"; over a raw forward in the same length groups {grouped / ours:.2f}, "  # causal: sized batches already
              f"those groups on one-core threads {threads / ours:.2f}")
         print(f"1. encode {label:38s}: {rows / ours:9.0f} {unit}s/s end to end vs {rows / raw:9.0f}/s raw nn.LSTM "
-              f"forward ({faults} page faults a pass): ratio {ratio:.2f} {verdict}{same}")
+              f"forward (page faults a pass: ours {faults[0]}, raw {faults[1]}): ratio {ratio:.2f} {verdict}{same}")
     fit_cfg = cfg.replace(epochs=2, unit="entity", val_fraction=0.1)
     ours, bare = bench_fit(table, fit_cfg)
     print(f"2. fit: {ours:.0f} seq/s vs bare loop {bare:.0f} seq/s: ratio {ours / bare:.2f} (target >= 0.8) "

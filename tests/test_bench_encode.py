@@ -23,7 +23,7 @@ def test_the_encode_benchmark_times_the_whole_output_and_every_raw_baseline(tmp_
     enc = SequenceEncoder("entity", "t", config=cfg).fit(table)
     ours, raw, grouped, threads, rows, faults = bench_encode.bench_encode(enc, path, "entity", 64,
                                                                           tmp_path / "z.parquet", repeats=1)
-    assert rows == 300 and min(ours, raw, grouped, threads) > 0 and faults >= 0
+    assert rows == 300 and min(ours, raw, grouped, threads) > 0 and min(faults) >= 0
     written = pd.read_parquet(tmp_path / "z.parquet")
     assert len(written) == 300 and written.shape[1] == 1 + enc.model_config_.code_dim  # the id, then every z_*
 
