@@ -104,8 +104,9 @@ def bench_encode(enc, path: Path, unit: str, batch: int, out: Path,
     on those batches' length groups, each cut to its longest (as the encoder batches its LSTM), and
     for one on those groups spread over one-core threads (as the encoder codes its batches).
 
-    Both are warmed up once, then timed ``repeats`` times interleaved; the best time of each counts
-    (as ``timeit`` does), so a noisy neighbour slows neither side's figure.
+    Each is warmed up once, then all are timed ``repeats`` times interleaved; the best time of each
+    counts (as ``timeit`` does), so a noisy neighbour slows no side's figure. Also the fewest minor page
+    faults of a pass, ours and the raw forward's.
     """
     from encoder.config import LENGTH_GROUP
     from encoder.sequences import by_length, entity_end_rows, gather_windows
@@ -216,10 +217,10 @@ def main() -> None:
         return bench_kernels(args.threads)
     if args.only != "encode":  # in a process of its own: aeon's numba thread pool would outlive it here
         subprocess.run([sys.executable, __file__, "--only", "kernels", "--threads", str(args.threads)], check=True)
+    kept = keep_freed_memory()
+    print("glibc malloc keeps freed memory (sections 1-2): "
+          + ("yes" if kept else "no (not glibc): raw forwards may page-fault"))
     with tempfile.TemporaryDirectory(prefix="seqae-bench-") as work:  # inputs, outputs, encoders: gone afterwards
-        kept = keep_freed_memory()
-        print("glibc malloc keeps freed memory (sections 1-2): "
-              + ("yes" if kept else "no (not glibc): raw forwards may page-fault"))
         bench_all(args, Path(work))
 
 
