@@ -1,6 +1,7 @@
 """SequenceEncoder: the sklearn-style estimator (fit / transform / save / load) the commands call."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import hashlib
@@ -27,7 +28,8 @@ from encoder.io.atomic import atomic_output, check_apart, column_matrix, flat_co
 from encoder.io.errors import ArtifactError, InputError, NotFitted, SlowPathWarning
 from encoder.nn.config import ModelConfig, embedding_dim_for
 from encoder.nn.model import LSTMAutoencoder
-from encoder.prepared import PreparedEvents, columns_and_kinds, prepare_events, source_name, warn_truncation
+from encoder.prepared import (ArraysInProgress, PreparedEvents, columns_and_kinds, prepare_events, source_name,
+                              warn_truncation)
 from encoder.preprocessing import Preprocessor
 from encoder.sequences import EventArrays, by_length, entity_end_rows, gather_windows, step_weights, valid_mask
 from encoder.threads import one_thread_each
@@ -210,15 +212,21 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         if not hasattr(self, "model_"):
             raise NotFitted("this SequenceEncoder is not fitted yet; call fit or load first")
 
-    def prepare(self, events, keep_frame: bool = False, unit: str | None = None,
-                source: str | None = None) -> tuple[PreparedEvents, EventArrays]:
+    def prepare(self, events, keep_frame: bool = False, unit: str | None = None, source: str | None = None,
+                deferred: bool = False) -> tuple[PreparedEvents, EventArrays | ArraysInProgress]:
         """Read, validate, order and preprocess ``events`` once; the raw feature columns are dropped
         afterwards unless ``keep_frame`` (callers that build other features from them). Warns
-        (``TruncationWarning``) when sequences of ``unit`` are longer than ``max_len``."""
+        (``TruncationWarning``) when sequences of ``unit`` are longer than ``max_len``. ``deferred``:
+        return once the table is read and ordered, and preprocess it on a thread of its own while the
+        caller codes (``ArraysInProgress``; entity codes only)."""
         self._check_fitted()
         data = prepare_events(events, self.schema_, training=False, source=source)
         warn_truncation(np.bincount(data.codes), self.max_len_, unit or self.config_.data.unit, data.source)
         sorted_frame = data.frame.iloc[data.order].reset_index(drop=True)
+        if deferred:
+            if not keep_frame:
+                data.frame = data.frame.iloc[:0]  # the sorted copy is all that is read from now on
+            return data, ArraysInProgress(sorted_frame, data.times, data.starts, self.preprocessor_.transform)
         num, cat = self.preprocessor_.transform(sorted_frame, data.times, data.starts)
         if not keep_frame:
             data.frame = data.frame.iloc[:0]  # free the raw columns: only the arrays are needed now
@@ -236,8 +244,19 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         computes no random-kernel features when their block is left out.
         """
         self._check_encode_options(unit, batch_size, blocks)
-        yield from self.iter_prepared(*self.prepare(events, unit=unit), unit, batch_size, reconstruction_error,
-                                      blocks)
+        with self._prepared(events, unit) as (data, arrays):
+            yield from self.iter_prepared(data, arrays, unit, batch_size, reconstruction_error, blocks)
+
+    @contextlib.contextmanager
+    def _prepared(self, events, unit: str | None):
+        """``prepare`` for one encode of ``unit`` codes: entity codes are coded while the table is
+        preprocessed (``ArraysInProgress``, stopped on leaving)."""
+        data, arrays = self.prepare(events, unit=unit, deferred=(unit or self.config_.data.unit) == "entity")
+        try:
+            yield data, arrays
+        finally:
+            if isinstance(arrays, ArraysInProgress):
+                arrays.close()
 
     def _check_encode_options(self, unit: str | None, batch_size: int, blocks=None) -> None:
         self._check_fitted()
@@ -254,12 +273,14 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         for columns in self._iter_columns(data, arrays, unit, batch_size, reconstruction_error, blocks):
             yield pd.DataFrame(flat_columns(columns))
 
-    def _iter_columns(self, data: PreparedEvents, arrays: EventArrays, unit: str | None, batch_size: int,
-                      reconstruction_error: bool, blocks=None) -> Iterator[dict]:
+    def _iter_columns(self, data: PreparedEvents, arrays: EventArrays | ArraysInProgress, unit: str | None,
+                      batch_size: int, reconstruction_error: bool, blocks=None) -> Iterator[dict]:
         """Each batch's output columns in order: keys and label as 1-d arrays, the ``z_*`` of ``blocks``
         as one (K', B) matrix keyed by the tuple of their names (``atomic.flat_columns`` spreads it),
         then ``recon_error``."""
         unit = unit or self.config_.data.unit
+        if unit != "entity" and isinstance(arrays, ArraysInProgress):
+            raise ValueError("arrays in progress serve entity codes only: prepare event codes with deferred=False")
         schema, layout = self.schema_, self.code_blocks()
         chosen = parse_blocks(blocks, layout)
         names = block_columns(layout, chosen)
@@ -315,7 +336,12 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
             i, out = item  # out: the batch's key columns, read from pandas in the calling thread
             ends = ends_all[i:i + batch_size]
             with torch.inference_mode():  # per thread: each worker enters its own
-                num, cat, lengths = gather_windows(arrays, ends, self.max_len_)
+                if unit == "entity":  # ascending ends: the batch's entities are one stretch of rows
+                    first = int(arrays.starts[ends[0]])
+                    num, cat, lengths = gather_windows(arrays.rows(first, int(ends[-1]) + 1), ends - first,
+                                                       self.max_len_)
+                else:
+                    num, cat, lengths = gather_windows(arrays, ends, self.max_len_)
                 if reconstruction_error:
                     z, num_hat, cat_logits = model(num, cat, lengths)  # (B, code_dim - kernel_dim)
                     if with_kernels and model.encoder.kernels is not None:
@@ -433,7 +459,8 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         repeating = tuple(block_columns(layout, {"kernels"} & set(chosen)))
 
         def columns():  # a generator: the input is read once the output is known to be writable
-            yield from self._iter_columns(*self.prepare(events, unit=unit), unit, batch_size, False, blocks)
+            with self._prepared(events, unit) as (data, arrays):
+                yield from self._iter_columns(data, arrays, unit, batch_size, False, blocks)
         return write_parquet_stream(columns(), out, meta, overwrite, repeating)
 
     @property

@@ -1,17 +1,21 @@
 """An event table read for an encoder: the needed columns validated and ordered by (entity, time),
-and sequences longer than the encoder reads warned about."""
+sequences longer than the encoder reads warned about, and its model inputs computed on a thread of
+their own while an entity encode codes (``ArraysInProgress``)."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 import warnings
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from encoder import events as ev
 from encoder.io.errors import InputError, TruncationWarning
-from encoder.sequences import truncation, truncation_message
+from encoder.sequences import EventArrays, truncation, truncation_message
+
+STRETCH_ROWS = 32768  # rows an ``ArraysInProgress`` preprocesses at a time: coding starts after the first
 
 
 @dataclasses.dataclass
@@ -27,6 +31,61 @@ class PreparedEvents:
     times: np.ndarray            # float seconds, sorted
     codes: np.ndarray            # entity code of each sorted row (codes follow sorted ids)
     starts: np.ndarray           # first sorted row of each sorted row's entity
+
+
+class ArraysInProgress:
+    """Sorted rows whose model inputs a thread of their own computes a stretch of whole entities at a
+    time, in order, while the caller codes the stretches already done: on a few cores an entity
+    encode would otherwise spend a fifth of its time preprocessing with one core idle. ``rows(a, b)``
+    waits for rows up to ``b`` and equals the whole table's ``EventArrays.rows(a, b)``: preprocessing
+    reads each event and the earlier events of its entity, nothing else. An error in preprocessing is
+    raised by every ``rows`` call that waits for it; ``close`` stops the thread after its stretch."""
+
+    def __init__(self, frame: pd.DataFrame, times: np.ndarray, starts: np.ndarray, transform: Callable):
+        self.starts = starts
+        self._ready, self._error, self._stop = 0, None, False
+        self._done = threading.Condition()
+        self._num = self._cat = None  # (N, F_num) float32, (N, F_cat) int64 once the first stretch is done
+        self._thread = threading.Thread(target=self._run, args=(frame, times, transform, STRETCH_ROWS), daemon=True)
+        self._thread.start()
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def _run(self, frame: pd.DataFrame, times: np.ndarray, transform: Callable, stretch_rows: int) -> None:
+        n, first = len(self.starts), 0
+        try:
+            while first < n and not self._stop:
+                stop = n if first + stretch_rows >= n else int(self.starts[first + stretch_rows])  # whole entities
+                stop = stop if stop > first else int(np.searchsorted(self.starts, first, side="right"))
+                starts = self.starts[first:stop] - first
+                num, cat = transform(frame.iloc[first:stop], times[first:stop], starts)
+                if self._num is None:
+                    self._num = np.empty((n, num.shape[1]), np.float32)
+                    self._cat = np.empty((n, cat.shape[1]), np.int64)
+                self._num[first:stop], self._cat[first:stop] = num, cat
+                with self._done:
+                    self._ready = first = stop
+                    self._done.notify_all()
+        except BaseException as exc:  # raised where the rows are asked for
+            self._error = exc
+        finally:
+            with self._done:
+                self._stop = True  # nothing more will be ready
+                self._done.notify_all()
+
+    def rows(self, first: int, stop: int) -> EventArrays:
+        """The model inputs of rows ``first`` to ``stop - 1``, whole entities (``starts`` from ``first``)."""
+        with self._done:
+            self._done.wait_for(lambda: self._ready >= stop or self._stop)
+            if self._ready < stop:
+                raise self._error or RuntimeError("these rows were not preprocessed: the arrays were closed first")
+        return EventArrays(self._num[first:stop], self._cat[first:stop], self.starts[first:stop] - first)
+
+    def close(self) -> None:
+        """Stop preprocessing after the current stretch and wait for the thread."""
+        self._stop = True
+        self._thread.join()
 
 
 def source_name(events) -> str:

@@ -27,6 +27,11 @@ class EventArrays:
     def __len__(self) -> int:
         return len(self.starts)
 
+    def rows(self, first: int, stop: int) -> "EventArrays":
+        """Rows ``first`` to ``stop - 1``, whole entities, as arrays of their own (views; their
+        ``starts`` count from ``first``)."""
+        return EventArrays(self.num[first:stop], self.cat[first:stop], self.starts[first:stop] - first)
+
 
 def entity_end_rows(starts: np.ndarray) -> np.ndarray:
     """The last row of every entity, in entity order."""

@@ -13,7 +13,8 @@
    codes its batches on one-core threads (``encoder.threads``); each windowed line also prints the
    ratio over a raw forward batched the same way, on torch's threads and on one-core threads, so
    the gains from less padding and from the threads and the cost of everything else can be told
-   apart;
+   apart; and the CPU seconds of an encode, with the ratio it would reach if every core computed
+   all the time (the raw forward's seconds over the CPU seconds per core): no scheduling can beat it;
 2. training throughput of ``fit`` over a bare PyTorch loop doing the same forward/backward on the
    same batches: target >= 0.8;
 3. peak RSS of ``encode`` on an input 1x and 10x in size, against 2.5 x the in-memory size of the
@@ -37,6 +38,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -98,15 +100,28 @@ def bench_kernels(threads: int) -> None:
               f"{'OK' if ratio >= 1.0 else 'BELOW'}")
 
 
-def bench_encode(enc, path: Path, unit: str, batch: int, out: Path,
-                 repeats: int = 5) -> tuple[float, float, float, float, int, tuple[int, int]]:
+class EncodeTimes(NamedTuple):
+    """One ``bench_encode``: best seconds of each side, rows written, fewest page faults of a pass
+    (ours, the raw forward's) and the fewest CPU seconds of one of our passes, all threads."""
+
+    ours: float
+    raw: float
+    grouped: float
+    threads: float
+    rows: int
+    faults: tuple[int, int]
+    ours_cpu: float
+
+
+def bench_encode(enc, path: Path, unit: str, batch: int, out: Path, repeats: int = 5) -> EncodeTimes:
     """Seconds for encode_to_parquet, for a raw nn.LSTM forward on the same padded batches, for one
     on those batches' length groups, each cut to its longest (as the encoder batches its LSTM), and
     for one on those groups spread over one-core threads (as the encoder codes its batches).
 
     Each is warmed up once, then all are timed ``repeats`` times interleaved; the best time of each
     counts (as ``timeit`` does), so a noisy neighbour slows no side's figure. Also the fewest minor page
-    faults of a pass, ours and the raw forward's.
+    faults of a pass, ours and the raw forward's, and the CPU seconds of our pass: with C cores no
+    encode can take less than a C-th of them.
     """
     from encoder.config import LENGTH_GROUP
     from encoder.sequences import by_length, entity_end_rows, gather_windows
@@ -147,15 +162,18 @@ def bench_encode(enc, path: Path, unit: str, batch: int, out: Path,
     raw_threads()
     times = {"ours": [], "raw": [], "grouped": [], "threads": []}
     faults = {"ours": [], "raw": []}  # minor page faults of each pass
+    cpu = []  # CPU seconds of each of our passes, every thread of the process
     for _ in range(repeats):
         for name, fn in (("ours", ours), ("raw", raw), ("grouped", lambda: raw(grouped)), ("threads", raw_threads)):
-            start, before = time.perf_counter(), minor_faults()
+            start, before, cpu_before = time.perf_counter(), minor_faults(), time.process_time()
             fn()
             times[name].append(time.perf_counter() - start)
             if name in faults:
                 faults[name].append(minor_faults() - before)
-    return (min(times["ours"]), min(times["raw"]), min(times["grouped"]), min(times["threads"]), rows,
-            (min(faults["ours"]), min(faults["raw"])))
+            if name == "ours":
+                cpu.append(time.process_time() - cpu_before)
+    return EncodeTimes(min(times["ours"]), min(times["raw"]), min(times["grouped"]), min(times["threads"]), rows,
+                       (min(faults["ours"]), min(faults["raw"])), min(cpu))
 
 
 def bench_fit(table: pd.DataFrame, cfg) -> tuple[float, float]:
@@ -247,16 +265,18 @@ def bench_all(args, work: Path) -> None:
              ("event, defaults (causal)", event, "event", path, 1.0),
              ("entity encoder asked for --unit event", entity, "event", small, None)]  # slow: a tenth of the input
     for label, enc, unit, source, target in cases:
-        ours, raw, grouped, threads, rows, faults = bench_encode(enc, source, unit, 1024,
-                                                                 work / f"z_{unit}.parquet", repeats=args.repeats)
+        ours, raw, grouped, threads, rows, faults, ours_cpu = bench_encode(enc, source, unit, 1024,
+                                                                           work / f"z_{unit}.parquet", args.repeats)
         ratio = raw / ours
         verdict = "(for information)" if target is None else \
             f"(target >= {target}) {'OK' if ratio >= target else 'BELOW'}"
         same = "" if enc.model_config_.causal and unit == "event" else \
             (f"; over a raw forward in the same length groups {grouped / ours:.2f}, "  # causal: sized batches already
              f"those groups on one-core threads {threads / ours:.2f}")
+        ceiling = raw / (ours_cpu / args.threads)  # the ratio if every core computed all the time
         print(f"1. encode {label:38s}: {rows / ours:9.0f} {unit}s/s end to end vs {rows / raw:9.0f}/s raw nn.LSTM "
-              f"forward (page faults a pass: ours {faults[0]}, raw {faults[1]}): ratio {ratio:.2f} {verdict}{same}")
+              f"forward (page faults a pass: ours {faults[0]}, raw {faults[1]}): ratio {ratio:.2f} {verdict}{same}; "
+              f"{ours_cpu:.2f} CPU s a pass: on {args.threads} cores at most {ceiling:.2f}")
     fit_cfg = cfg.replace(epochs=2, unit="entity", val_fraction=0.1)
     ours, bare = bench_fit(table, fit_cfg)
     print(f"2. fit: {ours:.0f} seq/s vs bare loop {bare:.0f} seq/s: ratio {ours / bare:.2f} (target >= 0.8) "

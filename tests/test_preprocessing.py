@@ -1,11 +1,15 @@
-"""Scalers, vocabularies, missing values and within-entity engineered channels."""
+"""Scalers, vocabularies, missing values and within-entity engineered channels; preprocessing on a
+thread of its own while an entity encode codes (``ArraysInProgress``)."""
+import threading
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from encoder import EncoderConfig
+from encoder import EncoderConfig, SequenceEncoder, prepared
 from encoder.io.errors import InputError
 from encoder.preprocessing import Preprocessor, within_entity_rolling_mean, within_entity_shift
+from encoder.sequences import entity_end_rows
 
 
 def _fit(df, **cfg):
@@ -77,3 +81,53 @@ def test_regular_sampling_gives_a_bounded_gap_channel():
     num, _ = pre.transform(df, times, starts)
     gap = num[:, pre.numeric_channels.index("__time_gap")]
     assert np.abs(gap).max() <= 1.0 and gap[0] == gap[10] == -1.0
+
+
+@pytest.mark.parametrize("stretch", [1, 7, 10 ** 6])  # one entity, a few, all at once
+def test_arrays_in_progress_equal_the_whole_tables_and_so_do_the_codes(events, small_config, monkeypatch, stretch):
+    enc = SequenceEncoder("account", "ts", "label", small_config).fit(events)
+    _, whole = enc.prepare(events)
+    monkeypatch.setattr(prepared, "STRETCH_ROWS", stretch)
+    data, progress = enc.prepare(events, deferred=True)
+    ends = entity_end_rows(whole.starts)
+    for first, stop in [(0, len(whole)), *zip(np.r_[0, ends[:-1] + 1], ends + 1)]:  # everything, then each entity
+        got, want = progress.rows(first, stop), whole.rows(first, stop)
+        for name in ("num", "cat", "starts"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+    codes = pd.concat(enc.iter_prepared(data, progress, "entity", 5), ignore_index=True)
+    progress.close()
+    pd.testing.assert_frame_equal(codes, pd.concat(enc.iter_prepared(*enc.prepare(events), "entity", 5),
+                                                   ignore_index=True))
+
+
+def test_a_preprocessing_error_reaches_the_encode_and_leaves_no_output(events, small_config, monkeypatch, tmp_path):
+    enc = SequenceEncoder("account", "ts", "label", small_config).fit(events)
+
+    def broken(frame, times, starts):
+        raise RuntimeError("preprocessing broke")
+    monkeypatch.setattr(enc.preprocessor_, "transform", broken)
+    with pytest.raises(RuntimeError, match="preprocessing broke"):
+        enc.encode_to_parquet(events, tmp_path / "z.parquet")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_closed_arrays_in_progress_stop_after_their_stretch(events, small_config, monkeypatch):
+    enc = SequenceEncoder("account", "ts", "label", small_config).fit(events)
+    monkeypatch.setattr(prepared, "STRETCH_ROWS", 1)  # one entity a stretch
+    gate, transform = threading.Event(), enc.preprocessor_.transform
+
+    def held(frame, times, starts):  # the first stretch goes through, the next waits for the gate
+        if frame.index[0] > 0:
+            gate.wait()
+        return transform(frame, times, starts)
+    monkeypatch.setattr(enc.preprocessor_, "transform", held)
+    _, progress = enc.prepare(events, deferred=True)
+    first_entity = int(entity_end_rows(progress.starts)[0]) + 1
+    assert len(progress.rows(0, first_entity)) == first_entity
+    closing = threading.Thread(target=progress.close)
+    closing.start()
+    gate.set()  # the stretch under way finishes; no later one starts
+    closing.join(timeout=10)
+    assert not closing.is_alive()
+    with pytest.raises(RuntimeError, match="closed first"):
+        progress.rows(0, len(progress))
