@@ -273,8 +273,9 @@ def bench_all(args, work: Path) -> None:
         same = "" if enc.model_config_.causal and unit == "event" else \
             (f"; over a raw forward in the same length groups {grouped / ours:.2f}, "  # causal: sized batches already
              f"those groups on one-core threads {threads / ours:.2f}")
+        plural = {"entity": "entities", "event": "events"}
         ceiling = raw / (ours_cpu / args.threads)  # the ratio if every core computed all the time
-        print(f"1. encode {label:38s}: {rows / ours:9.0f} {unit}s/s end to end vs {rows / raw:9.0f}/s raw nn.LSTM "
+        print(f"1. encode {label:38s}: {rows / ours:9.0f} {plural[unit]}/s end to end vs {rows / raw:9.0f}/s raw nn.LSTM "
               f"forward (page faults a pass: ours {faults[0]}, raw {faults[1]}): ratio {ratio:.2f} {verdict}{same}; "
               f"{ours_cpu:.2f} CPU s a pass: on {args.threads} cores at most {ceiling:.2f}")
     fit_cfg = cfg.replace(epochs=2, unit="entity", val_fraction=0.1)
