@@ -213,17 +213,17 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
             raise NotFitted("this SequenceEncoder is not fitted yet; call fit or load first")
 
     def prepare(self, events, keep_frame: bool = False, unit: str | None = None, source: str | None = None,
-                deferred: bool = False) -> tuple[PreparedEvents, EventArrays | ArraysInProgress]:
+                background: bool = False) -> tuple[PreparedEvents, EventArrays | ArraysInProgress]:
         """Read, validate, order and preprocess ``events`` once; the raw feature columns are dropped
         afterwards unless ``keep_frame`` (callers that build other features from them). Warns
-        (``TruncationWarning``) when sequences of ``unit`` are longer than ``max_len``. ``deferred``:
+        (``TruncationWarning``) when sequences of ``unit`` are longer than ``max_len``. ``background``:
         return once the table is read and ordered, and preprocess it on a thread of its own while the
         caller codes (``ArraysInProgress``; entity codes only)."""
         self._check_fitted()
         data = prepare_events(events, self.schema_, training=False, source=source)
         warn_truncation(np.bincount(data.codes), self.max_len_, unit or self.config_.data.unit, data.source)
         sorted_frame = data.frame.iloc[data.order].reset_index(drop=True)
-        if deferred:
+        if background:
             if not keep_frame:
                 data.frame = data.frame.iloc[:0]  # the sorted copy is all that is read from now on
             return data, ArraysInProgress(sorted_frame, data.times, data.starts, self.preprocessor_.transform)
@@ -251,7 +251,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
     def _prepared(self, events, unit: str | None):
         """``prepare`` for one encode of ``unit`` codes: entity codes are coded while the table is
         preprocessed (``ArraysInProgress``, stopped on leaving)."""
-        data, arrays = self.prepare(events, unit=unit, deferred=(unit or self.config_.data.unit) == "entity")
+        data, arrays = self.prepare(events, unit=unit, background=(unit or self.config_.data.unit) == "entity")
         try:
             yield data, arrays
         finally:
@@ -280,7 +280,7 @@ class SequenceEncoder(TransformerMixin, BaseEstimator):
         then ``recon_error``."""
         unit = unit or self.config_.data.unit
         if unit != "entity" and isinstance(arrays, ArraysInProgress):
-            raise ValueError("arrays in progress serve entity codes only: prepare event codes with deferred=False")
+            raise ValueError("arrays in progress serve entity codes only: prepare event codes with background=False")
         schema, layout = self.schema_, self.code_blocks()
         chosen = parse_blocks(blocks, layout)
         names = block_columns(layout, chosen)

@@ -88,7 +88,7 @@ def test_arrays_in_progress_equal_the_whole_tables_and_so_do_the_codes(events, s
     enc = SequenceEncoder("account", "ts", "label", small_config).fit(events)
     _, whole = enc.prepare(events)
     monkeypatch.setattr(prepared, "STRETCH_ROWS", stretch)
-    data, progress = enc.prepare(events, deferred=True)
+    data, progress = enc.prepare(events, background=True)
     ends = entity_end_rows(whole.starts)
     for first, stop in [(0, len(whole)), *zip(np.r_[0, ends[:-1] + 1], ends + 1)]:  # everything, then each entity
         got, want = progress.rows(first, stop), whole.rows(first, stop)
@@ -121,7 +121,7 @@ def test_closed_arrays_in_progress_stop_after_their_stretch(events, small_config
             gate.wait()
         return transform(frame, times, starts)
     monkeypatch.setattr(enc.preprocessor_, "transform", held)
-    _, progress = enc.prepare(events, deferred=True)
+    _, progress = enc.prepare(events, background=True)
     first_entity = int(entity_end_rows(progress.starts)[0]) + 1
     assert len(progress.rows(0, first_entity)) == first_entity
     closing = threading.Thread(target=progress.close)
