@@ -264,6 +264,7 @@ def bench_all(args, work: Path) -> None:
               "entity", path, 0.8),
              ("event, defaults (causal)", event, "event", path, 1.0),
              ("entity encoder asked for --unit event", entity, "event", small, None)]  # slow: a tenth of the input
+    plural = {"entity": "entities", "event": "events"}
     for label, enc, unit, source, target in cases:
         ours, raw, grouped, threads, rows, faults, ours_cpu = bench_encode(enc, source, unit, 1024,
                                                                            work / f"z_{unit}.parquet", args.repeats)
@@ -273,11 +274,10 @@ def bench_all(args, work: Path) -> None:
         same = "" if enc.model_config_.causal and unit == "event" else \
             (f"; over a raw forward in the same length groups {grouped / ours:.2f}, "  # causal: sized batches already
              f"those groups on one-core threads {threads / ours:.2f}")
-        plural = {"entity": "entities", "event": "events"}
         ceiling = raw / (ours_cpu / args.threads)  # the ratio if every core computed all the time
-        print(f"1. encode {label:38s}: {rows / ours:9.0f} {plural[unit]}/s end to end vs {rows / raw:9.0f}/s raw nn.LSTM "
-              f"forward (page faults a pass: ours {faults[0]}, raw {faults[1]}): ratio {ratio:.2f} {verdict}{same}; "
-              f"{ours_cpu:.2f} CPU s a pass: on {args.threads} cores at most {ceiling:.2f}")
+        print(f"1. encode {label:38s}: {rows / ours:9.0f} {plural[unit]}/s end to end vs {rows / raw:9.0f}/s raw "
+              f"nn.LSTM forward (page faults a pass: ours {faults[0]}, raw {faults[1]}): ratio {ratio:.2f} {verdict}"
+              f"{same}; {ours_cpu:.2f} CPU s a pass: on {args.threads} cores at most {ceiling:.2f}")
     fit_cfg = cfg.replace(epochs=2, unit="entity", val_fraction=0.1)
     ours, bare = bench_fit(table, fit_cfg)
     print(f"2. fit: {ours:.0f} seq/s vs bare loop {bare:.0f} seq/s: ratio {ours / bare:.2f} (target >= 0.8) "
